@@ -1,0 +1,38 @@
+"""The exception family. Every error a user can cause is a LofiError with a message for a person;
+the CLI catches them once and prints the message (exit code 2 for bad input, 1 otherwise)."""
+
+
+class LofiError(Exception):
+    """Base class: something the user can fix; the message says what."""
+
+    exit_code = 1
+
+
+class BadValueError(LofiError):
+    """A command-line or wizard value is out of range or unknown (exit code 2)."""
+
+    exit_code = 2
+
+
+class CheckpointError(LofiError):
+    """A model checkpoint is missing, unreadable, or does not match the code's vocabulary or shape."""
+
+
+class MidiImportError(LofiError):
+    """A MIDI file cannot be read or yields no usable melody/harmony (the import skips it)."""
+
+
+class SoundFontError(LofiError):
+    """A SoundFont cannot be loaded or has no such preset."""
+
+
+class EffectFileError(LofiError):
+    """An effect WAV cannot be read or used."""
+
+
+class RenderError(LofiError):
+    """FluidSynth is missing or failed to render a part."""
+
+
+class OutputError(LofiError):
+    """An output file cannot be written (folder unwritable, disk full)."""

@@ -1,0 +1,138 @@
+"""Song <-> MIDI file (type 1, one named track per part). Nothing else touches the MIDI library.
+
+The first track also carries tempo, time signature and key signature. Chord symbols travel as text
+events ('chord:Am7') and sections as markers ('section:intro'), so a file read back is the same Song.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app import theory
+from app.song import Chord, Note, Part, Section, Song
+
+TICKS_PER_BEAT = 480
+CHANNELS = {"melody": 0, "chords": 1, "bass": 2, "drums": 9}
+PART_ORDER = ["melody", "chords", "bass", "drums"]
+
+
+def _ticks(beats: float) -> int:
+    return int(round(beats * TICKS_PER_BEAT))
+
+
+def _key_signature(song: Song) -> str:
+    name = theory.key_name(song.key)
+    if song.mode == "minor":
+        # mido spells minor keys with sharps where the major relative does (e.g. 'C#m', 'G#m').
+        minor_names = ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"]
+        return minor_names[song.key]
+    return name
+
+
+def song_to_midi(song: Song, programs: dict[str, int] | None = None):
+    """Build a mido.MidiFile; programs optionally maps part name -> General MIDI program."""
+    import mido
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    names = sorted(song.parts, key=lambda n: (PART_ORDER.index(n) if n in PART_ORDER else 99, n))
+    if not names:
+        names = ["melody"]
+    for index, name in enumerate(names):
+        part = song.parts.get(name, Part(name))
+        channel = CHANNELS.get(name, min(15, 3 + index))
+        events: list[tuple[int, int, object]] = []  # (tick, order, message); note-offs sort first
+        if index == 0:
+            num, den = song.time_signature
+            events.append((0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo_bpm))))
+            events.append((0, 0, mido.MetaMessage("time_signature", numerator=num, denominator=den)))
+            events.append((0, 0, mido.MetaMessage("key_signature", key=_key_signature(song))))
+            for section in song.sections:
+                events.append((_ticks(section.start), 1,
+                               mido.MetaMessage("marker", text=f"section:{section.name}:{section.duration:g}")))
+        if name == "chords":
+            for chord in song.chords:
+                events.append((_ticks(chord.start), 1,
+                               mido.MetaMessage("text", text=f"chord:{chord.symbol}:{chord.duration:g}")))
+        if programs and name in programs and channel != 9:
+            events.append((0, 2, mido.Message("program_change", channel=channel, program=programs[name])))
+        for note in part.notes:
+            events.append((_ticks(note.start), 4,
+                           mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity)))
+            events.append((_ticks(note.end), 3,
+                           mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
+        events.sort(key=lambda e: (e[0], e[1], getattr(e[2], "note", 0)))
+        track = mido.MidiTrack()
+        track.append(mido.MetaMessage("track_name", name=name))
+        now = 0
+        for tick, _, msg in events:
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        mid.tracks.append(track)
+    return mid
+
+
+def write_midi(song: Song, path: str | Path, programs: dict[str, int] | None = None) -> Path:
+    """Write the song to path atomically (temp name, then rename). Returns the path."""
+    from app.files import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        song_to_midi(song, programs).save(str(tmp))
+    return path
+
+
+def write_part_midis(song: Song, path_for_part) -> list[Path]:
+    """Write one MIDI file per part; path_for_part(name) gives each file's path."""
+    written = []
+    for name, part in song.parts.items():
+        single = Song(song.tempo_bpm, song.key, song.mode, song.time_signature,
+                      chords=song.chords if name == "chords" else [], parts={name: part})
+        written.append(write_midi(single, path_for_part(name)))
+    return written
+
+
+def read_midi(path: str | Path) -> Song:
+    """Read a MIDI file written by write_midi (or any file: each track becomes a part by its name)."""
+    import mido
+
+    mid = mido.MidiFile(str(path))
+    tpb = mid.ticks_per_beat
+    tempo_bpm, time_sig, key, mode = 120.0, (4, 4), 0, "major"
+    parts: dict[str, Part] = {}
+    chords: list[Chord] = []
+    sections: list[Section] = []
+    for t_index, track in enumerate(mid.tracks):
+        name = f"track{t_index}"
+        tick = 0
+        open_notes: dict[tuple[int, int], tuple[int, int]] = {}
+        notes: list[Note] = []
+        for msg in track:
+            tick += msg.time
+            beat = tick / tpb
+            if msg.type == "track_name":
+                name = msg.name
+            elif msg.type == "set_tempo":
+                tempo_bpm = round(mido.tempo2bpm(msg.tempo), 3)
+            elif msg.type == "time_signature":
+                time_sig = (msg.numerator, msg.denominator)
+            elif msg.type == "key_signature":
+                minor = msg.key.endswith("m")
+                key, mode = theory.pitch_class(msg.key.rstrip("m")), "minor" if minor else "major"
+            elif msg.type == "text" and msg.text.startswith("chord:"):
+                _, symbol, duration = msg.text.split(":")
+                root, quality = theory.parse_chord_symbol(symbol)
+                chords.append(Chord(root, quality, beat, float(duration)))
+            elif msg.type == "marker" and msg.text.startswith("section:"):
+                _, sec_name, duration = msg.text.split(":")
+                sections.append(Section(sec_name, beat, float(duration)))
+            elif msg.type == "note_on" and msg.velocity > 0:
+                open_notes[(msg.channel, msg.note)] = (tick, msg.velocity)
+            elif msg.type in ("note_off", "note_on"):
+                started = open_notes.pop((msg.channel, msg.note), None)
+                if started and tick > started[0]:
+                    notes.append(Note(msg.note, started[0] / tpb, (tick - started[0]) / tpb, started[1]))
+        if notes or name in CHANNELS:
+            notes.sort(key=lambda n: (n.start, n.pitch))
+            parts[name] = Part(name, notes)
+    return Song(tempo_bpm, key, mode, time_sig, chords=chords, parts=parts, sections=sections)

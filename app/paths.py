@@ -1,0 +1,29 @@
+"""Package-relative folders. Bundled files are found relative to the repository, never the cwd."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_DIR = ROOT / "app"
+SF2_DIR = APP_DIR / "sf2"
+EFFECTS_DIR = APP_DIR / "effects"
+MODELS_DIR = ROOT / "models"
+DATA_DIR = ROOT / "data"
+MIDI_DIR = DATA_DIR / "midi"
+WAV_DIR = DATA_DIR / "wav"
+RESULTS_DIR = DATA_DIR / "final_results"
+# Preprocessed training data; LOFI_CACHE_DIR lets tests keep theirs apart.
+CACHE_DIR = Path(os.environ.get("LOFI_CACHE_DIR", ROOT / ".cache"))
+
+# Where Debian/Ubuntu (fluid-soundfont-gm), Homebrew and others put General MIDI SoundFonts.
+SYSTEM_SF2_DIRS = [
+    Path("/usr/share/sounds/sf2"),
+    Path("/usr/share/soundfonts"),
+    Path("/usr/local/share/soundfonts"),
+    Path("/opt/homebrew/share/soundfonts"),
+]
+
+CHORD_CHECKPOINT = MODELS_DIR / "chord_lstm.pt"
+MELODY_CHECKPOINT = MODELS_DIR / "melody_lstm.pt"
