@@ -136,3 +136,40 @@ def read_midi(path: str | Path) -> Song:
             notes.sort(key=lambda n: (n.start, n.pitch))
             parts[name] = Part(name, notes)
     return Song(tempo_bpm, key, mode, time_sig, chords=chords, parts=parts, sections=sections)
+
+
+def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]], tuple[int, int], float]:
+    """Read any MIDI file as raw lines for import: [(track name, channel, notes)], time signature, BPM.
+
+    Notes are split by track and channel (type 0 files keep all channels in one track). Times are
+    in beats from the file's ticks, so tempo changes do not move notes off the grid. Raises the
+    reader's own exception on a broken file; the caller turns it into a reason.
+    """
+    import mido
+
+    mid = mido.MidiFile(str(path), clip=True)
+    tpb = mid.ticks_per_beat or 480
+    lines: dict[tuple[int, int], list[Note]] = {}
+    names: dict[int, str] = {}
+    time_sig, bpm = None, None
+    for t_index, track in enumerate(mid.tracks):
+        tick = 0
+        open_notes: dict[tuple[int, int], tuple[int, int]] = {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "track_name":
+                names[t_index] = msg.name
+            elif msg.type == "time_signature" and time_sig is None:
+                time_sig = (msg.numerator, msg.denominator)
+            elif msg.type == "set_tempo" and bpm is None:
+                bpm = mido.tempo2bpm(msg.tempo)
+            elif msg.type == "note_on" and msg.velocity > 0:
+                open_notes[(msg.channel, msg.note)] = (tick, msg.velocity)
+            elif msg.type in ("note_off", "note_on"):
+                started = open_notes.pop((msg.channel, msg.note), None)
+                if started and tick > started[0]:
+                    lines.setdefault((t_index, msg.channel), []).append(
+                        Note(msg.note, started[0] / tpb, (tick - started[0]) / tpb, max(1, started[1])))
+    result = [(names.get(t, f"track{t}"), ch, sorted(notes, key=lambda n: (n.start, n.pitch)))
+              for (t, ch), notes in sorted(lines.items())]
+    return result, time_sig or (4, 4), float(bpm or 120.0)

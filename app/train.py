@@ -1,0 +1,195 @@
+"""Train the chord and melody LSTMs.
+
+    python -m app.main train                      # music21's Bach chorales
+    python -m app.main train --midi-dir my_midis  # your own MIDI folder
+
+Each epoch writes `<name>.last.pt` (for --resume); the best validation loss so far is kept in the
+final checkpoint. Training stops early when validation loss has not improved for `patience` epochs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app import encoding, paths
+from app.corpus import Corpus, Piece
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    window: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 5
+    val_fraction: float = 0.1
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many optimiser steps per model (tests, bench)
+    out_dir: Path = field(default_factory=lambda: paths.MODELS_DIR)
+
+
+# --- batches ------------------------------------------------------------------------------
+
+def melody_windows(pieces: list[Piece], window: int) -> np.ndarray:
+    """Pieces -> int array (N, window, 9): prev note/dur/vel, chord, position, mode, target note/dur/vel.
+
+    Each piece starts with BOS as the previous event; windows overlap by half and are PAD-filled.
+    """
+    rows = []
+    for p in pieces:
+        m = p.melody
+        prev = np.vstack([[encoding.BOS] * 3, m[:-1, :3]])
+        seq = np.hstack([prev, m[:, 3:6], m[:, :3]])
+        rows.extend(_windows(seq, window))
+    return np.stack(rows) if rows else np.zeros((0, window, 9), dtype=np.int64)
+
+
+def chord_windows(pieces: list[Piece], window: int) -> np.ndarray:
+    """Pieces -> int array (N, window, 6): prev symbol/dur, position, mode, target symbol/dur."""
+    rows = []
+    for p in pieces:
+        c = p.chords
+        prev = np.vstack([[encoding.BOS] * 2, c[:-1, :2]])
+        seq = np.hstack([prev, c[:, 2:4], c[:, :2]])
+        rows.extend(_windows(seq, window))
+    return np.stack(rows) if rows else np.zeros((0, window, 6), dtype=np.int64)
+
+
+def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
+    out = []
+    step = max(1, window // 2)
+    for start in range(0, max(1, len(seq) - window // 2), step):
+        chunk = seq[start:start + window]
+        if len(chunk) < window:
+            chunk = np.vstack([chunk, np.zeros((window - len(chunk), seq.shape[1]), dtype=seq.dtype)])
+        out.append(chunk)
+    return out
+
+
+# --- one model ----------------------------------------------------------------------------
+
+def _losses(model, batch, kind: str):
+    """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
+    import torch.nn.functional as F
+
+    if kind == "melody":
+        logits, _ = model(batch[..., 0], batch[..., 1], batch[..., 2], batch[..., 3], batch[..., 4], batch[..., 5])
+        targets = (batch[..., 6], batch[..., 7], batch[..., 8])
+        names = ("note", "duration", "velocity")
+    else:
+        logits, _ = model(batch[..., 0], batch[..., 1], batch[..., 2], batch[..., 3])
+        targets = (batch[..., 4], batch[..., 5])
+        names = ("symbol", "duration")
+    return {n: F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1), ignore_index=encoding.PAD)
+            for n, lg, t in zip(names, logits, targets)}
+
+
+def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = False, log=print) -> dict:
+    """Train one model ('melody' or 'chord') on the corpus; returns the final metrics dict.
+
+    Writes out_dir/<kind>_lstm.pt (best) and <kind>_lstm.last.pt (every epoch), and the loss history.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from app.checkpoint import load_checkpoint, save_checkpoint
+    from app.corpus import split_pieces
+    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
+    make = melody_windows if kind == "melody" else chord_windows
+    train_data = torch.from_numpy(make(train_pieces, cfg.window))
+    val_data = torch.from_numpy(make(val_pieces, cfg.window)) if val_pieces else train_data[:0]
+    v = encoding.VOCAB
+    if kind == "melody":
+        model = MelodyLSTM(MelodyConfig(v.note, v.duration, v.velocity, v.chord, v.position, v.mode))
+    else:
+        model = ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
+    out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
+    last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
+    history: list[dict] = []
+    start_epoch, best_val, best_epoch, steps = 0, float("inf"), -1, 0
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if resume and last.exists():
+        resumed, payload = load_checkpoint(last, kind)
+        model.load_state_dict(resumed.state_dict())
+        if "optimizer" in payload:
+            opt.load_state_dict(payload["optimizer"])
+        history = payload.get("history", [])
+        start_epoch = payload.get("epoch", -1) + 1
+        best_val = payload.get("best_val_loss", best_val)
+        best_epoch = payload.get("best_epoch", -1)
+        steps = payload.get("steps", 0)
+        log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
+    model.to(device)
+    tokens_per_batch_row = cfg.window
+    heads_best: dict = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        order = rng.permutation(len(train_data))
+        t0, seen = time.perf_counter(), 0
+        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"{kind} epoch {epoch + 1}/{cfg.epochs}",
+                   leave=False, disable=None, unit="batch")
+        running = None
+        for i in bar:
+            batch = train_data[order[i:i + cfg.batch_size]].to(device)
+            losses = _losses(model, batch, kind)
+            loss = sum(losses.values())
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            steps += 1
+            seen += int((batch[..., -1] != encoding.PAD).sum())
+            running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            if cfg.max_steps and steps >= cfg.max_steps:
+                break
+        tokens_per_s = seen / max(1e-9, time.perf_counter() - t0)
+        val = evaluate_loss(model, val_data if len(val_data) else train_data, kind, cfg.batch_size, device)
+        total = sum(val.values())
+        history.append({"epoch": epoch, "train_loss": running, "val_loss": total, **{f"val_{k}": x for k, x in val.items()},
+                        "tokens_per_s": tokens_per_s})
+        improved = total < best_val - 1e-4
+        if improved:
+            best_val, best_epoch, heads_best = total, epoch, val
+        log(f"{kind} epoch {epoch + 1}: train {running:.3f}  val {total:.3f} "
+            f"({', '.join(f'{k} {x:.3f}' for k, x in val.items())})  {tokens_per_s:.0f} tok/s" + ("  *" if improved else ""))
+        extra = {"train_config": {k: (str(x) if isinstance(x, Path) else x) for k, x in asdict(cfg).items()},
+                 "data_fingerprint": corpus.fingerprint, "data_source": corpus.source, "epoch": epoch,
+                 "history": history, "best_val_loss": best_val, "best_epoch": best_epoch, "steps": steps,
+                 "val_loss_per_head": heads_best}
+        if improved:
+            save_checkpoint(out, kind, model.to("cpu"), extra)
+            model.to(device)
+        save_checkpoint(last, kind, model.to("cpu"), {**extra, "optimizer": opt.state_dict()})
+        model.to(device)
+        if epoch - best_epoch >= cfg.patience or (cfg.max_steps and steps >= cfg.max_steps):
+            break
+    return {"kind": kind, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(history),
+            "val_loss_per_head": heads_best, "history": history, "checkpoint": str(out),
+            "train_pieces": len(train_pieces), "val_pieces": len(val_pieces)}
+
+
+def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") -> dict:
+    """Mean validation loss per head."""
+    import torch
+
+    model.eval()
+    sums: dict = {}
+    count = 0
+    with torch.no_grad():
+        for i in range(0, len(data), batch_size):
+            batch = data[i:i + batch_size].to(device)
+            for k, v in _losses(model, batch, kind).items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(batch)
+            count += len(batch)
+    return {k: v / max(1, count) for k, v in sums.items()}
