@@ -1,0 +1,640 @@
+"""Effect WAVs from the drop folder app/effects/: discovery, loading, beat-loop tempo sync, ambience tiling.
+
+Two kinds of file live there:
+  beats/     drum loops; tempo from the name ("dusty_72bpm.wav", "loop 84 BPM.wav") or detected
+  ambience/  textures (rain, vinyl crackle, cafe) that are tiled with crossfades to any length
+Files outside those folders are sorted by name (beat/drum/loop/bpm -> beat, otherwise ambience).
+
+    python -m app.main effects        # lists what was found, and what was skipped and why
+
+Audio comes back as float32 arrays shaped (2, samples) at the requested sample rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from app import paths
+from app.errors import BadValueError, EffectFileError
+
+BEAT = "beat"
+AMBIENCE = "ambience"
+KINDS = (BEAT, AMBIENCE)
+
+# Sub-folder names (lower case) that decide a file's kind.
+BEAT_FOLDERS = {"beats", "beat", "drums", "loops"}
+AMBIENCE_FOLDERS = {"ambience", "ambiences", "ambient", "atmos", "textures"}
+BEAT_NAME_WORDS = re.compile(r"beat|drum|loop|bpm", re.IGNORECASE)
+
+WAV_SUFFIXES = {".wav", ".wave"}
+# Notes people keep beside their samples; ignored without a "skipped" line.
+QUIET_SUFFIXES = {".md", ".txt", ".json", ".asd", ".reapeaks", ".pkf"}
+
+MIN_EFFECT_SECONDS = 0.5
+MIN_DETECT_SECONDS = 2.0  # shorter beat loops need their BPM in the name
+NAME_BPM_RANGE = (40.0, 250.0)
+DETECT_BPM_RANGE = (60.0, 180.0)
+FOLD_BPM_RANGE = (70.0, 140.0)
+# Normalised onset autocorrelation at the beat period: noise and rain score ~0.07, drum loops 0.5-0.9.
+MIN_BEAT_PERIODICITY = 0.25
+
+_BPM_AFTER = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*[-_ ]?\s*bpm", re.IGNORECASE)
+_BPM_BEFORE = re.compile(r"bpm\s*[-_ =]?\s*(\d{2,3}(?:\.\d+)?)(?![\d])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EffectFile:
+    path: Path
+    kind: str  # 'beat' | 'ambience'
+    name: str  # stem of the file name
+    bpm: float | None  # beat loops only: from the name, else detected
+    frames: int  # at the file's own sample rate
+    sample_rate: int
+    channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def bpm_from_name(self) -> bool:
+        """True when the BPM was read from the file name rather than detected."""
+        return bpm_from_name(self.name) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+
+
+def discover_effects(
+    folder: Path = paths.EFFECTS_DIR,
+) -> tuple[list[EffectFile], list[tuple[Path, str]]]:
+    """Scan `folder` (recursively) for effect WAVs.
+
+    Returns (effects, skipped): effects sorted by kind then name; skipped is a list of
+    (path, short reason) for every file that cannot be used. Never raises for a bad file;
+    a missing folder gives two empty lists.
+    """
+    folder = Path(folder)
+    effects: list[EffectFile] = []
+    skipped: list[tuple[Path, str]] = []
+    if not folder.is_dir():
+        return effects, skipped
+    for path in _walk_files(folder):
+        suffix = path.suffix.lower()
+        if path.name.startswith(".") or suffix in QUIET_SUFFIXES:
+            continue  # hidden files include atomic_path's half-written ".x.partial.wav"
+        if suffix not in WAV_SUFFIXES:
+            skipped.append((path, "not a .wav file"))
+            continue
+        try:
+            effects.append(_read_effect(path, folder))
+        except EffectFileError as exc:
+            skipped.append((path, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one odd file must not stop the scan
+            skipped.append((path, f"unreadable ({type(exc).__name__})"))
+    effects.sort(key=lambda e: (KINDS.index(e.kind), e.name.casefold(), str(e.path)))
+    return effects, skipped
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / name for name in sorted(files))
+    return found
+
+
+def kind_of(path: Path, folder: Path) -> str:
+    """'beat' or 'ambience': from the first sub-folder under `folder`, else from the file name."""
+    try:
+        parts = Path(path).relative_to(folder).parts
+    except ValueError:
+        parts = (Path(path).name,)
+    if len(parts) > 1:
+        top = parts[0].lower()
+        if top in BEAT_FOLDERS:
+            return BEAT
+        if top in AMBIENCE_FOLDERS:
+            return AMBIENCE
+    return BEAT if BEAT_NAME_WORDS.search(Path(path).stem) else AMBIENCE
+
+
+def bpm_from_name(name: str) -> float | None:
+    """The tempo written in a file name ("dusty_72bpm", "Loop 84 BPM", "bpm=90 kit"), or None."""
+    for pattern in (_BPM_AFTER, _BPM_BEFORE):
+        match = pattern.search(name)
+        if match:
+            bpm = float(match.group(1))
+            if NAME_BPM_RANGE[0] <= bpm <= NAME_BPM_RANGE[1]:
+                return bpm
+    return None
+
+
+def _read_effect(path: Path, folder: Path) -> EffectFile:
+    """Header checks (cheap) and, for a beat loop without a BPM in its name, tempo detection."""
+    import soundfile as sf
+
+    if path.is_symlink() and not path.exists():
+        raise EffectFileError("broken symlink")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except PermissionError:
+        raise EffectFileError("no permission to read it") from None
+    except OSError as exc:
+        raise EffectFileError(f"cannot open it ({exc.strerror or exc})") from None
+    if size == 0:
+        raise EffectFileError("empty file")
+    is_riff = head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] in (b"WAVE", b"BW64")
+    try:
+        info = sf.info(_sf_path(path))
+    except Exception:  # noqa: BLE001 - libsndfile reports bad files in many ways
+        raise EffectFileError(
+            "not a readable WAV file" if is_riff else "not a WAV file (no RIFF/WAVE header)"
+        ) from None
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise EffectFileError("WAV header has no sample rate or channels")
+    if info.frames <= 0:
+        raise EffectFileError("no audio in it (0 frames)")
+    duration = info.frames / info.samplerate
+    if duration < MIN_EFFECT_SECONDS:
+        raise EffectFileError(f"too short ({duration:.2f} s; needs at least {MIN_EFFECT_SECONDS} s)")
+
+    kind = kind_of(path, folder)
+    name = path.stem
+    bpm = None
+    if kind == BEAT:
+        bpm = bpm_from_name(name)
+        if bpm is None:
+            bpm = _detected_bpm(path, duration)
+    return EffectFile(
+        path=path,
+        kind=kind,
+        name=name,
+        bpm=bpm,
+        frames=int(info.frames),
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+    )
+
+
+def _detected_bpm(path: Path, duration_s: float) -> float:
+    if duration_s < MIN_DETECT_SECONDS:
+        raise EffectFileError(
+            f"beat loop without BPM in its name is too short to detect one ({duration_s:.1f} s); "
+            "add it to the name, e.g. loop_84bpm.wav"
+        )
+    st = _stat(path)
+    bpm = _detect_bpm_cached(str(path), st.st_mtime_ns, st.st_size)
+    if bpm is None:
+        raise EffectFileError("no steady beat found; put the BPM in the name, e.g. loop_84bpm.wav")
+    return bpm
+
+
+@functools.lru_cache(maxsize=64)
+def _detect_bpm_cached(path_str: str, mtime_ns: int, size: int) -> float | None:
+    audio = load_wav(Path(path_str), 22050)
+    bpm = detect_bpm(audio, 22050)
+    if bpm is None:
+        return None
+    return round(snap_bpm_to_length(bpm, audio.shape[1] / 22050), 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tempo and onsets
+
+
+def onset_envelope(audio: np.ndarray, sample_rate: int, hop: int = 256) -> tuple[np.ndarray, float]:
+    """Spectral-flux onset strength of `audio` ((channels, n) or (n,)).
+
+    Returns (envelope, frames_per_second); envelope[i] describes the hop starting at i*hop samples.
+    """
+    mono = np.asarray(audio, dtype=np.float32)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=0)
+    n_fft = 4 * hop
+    if mono.size < n_fft:
+        return np.zeros(0, np.float32), sample_rate / hop
+    # Centre frames on their hop so a peak marks the onset time, not a window-length later.
+    padded = np.pad(mono, (n_fft // 2, n_fft // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
+    log_mag = np.log1p(1000.0 * spectrum)
+    flux = np.maximum(0.0, np.diff(log_mag, axis=0, prepend=log_mag[:1])).sum(axis=1)
+    return flux.astype(np.float32), sample_rate / hop
+
+
+def detect_onsets(audio: np.ndarray, sample_rate: int, min_gap_s: float = 0.05) -> np.ndarray:
+    """Onset times in seconds (spectral flux peaks above an adaptive threshold; ~6 ms resolution)."""
+    from scipy.ndimage import maximum_filter1d, median_filter
+
+    env, fps = onset_envelope(audio, sample_rate)
+    if env.size < 3 or env.max() <= 0:
+        return np.zeros(0)
+    local_median = median_filter(env, size=max(3, int(0.5 * fps)) | 1, mode="nearest")
+    threshold = local_median + 0.1 * env.max()
+    gap = max(1, int(min_gap_s * fps))
+    is_peak = (env == maximum_filter1d(env, size=2 * gap + 1, mode="nearest")) & (env > threshold)
+    return np.flatnonzero(is_peak) / fps
+
+
+def detect_bpm(audio: np.ndarray, sample_rate: int) -> float | None:
+    """Tempo in BPM by autocorrelating the onset envelope.
+
+    Searches 60-180 BPM, refines on the envelope's later periodicities, then folds into 70-140
+    (doubling or halving). Returns None for silence or when nothing periodic stands out.
+    """
+    env, fps = onset_envelope(audio, sample_rate)
+    env = env - env.mean() if env.size else env
+    n = env.size
+    max_lag = int(math.ceil(60.0 * fps / DETECT_BPM_RANGE[0])) + 2
+    min_lag = int(math.floor(60.0 * fps / DETECT_BPM_RANGE[1]))
+    if n < 2 * max_lag or not np.any(env):
+        return None
+    spectrum = np.fft.rfft(env, 2 * n)
+    acf = np.fft.irfft(np.abs(spectrum) ** 2)[:n]
+    if acf[0] <= 0:
+        return None
+    acf = acf / acf[0]
+    lags = np.arange(min_lag, max_lag + 1)
+    is_peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
+    if not is_peak.any():
+        return None
+    # A gentle preference for the middle of the range breaks ties between octaves.
+    bpms = 60.0 * fps / lags
+    prior = np.exp(-0.5 * (np.log2(bpms / 100.0) / 1.5) ** 2)
+    score = np.where(is_peak, acf[lags] * prior, -np.inf)
+    best = int(lags[int(np.argmax(score))])
+    if acf[best] < MIN_BEAT_PERIODICITY:
+        return None
+    lag = _parabolic_peak(acf, best)
+    # Later multiples of the period pin it down more finely (lag resolution / m).
+    for multiple in (2, 4, 8):
+        centre = int(round(lag * multiple))
+        if centre + 3 >= n * 0.7:
+            break
+        window = np.arange(centre - 2, centre + 3)
+        peak = int(window[np.argmax(acf[window])])
+        if acf[peak] < 0.5 * acf[best]:
+            break
+        lag = _parabolic_peak(acf, peak) / multiple
+    bpm = 60.0 * fps / lag
+    return fold_bpm(bpm)
+
+
+def _parabolic_peak(values: np.ndarray, i: int) -> float:
+    if i <= 0 or i >= values.size - 1:
+        return float(i)
+    a, b, c = values[i - 1], values[i], values[i + 1]
+    denom = a - 2 * b + c
+    return float(i) if denom == 0 else i + 0.5 * (a - c) / denom
+
+
+def fold_bpm(bpm: float, low: float = FOLD_BPM_RANGE[0], high: float = FOLD_BPM_RANGE[1]) -> float:
+    """Double or halve `bpm` until it lies in [low, high] (a 160 BPM reading of a 80 BPM loop)."""
+    while bpm < low:
+        bpm *= 2.0
+    while bpm > high:
+        bpm /= 2.0
+    return bpm
+
+
+def snap_bpm_to_length(bpm: float, duration_s: float, beats_per_bar: int = 4, tolerance: float = 0.02) -> float:
+    """If the file is (within `tolerance`) a whole number of bars (1-16) at `bpm`, the BPM that makes
+    it exactly so; loops are cut on bar lines, so this removes the detector's last fraction of a BPM."""
+    bars = duration_s * bpm / 60.0 / beats_per_bar
+    whole = round(bars)
+    if 1 <= whole <= 16:
+        snapped = whole * beats_per_bar * 60.0 / duration_s
+        if abs(snapped - bpm) <= tolerance * bpm:
+            return snapped
+    return bpm
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookup and listing
+
+
+def find_effect(query: str, kind: str | None = None, effects: list[EffectFile] | None = None) -> EffectFile:
+    """The effect named `query` (file stem or file name, case-insensitive), optionally of one kind.
+
+    `effects` defaults to discover_effects(). Unknown names raise BadValueError listing the choices.
+    """
+    if kind is not None and kind not in KINDS:
+        raise BadValueError(f"unknown effect kind {kind!r}; use one of: {', '.join(KINDS)}")
+    if effects is None:
+        effects = discover_effects()[0]
+    pool = [e for e in effects if kind is None or e.kind == kind]
+    wanted = str(query).strip().casefold()
+    for effect in pool:
+        if wanted in (effect.name.casefold(), effect.path.name.casefold()):
+            return effect
+    prefixed = [e for e in pool if e.name.casefold().startswith(wanted)] if wanted else []
+    if len(prefixed) == 1:
+        return prefixed[0]
+    what = f"{kind} effect" if kind else "effect"
+    names = ", ".join(_printable(e.name) for e in pool) or "none (run: python -m app.default_effects)"
+    raise BadValueError(f"no {what} named {_printable(query)!r}; available: {names}")
+
+
+def format_listing(effects: list[EffectFile], skipped: list[tuple[Path, str]]) -> str:
+    """Human-readable listing for `python -m app.main effects`."""
+    beats = [e for e in effects if e.kind == BEAT]
+    ambience = [e for e in effects if e.kind == AMBIENCE]
+    width = max([len(_printable(e.name)) for e in effects] + [8])
+    lines = [f"Beat loops ({len(beats)}):"]
+    for e in beats:
+        source = "(from name)" if e.bpm_from_name else "(detected)"
+        bars = e.duration_s * e.bpm / 60.0 / 4 if e.bpm else 0.0
+        lines.append(
+            f"  {_printable(e.name):<{width}}  {e.bpm:6.1f} BPM {source:<11}  {e.duration_s:5.1f} s"
+            f"  ~{bars:.1f} bars  {_format_details(e)}"
+        )
+    if not beats:
+        lines.append("  none")
+    lines.append(f"Ambience ({len(ambience)}):")
+    for e in ambience:
+        lines.append(f"  {_printable(e.name):<{width}}  {e.duration_s:5.1f} s  {_format_details(e)}")
+    if not ambience:
+        lines.append("  none")
+    if skipped:
+        lines.append(f"Skipped ({len(skipped)}):")
+        for path, reason in skipped:
+            lines.append(f"  {_printable(str(path))}: {reason}")
+    if not effects:
+        lines.append("No usable effect files; `python -m app.default_effects` writes the defaults.")
+    return "\n".join(lines)
+
+
+def _format_details(e: EffectFile) -> str:
+    layout = {1: "mono", 2: "stereo"}.get(e.channels, f"{e.channels} ch")
+    return f"{e.sample_rate / 1000:g} kHz {layout}"
+
+
+def _printable(text: str) -> str:
+    """`text` with undecodable file-name bytes shown as U+FFFD, so printing never fails."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_wav(path: str | Path, sample_rate: int = 44100) -> np.ndarray:
+    """Read any WAV (8/16/24/32-bit int, 32/64-bit float, extensible) as float32 (2, n) at `sample_rate`.
+
+    Mono is duplicated, more than two channels are mixed down to stereo, other rates are resampled.
+    Results are cached per (path, mtime, rate); the caller gets its own copy.
+    Raises EffectFileError with a one-line reason when the file cannot be read.
+    """
+    path = Path(path)
+    st = _stat(path)
+    return _load_cached(str(path), st.st_mtime_ns, st.st_size, int(sample_rate)).copy()
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        kind = "broken symlink" if path.is_symlink() else "no such file"
+        raise EffectFileError(f"cannot read {_printable(str(path))}: {kind}") from None
+    except OSError as exc:
+        raise EffectFileError(f"cannot read {_printable(str(path))}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=12)
+def _load_cached(path_str: str, mtime_ns: int, size: int, sample_rate: int) -> np.ndarray:
+    import soundfile as sf
+
+    path = Path(path_str)
+    label = _printable(path.name)
+    if sample_rate <= 0:
+        raise BadValueError(f"sample rate must be positive, got {sample_rate}")
+    if size == 0:
+        raise EffectFileError(f"cannot read {label}: empty file")
+    try:
+        data, file_rate = sf.read(_sf_path(path), dtype="float32", always_2d=True)
+    except PermissionError:
+        raise EffectFileError(f"cannot read {label}: no permission") from None
+    except Exception as exc:  # noqa: BLE001 - libsndfile errors come as RuntimeError subclasses
+        reason = getattr(exc, "error_string", None) or type(exc).__name__
+        raise EffectFileError(f"cannot read {label}: {reason}") from None
+    if data.shape[0] == 0:
+        raise EffectFileError(f"cannot read {label}: no audio in it")
+    audio = _to_stereo(np.nan_to_num(data.T, nan=0.0, posinf=1.0, neginf=-1.0))
+    if file_rate != sample_rate:
+        audio = _resample(audio, int(file_rate), sample_rate)
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio.flags.writeable = False  # shared by the cache; load_wav hands out copies
+    return audio
+
+
+def _sf_path(path: Path) -> bytes:
+    # Bytes keep names that are not valid UTF-8 intact; soundfile would fail to encode them.
+    return os.fsencode(path)
+
+
+def _to_stereo(audio: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (2, n): mono duplicated; extra channels spread equally over both sides."""
+    channels = audio.shape[0]
+    if channels == 1:
+        return np.repeat(audio, 2, axis=0)
+    if channels == 2:
+        return audio
+    side = 1.0 / math.sqrt(2.0)
+    rest = audio[2:].sum(axis=0) * side
+    gain = 1.0 / (1.0 + side * (channels - 2))  # keeps a full-scale sum from clipping
+    return np.stack([(audio[0] + rest) * gain, (audio[1] + rest) * gain])
+
+
+def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(to_rate, from_rate).limit_denominator(1000)  # odd rates: within 0.1 %
+    return resample_poly(audio, ratio.numerator, ratio.denominator, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beat loops
+
+
+def beat_track(
+    effect: EffectFile,
+    bpm: float,
+    n_samples: int,
+    sample_rate: int = 44100,
+    beats_per_bar: int = 4,
+) -> np.ndarray:
+    """A beat loop locked to a song's tempo grid: float32 (2, n_samples).
+
+    The loop is trimmed/padded to whole bars at its own tempo, time-stretched without changing
+    pitch to exactly those bars at `bpm`, and tiled from sample 0 so bar k starts at
+    k * beats_per_bar * 60 / bpm seconds. Tile starts are rounded from the exact (fractional)
+    bar positions, so the loop never drifts from the grid however long the track.
+    """
+    if not bpm or bpm <= 0 or not math.isfinite(bpm):
+        raise BadValueError(f"tempo must be a positive BPM, got {bpm}")
+    if beats_per_bar < 1:
+        raise BadValueError(f"beats per bar must be at least 1, got {beats_per_bar}")
+    if effect.bpm is None:
+        raise EffectFileError(f"{_printable(effect.name)} has no BPM; put it in the name, e.g. loop_84bpm.wav")
+    n_samples = int(n_samples)
+    if n_samples <= 0:
+        return np.zeros((2, 0), np.float32)
+    st = _stat(effect.path)
+    unit, unit_exact = _tempo_unit(
+        str(effect.path), st.st_mtime_ns, st.st_size, int(sample_rate),
+        float(effect.bpm), round(float(bpm), 6), int(beats_per_bar),
+    )
+    return _tile_exact(unit, unit_exact, n_samples)
+
+
+def _bar_loop(audio: np.ndarray, loop_bpm: float, sample_rate: int, beats_per_bar: int) -> tuple[np.ndarray, int]:
+    """Trim or pad `audio` to the nearest whole number of bars (at least one). Returns (loop, bars)."""
+    bar = beats_per_bar * 60.0 / loop_bpm * sample_rate
+    bars = max(1, int(round(audio.shape[1] / bar)))
+    length = int(round(bars * bar))
+    if audio.shape[1] >= length:
+        return audio[:, :length], bars
+    return np.pad(audio, ((0, 0), (0, length - audio.shape[1]))), bars
+
+
+@functools.lru_cache(maxsize=8)
+def _tempo_unit(
+    path_str: str, mtime_ns: int, size: int, sample_rate: int, loop_bpm: float, bpm: float, beats_per_bar: int
+) -> tuple[np.ndarray, float]:
+    """The loop as one seamless unit at `bpm` and its exact (fractional) length in samples."""
+    audio = _load_cached(path_str, mtime_ns, size, sample_rate)
+    loop, bars = _bar_loop(audio, loop_bpm, sample_rate, beats_per_bar)
+    exact = bars * beats_per_bar * 60.0 / bpm * sample_rate
+    if abs(loop.shape[1] - exact) < 1.0:
+        unit = loop
+    else:
+        unit = stretch_loop(loop, exact, bars * beats_per_bar, sample_rate)
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    unit.flags.writeable = False
+    return unit, exact
+
+
+def stretch_loop(loop: np.ndarray, target_length: float, n_beats: int, sample_rate: int = 44100) -> np.ndarray:
+    """Time-stretch a seamless loop (2, n) to `target_length` samples (may be fractional) keeping pitch.
+
+    Returns (2, ceil(target_length)), itself seamless when repeated every target_length samples.
+    Rubber Band (pedalboard.time_stretch) keeps pitch and transients but drifts by up to ~10 ms
+    over a few seconds, so each beat is stretched on its own, with context from its neighbours
+    (read circularly), and the beats are joined with 5 ms crossfades placed 10 ms before each
+    beat line: every beat then starts within ~1-2 ms of its grid position.
+    """
+    from pedalboard import time_stretch
+
+    length = loop.shape[1]
+    factor = length / target_length  # > 1 speeds up (pedalboard's convention)
+    n_out = int(math.ceil(target_length))
+    out = np.zeros((2, n_out), np.float64)
+    weight = np.zeros(n_out, np.float64)
+    lead = 0.010 * sample_rate  # joins sit this far before each beat, where it is quietest
+    fade = max(1, int(0.005 * sample_rate))
+    context = int(0.1 * sample_rate)
+    beat_out = target_length / n_beats
+    ramp_up = np.linspace(0.0, 1.0, fade, endpoint=False) + 0.5 / fade
+    for j in range(n_beats):
+        start_out = j * beat_out - lead
+        end_out = (j + 1) * beat_out - lead
+        first = int(round(start_out))
+        count = int(round(end_out)) - first + fade
+        src_start = int(math.floor(start_out * factor)) - context
+        src_count = int(math.ceil(count * factor)) + 2 * context + 2
+        chunk = np.ascontiguousarray(loop[:, np.arange(src_start, src_start + src_count) % length], np.float32)
+        stretched = time_stretch(chunk, sample_rate, stretch_factor=factor)
+        # Output sample k of the chunk sits at output time src_start / factor + k.
+        offset = int(round(first - src_start / factor))
+        piece = stretched[:, offset:offset + count]
+        if piece.shape[1] < count:
+            piece = np.pad(piece, ((0, 0), (0, count - piece.shape[1])))
+        w = np.ones(count)
+        w[:fade] = ramp_up
+        w[-fade:] = ramp_up[::-1]
+        index = np.arange(first, first + count) % n_out
+        np.add.at(out, (slice(None), index), piece * w)
+        np.add.at(weight, index, w)
+    return (out / np.maximum(weight, 1e-9)).astype(np.float32)
+
+
+def _tile_exact(unit: np.ndarray, unit_exact: float, n_samples: int) -> np.ndarray:
+    """Repeat `unit` with copy k starting at round(k * unit_exact), cut to n_samples."""
+    out = np.zeros((2, n_samples), np.float32)
+    k = 0
+    while True:
+        start = int(round(k * unit_exact))
+        if start >= n_samples:
+            break
+        end = min(int(round((k + 1) * unit_exact)), n_samples)
+        take = min(end - start, unit.shape[1])
+        out[:, start:start + take] = unit[:, :take]
+        k += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Ambience
+
+
+def ambience_track(
+    effect: EffectFile, n_samples: int, sample_rate: int = 44100, crossfade_s: float = 1.0
+) -> np.ndarray:
+    """An ambience file repeated to n_samples: float32 (2, n_samples).
+
+    Plays the file from its start; each repeat is joined by an equal-power crossfade
+    (crossfade_s, at most a quarter of the file) from the file's tail into its head, so the seam
+    neither clicks nor dips in level (for noise-like textures, whose halves are uncorrelated).
+    """
+    n_samples = int(n_samples)
+    if n_samples <= 0:
+        return np.zeros((2, 0), np.float32)
+    if crossfade_s < 0:
+        raise BadValueError(f"crossfade must be >= 0 s, got {crossfade_s}")
+    audio = _load_cached(str(effect.path), *_stat_key(effect.path), int(sample_rate))
+    length = audio.shape[1]
+    if n_samples <= length:
+        return audio[:, :n_samples].copy()
+    fade = min(int(round(crossfade_s * sample_rate)), length // 4)
+    if fade < 1:
+        return np.tile(audio, (1, n_samples // length + 1))[:, :n_samples].copy()
+    # The repeating unit is the file minus its last `fade` samples, whose sound is blended into the
+    # unit's first `fade` samples: playing on past the unit's end continues seamlessly into it.
+    t = (np.arange(fade) + 0.5) / fade
+    fade_in = np.sin(0.5 * np.pi * t).astype(np.float32)
+    fade_out = np.cos(0.5 * np.pi * t).astype(np.float32)
+    unit = audio[:, : length - fade].copy()
+    unit[:, :fade] = audio[:, :fade] * fade_in + audio[:, length - fade:] * fade_out
+    out = np.empty((2, n_samples), np.float32)
+    first = length - fade
+    out[:, :first] = audio[:, :first]  # the first pass starts like the file itself
+    position = first
+    while position < n_samples:
+        take = min(unit.shape[1], n_samples - position)
+        out[:, position:position + take] = unit[:, :take]
+        position += take
+    return out
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    st = _stat(path)
+    return st.st_mtime_ns, st.st_size
+
+
+def clear_cache() -> None:
+    """Forget cached audio (tests, or a long-running process whose files changed in place)."""
+    _load_cached.cache_clear()
+    _tempo_unit.cache_clear()
+    _detect_bpm_cached.cache_clear()
