@@ -15,6 +15,67 @@ import sys
 from pathlib import Path
 
 
+def _spec_from_args(args):
+    """Flags -> TrackSpec (flags not given keep the spec's defaults)."""
+    from app.spec import NO_BEAT, TrackSpec, parse_ambience
+
+    spec = TrackSpec()
+    for flag, attr in (("name", "name"), ("minutes", "minutes"), ("mode", "mode"), ("bpm", "bpm"),
+                       ("melody_instrument", "melody_instrument"), ("chords_instrument", "chords_instrument"),
+                       ("bass_instrument", "bass_instrument"), ("temperature", "temperature"), ("seed", "seed"),
+                       ("swing", "swing"), ("lofi_preset", "lofi_preset"), ("artist", "artist")):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(spec, attr, value)
+    if args.key is not None:
+        spec.key = None if args.key.lower() in ("surprise", "random") else args.key
+    if args.beat is not None:
+        spec.beat = NO_BEAT if args.beat.lower() in ("none", "no", "off") else args.beat
+    if args.no_ambience:
+        spec.ambience = []
+    elif args.ambience:
+        spec.ambience = [parse_ambience(a) for a in args.ambience]
+    if args.formats:
+        spec.formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    spec.include_chords = not args.no_chords
+    spec.overwrite = args.overwrite
+    spec.picture = not args.no_picture
+    return spec.validate()
+
+
+def _generate(args) -> int:
+    from app.pipeline import STAGES, load_replay, run_track
+
+    if args.replay:
+        spec = load_replay(args.replay)
+        spec.overwrite = args.overwrite
+        return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+    spec = _spec_from_args(args)
+    interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        from app.wizard import run_wizard
+
+        return run_wizard(spec)
+    return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+
+
+def _stage_printer(stages):
+    def show(stage):
+        print(f"[{stages.index(stage) + 1}/{len(stages)}] {stage}...", flush=True)
+
+    return show
+
+
+def _print_result(result) -> int:
+    s = result.sidecar
+    print(f"{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
+          f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}")
+    for kind, path in result.files.items():
+        if not kind.startswith(("midi_", "stem_")):
+            print(f"  {kind:<8} {path}")
+    return 0
+
+
 def _train(args) -> int:
     from app import paths
     from app.corpus import load_corpus
@@ -80,6 +141,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.main", description="Lo-fi hip hop tracks from nothing to mastered.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    p = sub.add_parser("generate_music", help="make a mastered lo-fi track (a wizard; every choice is also a flag)")
+    p.add_argument("--name", help="track name (default: lofi)")
+    p.add_argument("--minutes", type=float, help="length in minutes (0.1-20, default 2)")
+    p.add_argument("--key", help="C, F#, Bb ... or 'surprise' (default: surprise)")
+    p.add_argument("--mode", choices=["major", "minor"])
+    p.add_argument("--bpm", type=float, help="tempo 50-140 (default: the beat's tempo)")
+    p.add_argument("--melody-instrument", help="preset name or id (see `instruments`)")
+    p.add_argument("--chords-instrument")
+    p.add_argument("--bass-instrument")
+    p.add_argument("--no-chords", action="store_true", help="leave the chords part out")
+    p.add_argument("--beat", help="beat loop name (see `effects`) or 'none'")
+    p.add_argument("--ambience", action="append", metavar="NAME[:LEVEL_DB]", help="repeatable, e.g. rain:-20")
+    p.add_argument("--no-ambience", action="store_true")
+    p.add_argument("--temperature", type=float, help="creativity 0.1-2.0 (default 1.0)")
+    p.add_argument("--seed", type=int, help="random by default (shown, stored in the sidecar)")
+    p.add_argument("--swing", type=float, help="0.5 straight .. 0.75 (default 0.57)")
+    p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
+    p.add_argument("--artist")
+    p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
+    p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
+    p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
+    p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
+    p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
+    p.set_defaults(func=_generate)
+
     p = sub.add_parser("train", help="train the chord and melody LSTMs (Bach chorales or --midi-dir)")
     p.add_argument("--midi-dir", help="train on every .mid/.midi file under this folder")
     p.add_argument("--epochs", type=int, default=40)
@@ -124,6 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except Exception:  # an internal error: the person gets one line and the log's path
+        import traceback
+
+        from app import paths
+
+        log = paths.DATA_DIR / "lofi-error.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"details in {log}"
+        except OSError:
+            where = "traceback follows"
+            traceback.print_exc()
+        print(f"internal error: {traceback.format_exc().strip().splitlines()[-1]}; {where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ SF2_DIR = APP_DIR / "sf2"
 EFFECTS_DIR = APP_DIR / "effects"
 MODELS_DIR = ROOT / "models"
 DATA_DIR = ROOT / "data"
-MIDI_DIR = DATA_DIR / "midi"
-WAV_DIR = DATA_DIR / "wav"
-RESULTS_DIR = DATA_DIR / "final_results"
+# LOFI_OUTPUT_DIR moves midi/, wav/ and final_results/ elsewhere (tests, scripted runs).
+OUTPUT_ROOT = Path(os.environ.get("LOFI_OUTPUT_DIR", DATA_DIR))
+MIDI_DIR = OUTPUT_ROOT / "midi"
+WAV_DIR = OUTPUT_ROOT / "wav"
+RESULTS_DIR = OUTPUT_ROOT / "final_results"
 # Preprocessed training data; LOFI_CACHE_DIR lets tests keep theirs apart.
 CACHE_DIR = Path(os.environ.get("LOFI_CACHE_DIR", ROOT / ".cache"))
 

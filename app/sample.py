@@ -3,6 +3,7 @@ make a progression fill whole bars. Deterministic for a seed (a torch.Generator 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,21 @@ def _draw(logits, temperature: float, top_p: float, generator, mask=None) -> int
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+@contextlib.contextmanager
+def _inference():
+    """One thread and no autograd: a single-step LSTM is far too small to share across threads,
+    and on a busy 2-core machine the thread hand-offs cost more than the arithmetic."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _generator(seed: int):
     import torch
 
@@ -64,7 +80,7 @@ def sample_progression(model, key: int, mode: str, bars: int, beats_per_bar: int
     prev = (encoding.BOS, encoding.BOS)
     state = None
     t = 0
-    with torch.no_grad():
+    with _inference():
         while t < total:
             pos = t % beats_per_bar
             x = [torch.tensor([[a]]) for a in (prev[0], prev[1], pos, mode_idx)]
@@ -131,7 +147,7 @@ def sample_melody(model, chords: list[Chord], key: int, mode: str, length_beats:
 
     state = None
     prev = (encoding.BOS, encoding.BOS, encoding.BOS)
-    with torch.no_grad():
+    with _inference():
         if prime:
             rows = encoding.encode_melody(prime, chords, key, mode, bar16)
             for row in rows:

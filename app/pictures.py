@@ -1,0 +1,127 @@
+"""Pictures with matplotlib: a track's piano roll and loudness, and training loss curves.
+
+matplotlib is imported inside the functions (Agg backend), so the CLI starts instantly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PART_COLOURS = {"melody": "#e4572e", "chords": "#4c72b0", "bass": "#55a868"}
+SECTION_COLOURS = {"intro": "#eeeeee", "groove": "#e8f0fb", "A": "#fdf1e6", "B": "#f3e8fb",
+                   "breakdown": "#e9f6ec", "outro": "#eeeeee"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    from app.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    _pyplot().close(fig)
+    return path
+
+
+def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
+    """(times_s, LUFS) every hop_s over windows of window_s (EBU short-term loudness, K-weighted)."""
+    import pyloudnorm as pyln
+
+    meter = pyln.Meter(sample_rate)
+    win, hop = int(window_s * sample_rate), int(hop_s * sample_rate)
+    data = audio.T.astype(np.float64)
+    filtered = data.copy()
+    # K-weighting once with pyloudnorm's own filters (pinned version), then mean square per window:
+    # calling integrated_loudness per window would filter every sample dozens of times.
+    for f in meter._filters.values():
+        filtered = f.apply_filter(filtered)
+    power = np.sum(filtered ** 2, axis=1)
+    csum = np.concatenate([[0.0], np.cumsum(power)])
+    times, values = [], []
+    for start in range(0, max(1, len(power) - win + 1), hop):
+        ms = (csum[start + win] - csum[start]) / win if start + win <= len(power) else power[start:].mean()
+        times.append((start + win / 2) / sample_rate)
+        values.append(-0.691 + 10 * np.log10(max(ms, 1e-12)))
+    return np.array(times), np.array(values)
+
+
+def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path) -> Path:
+    """Piano roll of melody, chords and bass with sections marked, loudness over time, key facts."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(12, 7))
+    grid = fig.add_gridspec(3, 4, height_ratios=[3, 1.2, 0.1], hspace=0.45)
+    roll = fig.add_subplot(grid[0, :3])
+    spb = 60.0 / song.tempo_bpm
+    for s in song.sections:
+        roll.axvspan(s.start * spb, s.end * spb, color=SECTION_COLOURS.get(s.name, "#f4f4f4"), zorder=0)
+        roll.text((s.start + 0.3) * spb, 1.0, s.name, transform=roll.get_xaxis_transform(), va="bottom",
+                  fontsize=8, color="#555555")
+    for name in ("chords", "bass", "melody"):
+        part = song.parts.get(name)
+        if not part or not part.notes:
+            continue
+        starts = np.array([n.start * spb for n in part.notes])
+        widths = np.array([n.duration * spb for n in part.notes])
+        pitches = np.array([n.pitch for n in part.notes])
+        roll.barh(pitches, widths, left=starts, height=0.8, color=PART_COLOURS[name], label=name,
+                  alpha=0.9 if name == "melody" else 0.6)
+    roll.set_title(f"{facts.get('name', 'track')}: piano roll")
+    roll.set_xlabel("time (s)")
+    roll.set_ylabel("MIDI pitch")
+    roll.legend(loc="upper right", fontsize=8)
+    roll.set_xlim(0, max(song.length_seconds, 1e-3))
+
+    info = fig.add_subplot(grid[0, 3])
+    info.axis("off")
+    lines = [("key", f"{facts.get('key')} {facts.get('mode')}"), ("BPM", f"{facts.get('bpm', 0):g}"),
+             ("length", f"{facts.get('duration_s', 0):.1f} s"), ("loudness", f"{facts.get('lufs', 0):.1f} LUFS"),
+             ("true peak", f"{facts.get('true_peak_dbtp', 0):.1f} dBTP"), ("seed", str(facts.get("seed")))]
+    for part, inst in (facts.get("instruments") or {}).items():
+        lines.append((part, inst.get("name", "")))
+    beat = facts.get("beat")
+    lines.append(("beat", beat["name"] if beat else "none"))
+    for amb in facts.get("ambience") or []:
+        lines.append(("ambience", f"{amb['name']} {amb['level_db']:g} dB"))
+    info.set_title("key facts")
+    for i, (k, v) in enumerate(lines):
+        info.text(0.0, 1 - i * 0.075, f"{k}:", fontsize=9, weight="bold", transform=info.transAxes, va="top")
+        info.text(0.38, 1 - i * 0.075, str(v)[:28], fontsize=9, transform=info.transAxes, va="top")
+
+    loud = fig.add_subplot(grid[1, :3])
+    t, lufs = short_term_loudness(audio, sample_rate)
+    loud.plot(t, lufs, color="#333333", label="short-term (3 s)")
+    if "lufs" in facts:
+        loud.axhline(facts["lufs"], color="#e4572e", linestyle="--", label=f"integrated {facts['lufs']:.1f} LUFS")
+    loud.set_xlim(0, audio.shape[1] / sample_rate)
+    loud.set_ylim(max(-60, float(np.min(lufs)) - 3 if len(lufs) else -60), 0)
+    loud.set_xlabel("time (s)")
+    loud.set_ylabel("LUFS")
+    loud.set_title("loudness over time")
+    loud.legend(loc="lower center", fontsize=8)
+    return _save(fig, Path(path))
+
+
+def plot_loss_curves(history: list[dict], path: Path, kind: str) -> Path:
+    """Training and validation loss per epoch, with every head's validation loss."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    epochs = [h["epoch"] + 1 for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], label="train (all heads)", color="#333333")
+    ax.plot(epochs, [h["val_loss"] for h in history], label="validation (all heads)", color="#e4572e")
+    for key in sorted(k for k in history[0] if k.startswith("val_") and k != "val_loss"):
+        ax.plot(epochs, [h[key] for h in history], linestyle="--", label=f"validation {key[4:]}")
+    ax.set_title(f"{kind} LSTM: loss per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
