@@ -1,0 +1,362 @@
+"""The interactive wizard behind `python -m app.main generate_music`: questions -> TrackSpec -> run_track.
+
+    python -m app.main generate_music                          # Enter all the way makes a good track
+    python -m app.main generate_music --bpm 72 --no-chords     # flags become the wizard's defaults
+    python -m app.main generate_music --yes                    # no questions (not this module)
+
+Every question shows the spec's value as its default. Files are listed when a question is asked,
+so SoundFonts and WAVs dropped into app/sf2/ or app/effects/ mid-session show up. Ctrl-C (or
+Ctrl-D) at any point prints "cancelled" and returns 130; run_track writes atomically, so nothing
+half-written is left. No business logic here: gather choices, call run_track, show the result.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import questionary
+from questionary import Choice, Separator
+
+from app import theory
+from app.spec import NO_BEAT, RANGES, TrackSpec
+
+SURPRISE = "surprise me"
+FOLLOW_BEAT = "follow the beat"
+DEFAULT_LEVEL_DB = -24.0
+AUDITION_SECONDS = 5.0
+# Players tried in order for previews; the first that plays the file wins.
+PLAYERS = (["aplay", "-q"], ["paplay"], ["afplay"], ["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"])
+# Good lo-fi General MIDI presets per part, (bank, program), offered after the default.
+CURATED = {
+    "melody": [(0, 11), (0, 4), (0, 5), (0, 8), (0, 10), (0, 108), (0, 24), (0, 26), (0, 12), (0, 73)],
+    "chords": [(0, 4), (0, 5), (0, 0), (0, 24), (0, 26), (0, 11), (0, 89), (0, 88), (0, 94)],
+    "bass": [(0, 33), (0, 32), (0, 35), (0, 34), (0, 38)],
+}
+MORE = "more..."
+BACK = "<- back"
+
+
+class Cancelled(Exception):
+    """Ctrl-C / Ctrl-D at a prompt (questionary answers None)."""
+
+
+# --- the orchestrator ---------------------------------------------------------------------
+
+def run_wizard(spec: TrackSpec) -> int:
+    """Ask every choice (defaults from `spec`), confirm, make the track, offer variations.
+
+    Returns the exit code: 0 when done, 130 when cancelled. LofiErrors from run_track pass up to the CLI.
+    """
+    preview_dir = Path(tempfile.mkdtemp(prefix="lofi-preview-"))
+    try:
+        while True:
+            spec = ask_spec(spec, preview_dir)
+            print_summary(spec)
+            if _ask(questionary.confirm("Make this track?", default=True)):
+                break
+            print("Again, then: your answers are the new defaults.")
+        while True:
+            make_track(spec)
+            if _ask(questionary.select("What next?", ["done", "another variation"], default="done")) == "done":
+                return 0
+            spec = replace(spec, seed=new_seed())
+            print(f"Same settings, new seed {spec.seed}.")
+    except (Cancelled, KeyboardInterrupt, EOFError):
+        print("\ncancelled", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        shutil.rmtree(preview_dir, ignore_errors=True)
+
+
+def ask_spec(spec: TrackSpec, preview_dir: Path) -> TrackSpec:
+    """Every question in order; returns a new, validated spec (the input is not changed)."""
+    spec = replace(spec, ambience=list(spec.ambience))
+    spec.name = ask_name(spec.name)
+    spec.minutes = ask_number("Length in minutes", "minutes", spec.minutes)
+    spec.key = ask_key(spec.key)
+    spec.mode = ask_mode(spec.mode)
+    spec.beat, beat_bpm = ask_beat(spec.beat)
+    spec.bpm = ask_tempo(spec.bpm, beat_bpm)
+    spec.include_chords = _ask(questionary.confirm("Include chords?", default=spec.include_chords))
+    spec.melody_instrument = ask_instrument("melody", spec.melody_instrument, preview_dir)
+    if spec.include_chords:
+        spec.chords_instrument = ask_instrument("chords", spec.chords_instrument, preview_dir)
+    spec.bass_instrument = ask_instrument("bass", spec.bass_instrument, preview_dir)
+    spec.ambience = ask_ambience(spec.ambience)
+    spec.lofi_preset = ask_sound(spec.lofi_preset)
+    spec.temperature = ask_number("Creativity (temperature; low = safe, high = adventurous)", "temperature",
+                                  spec.temperature)
+    spec.seed = ask_seed(spec.seed)
+    return spec.validate()
+
+
+# --- small prompts --------------------------------------------------------------------------
+
+def _ask(question):
+    """A questionary question's answer; None (Ctrl-C/Ctrl-D inside questionary) raises Cancelled."""
+    answer = question.unsafe_ask()
+    if answer is None:
+        raise Cancelled
+    return answer
+
+
+def range_check(name: str, text: str, allowed_words: tuple[str, ...] = ()) -> bool | str:
+    """questionary validate= callback: True when `text` is a number inside RANGES[name] (or one of
+    `allowed_words`), else a message for a person."""
+    lo, hi = RANGES[name]
+    text = text.strip()
+    if text.lower() in allowed_words:
+        return True
+    words = next((f" or '{w}'" for w in allowed_words if w), "")
+    try:
+        value = float(text)
+    except ValueError:
+        return f"type a number from {lo:g} to {hi:g}{words}"
+    if not math.isfinite(value) or not lo <= value <= hi:
+        return f"{value:g} is out of range: type a number from {lo:g} to {hi:g}{words}"
+    return True
+
+
+def ask_name(default: str) -> str:
+    return _ask(questionary.text("Song name", default=default,
+                                 validate=lambda t: bool(t.strip()) or "give the song a name")).strip()
+
+
+def ask_number(message: str, name: str, default: float) -> float:
+    lo, hi = RANGES[name]
+    text = _ask(questionary.text(f"{message} ({lo:g} to {hi:g})", default=f"{default:g}",
+                                 validate=lambda t: range_check(name, t)))
+    return float(text)
+
+
+def ask_key(default: str | None) -> str | None:
+    current = theory.key_name(theory.pitch_class(default)) if default else SURPRISE
+    answer = _ask(questionary.select("Key", [SURPRISE, *theory.KEY_NAMES], default=current))
+    return None if answer == SURPRISE else answer
+
+
+def ask_mode(default: str | None) -> str | None:
+    answer = _ask(questionary.select("Mode", [SURPRISE, *theory.MODES], default=default or SURPRISE))
+    return None if answer == SURPRISE else answer
+
+
+def ask_beat(default: str | None) -> tuple[str, float | None]:
+    """A beat loop from app/effects/ (listed now) or 'none'. Returns (name or NO_BEAT, its BPM)."""
+    from app.effect_files import discover_effects
+
+    beats = sorted((e for e in discover_effects()[0] if e.kind == "beat"), key=lambda e: e.name)
+    if default is None:  # the pipeline's default beat
+        default = next((e.name for e in beats if e.name.startswith("boombap")), beats[0].name if beats else NO_BEAT)
+    choices = [Choice(f"{e.name}  ({e.bpm:g} BPM)" if e.bpm else e.name, value=e.name) for e in beats]
+    choices.append(Choice("none (no drums)", value=NO_BEAT))
+    names = [c.value for c in choices]
+    answer = _ask(questionary.select("Beat loop", choices, default=default if default in names else names[0]))
+    return answer, next((e.bpm for e in beats if e.name == answer), None)
+
+
+def ask_tempo(default: float | None, beat_bpm: float | None) -> float | None:
+    """A BPM, or None to follow the beat."""
+    from app.spec import DEFAULT_BPM
+
+    follow = f"{beat_bpm or DEFAULT_BPM:g} BPM"
+    text = _ask(questionary.text(
+        f"Tempo in BPM ({RANGES['bpm'][0]:g}-{RANGES['bpm'][1]:g}) or '{FOLLOW_BEAT}' ({follow})",
+        default=FOLLOW_BEAT if default is None else f"{default:g}",
+        validate=lambda t: range_check("bpm", t, ("", FOLLOW_BEAT, "follow", "beat"))))
+    text = text.strip()
+    return None if text.lower() in ("", FOLLOW_BEAT, "follow", "beat") else float(text)
+
+
+def ask_instrument(part: str, current: str | None, preview_dir: Path) -> str:
+    """An instrument id for a part, with an optional 5-second audition before keeping it."""
+    while True:
+        inst = pick_instrument(part, current)
+        while True:
+            action = _ask(questionary.select(f"{inst.name} for the {part}: listen first?",
+                                             ["no, use it", f"listen ({AUDITION_SECONDS:g} s)", "choose another"]))
+            if action == "no, use it":
+                return inst.id
+            if action == "choose another":
+                current = inst.id
+                break
+            play_preview(inst, preview_dir / f"{part}.wav")
+
+
+def pick_instrument(part: str, current: str | None):
+    """Default (or current) first, then CURATED presets of the GM SoundFont, then 'more...' (every
+    preset of every file, grouped by file). SoundFonts are scanned now, not cached."""
+    from app.errors import BadValueError
+    from app.instruments import default_instrument, discover_soundfonts, find_gm_soundfont, find_instrument
+
+    files, _ = discover_soundfonts()
+    default = default_instrument(part, files)
+    chosen = default
+    if current:
+        try:
+            chosen = find_instrument(current, files)
+        except BadValueError:
+            print(f"  ({current!r} is not installed; offering the default)")
+    gm = find_gm_soundfont(files)
+    by_preset = {(p.bank, p.program): p for p in gm.presets}
+    top = [chosen] + ([default] if default != chosen else [])
+    top += [by_preset[k] for k in CURATED[part] if k in by_preset and by_preset[k] not in top]
+    choices = [Choice(p.label + ("  (default)" if p == default else ""), value=p) for p in top]
+    choices.append(Choice(MORE, value=MORE))
+    while True:
+        answer = _ask(questionary.select(f"{part.capitalize()} instrument", choices, default=chosen))
+        if answer != MORE:
+            return answer
+        more = [Choice(BACK, value=BACK)]
+        for f in files:
+            more.append(Separator(f"-- {f.path.stem} ({len(f.presets)} presets) --"))
+            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets]
+        answer = _ask(questionary.select(f"{part.capitalize()} instrument (type to filter)", more,
+                                         use_search_filter=True, use_jk_keys=False))
+        if answer != BACK:
+            return answer
+
+
+def play_preview(instrument, path: Path) -> None:
+    """Render a short audition and play it with the first system player that works; else print its path."""
+    from app.render import audition
+
+    print(f"  rendering a {AUDITION_SECONDS:g}-second preview of {instrument.label}...", flush=True)
+    audition(instrument, path, seconds=AUDITION_SECONDS)
+    for command in PLAYERS:
+        if shutil.which(command[0]):
+            done = subprocess.run([*command, str(path)], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if done.returncode == 0:
+                print(f"  played with {command[0]}: {path}")
+                return
+    print(f"  no audio player found (tried {', '.join(c[0] for c in PLAYERS)}); the preview is {path}")
+
+
+def ask_ambience(current: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Ambience files (listed now) to layer, then a level in dB for each."""
+    from app.effect_files import discover_effects
+
+    names = [e.name for e in discover_effects()[0] if e.kind == "ambience"]
+    if not names:
+        return []
+    levels = dict(current)
+    picked = _ask(questionary.checkbox("Ambience",
+                                       [Choice(n, value=n, checked=n in levels) for n in names]))
+    return [(n, ask_number(f"Level of {n} in dB", "level_db", levels.get(n, DEFAULT_LEVEL_DB))) for n in picked]
+
+
+def ask_sound(default: str) -> str:
+    from app.fx import PRESET_DESCRIPTIONS
+
+    choices = [Choice(f"{name:<8} {text}", value=name) for name, text in PRESET_DESCRIPTIONS.items()]
+    return _ask(questionary.select("Lo-fi sound", choices,
+                                   default=default if default in PRESET_DESCRIPTIONS else None))
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(2**31)
+
+
+def ask_seed(default: int | None) -> int:
+    """The random seed: a fresh random one is shown as the default unless the spec has one."""
+    default = new_seed() if default is None else default
+    text = _ask(questionary.text("Seed (same seed + same settings = same track)", default=str(default),
+                                 validate=_seed_check))
+    return int(text)
+
+
+def _seed_check(text: str) -> bool | str:
+    text = text.strip()
+    if not text.isdigit() or int(text) >= 2**32:
+        return f"type a whole number from 0 to {2**32 - 1}"
+    return True
+
+
+# --- summary, progress, result --------------------------------------------------------------
+
+def print_summary(spec: TrackSpec) -> None:
+    tempo = f"{spec.bpm:g} BPM" if spec.bpm is not None else FOLLOW_BEAT
+    ambience = ", ".join(f"{n} {lv:g} dB" for n, lv in spec.ambience) or "none"
+    rows = [("name", spec.name), ("length", f"{spec.minutes:g} min"),
+            ("key", f"{spec.key or SURPRISE} / {spec.mode or SURPRISE}"), ("beat", spec.beat),
+            ("tempo", tempo), ("melody", spec.melody_instrument),
+            ("chords", spec.chords_instrument if spec.include_chords else "no chords"),
+            ("bass", spec.bass_instrument), ("ambience", ambience), ("sound", spec.lofi_preset),
+            ("creativity", f"{spec.temperature:g}"), ("seed", spec.seed), ("formats", ", ".join(spec.formats))]
+    print("\nYour track:")
+    for label, value in rows:
+        print(f"  {label:<11} {value}")
+    print(flush=True)
+
+
+class StageProgress:
+    """run_track's progress(stage) callback: one line per stage, its elapsed time ticking on a terminal."""
+
+    def __init__(self, stages):
+        self.stages, self.stage, self.started = list(stages), None, 0.0
+        self.lock, self.stopped = threading.Lock(), threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+        self.ticker.start()
+
+    def __call__(self, stage: str) -> None:
+        with self.lock:
+            self._finish()
+            self.stage, self.started = stage, time.perf_counter()
+            self._draw()
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            self._finish()
+
+    def _line(self) -> str:
+        number = self.stages.index(self.stage) + 1 if self.stage in self.stages else 0
+        return f"\r  [{number}/{len(self.stages)}] {self.stage:<8} {time.perf_counter() - self.started:6.1f} s"
+
+    def _draw(self) -> None:
+        sys.stdout.write(self._line())
+        sys.stdout.flush()
+
+    def _finish(self) -> None:
+        if self.stage:
+            sys.stdout.write(self._line() + "\n")
+            sys.stdout.flush()
+            self.stage = None
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(0.5):
+            with self.lock:
+                if self.stage:
+                    self._draw()
+
+
+def make_track(spec: TrackSpec):
+    """run_track with a per-stage progress display; prints what was made and where. Returns the TrackResult."""
+    from app.pipeline import STAGES, run_track
+
+    print(f"Making {spec.name!r} (seed {spec.seed})...", flush=True)
+    progress = StageProgress(STAGES)
+    try:
+        result = run_track(spec, progress=progress)
+    finally:
+        progress.close()
+    s = result.sidecar
+    print(f"\n{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
+          f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}")
+    for kind, path in result.files.items():
+        if not kind.startswith(("midi_", "stem_")):
+            print(f"  {kind:<8} {path}")
+    stems = [p for k, p in result.files.items() if k.startswith("stem_")]
+    if stems:
+        print(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
+    print(flush=True)
+    return result
