@@ -1,0 +1,425 @@
+"""FluidSynth rendering: a song part + an instrument -> a stereo stem. The only module that touches
+pyfluidsynth; a missing libfluidsynth raises RenderError only when something is rendered.
+
+Rendering is in process: note events are applied to a fluidsynth.Synth between calls to
+fluid_synth_write_float, which writes float32 samples straight into the output array (no
+subprocess, no temporary files, no 16-bit rounding or dither).
+
+Choices:
+- FluidSynth's reverb and chorus are OFF. The lo-fi chain adds room and wobble to the mix later;
+  reverb baked into every stem would stack with it and could not be taken out again, and the
+  reverb unit also costs CPU on every block even when nothing plays. Dry stems leave the mix free.
+- Timing resolution is FluidSynth's internal block of 64 samples (1.45 ms at 44.1 kHz): an event
+  sent mid-block would only take effect at the next boundary. We round event times to the nearest
+  boundary ourselves, so every write is a whole number of blocks and timing errors stay under 0.73 ms.
+- Every render gets a new synth (see _loaded_font for why), loading only the samples of the
+  chosen preset; render_song renders parts in parallel threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import BadValueError, OutputError, RenderError, SoundFontError
+from app.files import atomic_path
+from app.instruments import Instrument
+from app.song import Note, Part, Song
+
+SAMPLE_RATE = 44100
+BLOCK_SAMPLES = 64  # FluidSynth's FLUID_BUFSIZE: events take effect on these boundaries
+# Master gain inside FluidSynth (its default is 0.2, which leaves stems near -30 dBFS RMS). At 0.8
+# the default Rhodes chords, vibraphone melody and finger bass each peak around -12 dBFS (RMS about
+# -30..-28 dBFS): headroom for summing stems and beats in the mix, and float32 never clips anyway.
+SYNTH_GAIN = 0.8
+# Sample interpolation: linear instead of FluidSynth's default 4th order. Measured on the default
+# instruments: 25 % less CPU on the Rhodes chords (the stem that bounds render_song's time), while
+# the rendered difference stays 45..64 dB below the signal and lies mostly in the slight treble
+# droop of linear interpolation, which the lo-fi chain's low-pass removes anyway.
+FLUID_INTERP_LINEAR = 1
+MELODIC_CHANNEL = 0
+DRUM_CHANNEL = 9  # GM percussion channel, used for bank-128 (drum kit) presets
+
+DEFAULT_SWING = 0.57
+SWING_RANGE = (0.5, 0.75)  # straight .. dotted-8th+16th; 2/3 is a triplet shuffle
+# Humanisation at humanize=1: onset jitter with this standard deviation (clipped at 2.5 sd, so
+# never more than 10 ms) and velocity jitter of this many MIDI steps. Enough to loosen the grid
+# the way a player would, not enough to sound late.
+TIMING_JITTER_S = 0.004
+VELOCITY_JITTER = 6.0
+
+INSTALL_HINT = (
+    "install FluidSynth: `sudo apt install libfluidsynth3` (Debian/Ubuntu) or "
+    "`brew install fluid-synth` (macOS), and `pip install pyfluidsynth`"
+)
+
+
+def _fluidsynth():
+    """The pyfluidsynth module, or RenderError with the install command when it or the C library is missing."""
+    try:
+        import fluidsynth
+    except (ImportError, OSError) as exc:
+        raise RenderError(f"FluidSynth is not available ({exc}); {INSTALL_HINT}") from exc
+    return fluidsynth
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing: swing and humanisation
+# ---------------------------------------------------------------------------------------------
+
+def swing_beats(beats: np.ndarray | float, swing: float = DEFAULT_SWING) -> np.ndarray:
+    """Swung positions (beats) for straight positions (beats).
+
+    Each beat is warped piecewise-linearly: its first half [0, 0.5) stretches to [0, swing) and its
+    second half [0.5, 1) squeezes into [swing, 1). So off-beat 8ths (x.5) land at x+swing, downbeats
+    stay, and 16ths move proportionally (x.25 -> x+swing/2, x.75 -> halfway between x+swing and
+    x+1), which keeps every note in order and keeps 16th runs evenly spaced inside each half-beat.
+    Applied to note ends too, so a straight 8th pair becomes long-short. swing=0.5 is the identity.
+    """
+    beats = np.asarray(beats, dtype=np.float64)
+    whole = np.floor(beats)
+    frac = beats - whole
+    warped = np.where(frac < 0.5, frac * (swing / 0.5), swing + (frac - 0.5) * ((1.0 - swing) / 0.5))
+    return whole + warped
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Note-on/off events in sample time, sorted (offs before ons at the same sample)."""
+
+    samples: np.ndarray  # int64, multiples of BLOCK_SAMPLES
+    is_on: np.ndarray  # bool
+    pitches: np.ndarray  # int
+    velocities: np.ndarray  # int (ignored for offs)
+
+
+def _schedule(
+    notes: list[Note],
+    tempo_bpm: float,
+    swing: float,
+    humanize: float,
+    rng: np.random.Generator,
+    sample_rate: int,
+    music_end_sample: int,
+) -> _Events:
+    """Notes -> block-aligned events: swing, humanise, clamp to the music's end, and resolve
+    overlapping notes of the same pitch (FluidSynth would otherwise let the first note's off cut
+    the second note short)."""
+    notes = sorted(notes, key=lambda n: (n.start, n.pitch, n.duration, n.velocity))
+    count = len(notes)
+    starts = np.array([n.start for n in notes], dtype=np.float64)
+    ends = np.array([n.end for n in notes], dtype=np.float64)
+    velocities = np.array([n.velocity for n in notes], dtype=np.float64)
+    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
+
+    seconds_per_beat = 60.0 / tempo_bpm
+    start_s = swing_beats(starts, swing) * seconds_per_beat
+    end_s = swing_beats(ends, swing) * seconds_per_beat
+    if humanize > 0 and count:
+        sd = TIMING_JITTER_S * humanize
+        shift = np.clip(rng.normal(0.0, sd, count), -2.5 * sd, 2.5 * sd)
+        start_s += shift  # the whole note moves: its length is the player's, the timing is loose
+        end_s += shift
+        velocities = velocities + rng.normal(0.0, VELOCITY_JITTER * humanize, count)
+    velocities = np.clip(np.rint(velocities), 1, 127).astype(np.int64)
+
+    def to_block(seconds: np.ndarray) -> np.ndarray:
+        return (np.rint(seconds * sample_rate / BLOCK_SAMPLES) * BLOCK_SAMPLES).astype(np.int64)
+
+    on = to_block(np.maximum(start_s, 0.0))
+    off = to_block(np.minimum(end_s, music_end_sample / sample_rate))
+    off = np.maximum(off, on + BLOCK_SAMPLES)  # every note sounds at least one block
+
+    keep = on < music_end_sample
+    sounding: dict[int, int] = {}  # pitch -> index of its latest note
+    for i in range(count):
+        if not keep[i]:
+            continue
+        pitch = int(pitches[i])
+        j = sounding.get(pitch)
+        if j is not None and on[i] < off[j]:
+            if on[i] <= on[j]:  # same pitch struck twice at once: one louder, longer note
+                off[j] = max(off[j], off[i])
+                velocities[j] = max(velocities[j], velocities[i])
+                keep[i] = False
+                continue
+            off[j] = on[i]  # re-strike: the earlier note ends where the new one starts
+        sounding[pitch] = i
+
+    idx = np.flatnonzero(keep)
+    samples = np.concatenate([off[idx], on[idx]])
+    is_on = np.concatenate([np.zeros(len(idx), bool), np.ones(len(idx), bool)])
+    event_pitches = np.concatenate([pitches[idx], pitches[idx]])
+    event_velocities = np.concatenate([velocities[idx], velocities[idx]])
+    order = np.lexsort((event_pitches, is_on, samples))  # by sample, then offs first, then pitch
+    return _Events(samples[order], is_on[order], event_pitches[order], event_velocities[order])
+
+
+def _part_rng(seed: int, part_name: str) -> np.random.Generator:
+    """A generator per (seed, part): parts get independent jitter, and the same seed always gives
+    the same jitter (crc32 is stable across runs, unlike hash())."""
+    return np.random.default_rng([seed, zlib.crc32(part_name.encode())])
+
+
+# ---------------------------------------------------------------------------------------------
+# Synths: a fresh one per render
+# ---------------------------------------------------------------------------------------------
+
+# FluidSynth's one-time global set-up inside new_fluid_synth (default modulators, tables) is not
+# thread-safe: synths created at once in two threads corrupted the default velocity modulators
+# (louder stems, "Modulator with source 1 none" warnings). Synths are therefore created one at a time.
+_create_lock = threading.Lock()
+_WRITE_FLOAT_TYPE = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+    ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+)
+
+_SET_INTERP_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+
+
+@dataclass
+class _LoadedFont:
+    synth: Any  # fluidsynth.Synth with one SoundFont loaded
+    sfid: int
+    write_float: Any  # ctypes function fluid_synth_write_float; releases the GIL while it runs
+
+    def render_into(self, out: np.ndarray, start: int, count: int) -> None:
+        """Render `count` samples (a multiple of BLOCK_SAMPLES) into out[:, start:start+count],
+        clipping at the end of `out` (the last block may run past it)."""
+        length = out.shape[1]
+        direct = max(0, min(count, length - start))
+        direct -= direct % BLOCK_SAMPLES
+        if direct:
+            self._write(out, start, direct)
+        rest = count - direct
+        if rest:
+            scratch = np.zeros((2, rest), dtype=np.float32)
+            self._write(scratch, 0, rest)
+            keep = max(0, min(rest, length - start - direct))
+            out[:, start + direct:start + direct + keep] = scratch[:, :keep]
+
+    def _write(self, buf: np.ndarray, start: int, count: int) -> None:
+        left, right = buf[0].ctypes.data, buf[1].ctypes.data
+        if self.write_float(self.synth.synth, count, left, start, 1, right, start, 1) != 0:
+            raise RenderError("FluidSynth failed while rendering")
+
+
+@contextlib.contextmanager
+def _loaded_font(sf2_path: Path, sample_rate: int):
+    """A new synth with the SoundFont loaded, deleted afterwards.
+
+    Not pooled on purpose: a FluidSynth voice that has played before starts its next note's attack
+    slightly differently from a new one (the first ~2 blocks differ by up to 1e-4), so a reused
+    synth would break "same inputs, identical samples". With dynamic sample loading a new synth
+    costs ~35 ms for FluidR3_GM (only the chosen preset's samples are read).
+    """
+    fluidsynth = _fluidsynth()
+    with _create_lock:
+        synth = fluidsynth.Synth(
+            gain=SYNTH_GAIN,
+            samplerate=float(sample_rate),
+            channels=16,
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.dynamic-sample-loading": 1},
+        )
+    try:
+        set_interp = _SET_INTERP_TYPE(("fluid_synth_set_interp_method", fluidsynth._fl))
+        set_interp(synth.synth, -1, FLUID_INTERP_LINEAR)  # -1: all channels
+        sfid = synth.sfload(str(sf2_path))
+        if sfid < 0:
+            raise SoundFontError(f"FluidSynth could not load {sf2_path} (missing or not a usable SoundFont)")
+        yield _LoadedFont(synth, sfid, _WRITE_FLOAT_TYPE(("fluid_synth_write_float", fluidsynth._fl)))
+    finally:
+        synth.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+def stem_length(length_beats: float, tempo_bpm: float, tail_s: float, sample_rate: int = SAMPLE_RATE) -> int:
+    """Samples in a stem: round((length_beats * 60 / tempo_bpm + tail_s) * sample_rate)."""
+    return round((length_beats * 60.0 / tempo_bpm + tail_s) * sample_rate)
+
+
+def _check_args(tempo_bpm: float, swing: float, humanize: float, seed: int, sample_rate: int, tail_s: float) -> None:
+    if not (math.isfinite(tempo_bpm) and tempo_bpm > 0):
+        raise BadValueError(f"tempo must be a positive number of BPM, got {tempo_bpm}")
+    if not SWING_RANGE[0] <= swing <= SWING_RANGE[1]:
+        raise BadValueError(f"swing must be between {SWING_RANGE[0]} (straight) and {SWING_RANGE[1]}, got {swing}")
+    if not (math.isfinite(humanize) and humanize >= 0):
+        raise BadValueError(f"humanize must be 0 or more, got {humanize}")
+    if seed < 0:
+        raise BadValueError(f"seed must be 0 or more, got {seed}")
+    if not 8000 <= sample_rate <= 192000:
+        raise BadValueError(f"sample rate must be 8000..192000 Hz, got {sample_rate}")
+    if not (math.isfinite(tail_s) and tail_s >= 0):
+        raise BadValueError(f"tail must be 0 s or more, got {tail_s}")
+
+
+def render_part(
+    part: Part,
+    instrument: Instrument,
+    tempo_bpm: float,
+    *,
+    swing: float = DEFAULT_SWING,
+    humanize: float = 1.0,
+    seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+    length_beats: float | None = None,
+    tail_s: float = 2.0,
+) -> np.ndarray:
+    """Render one part with one instrument; returns float32 audio shaped (2, samples).
+
+    Length: `length_beats` (default: the part's end) at `tempo_bpm`, plus `tail_s` seconds for
+    release tails, i.e. stem_length(...) samples, so stems given the same length_beats line up.
+    Notes still sounding at length_beats are released there; notes starting later are dropped.
+    swing: where off-beat 8ths land within the beat (0.5 straight; see swing_beats). humanize:
+    scale of timing (~4 ms sd) and velocity (~6 steps sd) jitter; 0 = exact. Same arguments and
+    seed -> identical samples. Raises RenderError (FluidSynth missing or failing), SoundFontError
+    (file or preset unusable), BadValueError (arguments out of range).
+    """
+    _fluidsynth()  # fail early with the install hint, before any work
+    _check_args(tempo_bpm, swing, humanize, seed, sample_rate, tail_s)
+    beats = part.end if length_beats is None else length_beats
+    if not (math.isfinite(beats) and beats >= 0):
+        raise BadValueError(f"length must be 0 beats or more, got {beats}")
+    total = stem_length(beats, tempo_bpm, tail_s, sample_rate)
+    music_end = round(beats * 60.0 / tempo_bpm * sample_rate)
+    out = np.zeros((2, total), dtype=np.float32)
+    events = _schedule(part.notes, tempo_bpm, swing, humanize, _part_rng(seed, part.name), sample_rate, music_end)
+    if len(events.samples) == 0 or total == 0:
+        return out
+
+    padded = -(-total // BLOCK_SAMPLES) * BLOCK_SAMPLES
+    channel = DRUM_CHANNEL if instrument.is_percussion else MELODIC_CHANNEL
+    with _loaded_font(instrument.sf2_path, sample_rate) as font:
+        synth = font.synth
+        if synth.program_select(channel, font.sfid, instrument.bank, instrument.program) != 0:
+            raise SoundFontError(
+                f"{instrument.sf2_path.name} has no preset {instrument.bank}:{instrument.program} ({instrument.name})"
+            )
+        position = 0
+        samples, is_on = events.samples.tolist(), events.is_on.tolist()
+        pitches, velocities = events.pitches.tolist(), events.velocities.tolist()
+        for when, on, pitch, velocity in zip(samples, is_on, pitches, velocities):
+            if when >= padded:
+                break
+            if when > position:
+                font.render_into(out, position, when - position)  # one call for the whole gap
+                position = when
+            if on:
+                synth.noteon(channel, pitch, velocity)
+            else:
+                synth.noteoff(channel, pitch)
+        if position < padded:
+            font.render_into(out, position, padded - position)
+    return out
+
+
+def _workload(part: Part) -> float:
+    """Rough rendering cost of a part (sounding note-beats), to start the heaviest first."""
+    return sum(n.duration for n in part.notes)
+
+
+def render_song(
+    song: Song,
+    instruments: dict[str, Instrument],
+    *,
+    swing: float = DEFAULT_SWING,
+    humanize: float = 1.0,
+    seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+    tail_s: float = 2.0,
+) -> dict[str, np.ndarray]:
+    """Render every part of the song that has an instrument (parts without one are left out).
+
+    Returns part name -> float32 (2, samples) stems, all song.length_beats + tail_s long. Parts
+    render in parallel threads (FluidSynth runs with the GIL released), one synth each.
+    """
+    names = sorted((n for n in song.parts if n in instruments), key=lambda n: -_workload(song.parts[n]))
+    if not names:
+        return {}
+    _fluidsynth()
+    length = song.length_beats
+
+    def render(name: str) -> np.ndarray:
+        return render_part(
+            song.parts[name], instruments[name], song.tempo_bpm, swing=swing, humanize=humanize,
+            seed=seed, sample_rate=sample_rate, length_beats=length, tail_s=tail_s,
+        )
+
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers == 1:
+        stems = {name: render(name) for name in names}
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+            futures = {name: pool.submit(render, name) for name in names}
+            stems = {name: future.result() for name, future in futures.items()}
+    return {name: stems[name] for name in song.parts if name in stems}  # the song's part order
+
+
+# ---------------------------------------------------------------------------------------------
+# Audition
+# ---------------------------------------------------------------------------------------------
+
+_AUDITION_TEMPO = 80.0
+# Cmaj9 in a lo-fi voicing: C3 root, then E G B D stacked above.
+_CMAJ9 = (48, 55, 59, 62, 64)
+# Kick, closed hat, snare, closed hat... for drum kits.
+_DRUM_PATTERN = ((36, 42), (42,), (38, 42), (42,))
+_AUDITION_PEAK_DBFS = -3.0
+
+
+def _audition_part(instrument: Instrument, music_beats: float) -> Part:
+    notes = []
+    if instrument.is_percussion:
+        step, t = 0, 0.0
+        while t < music_beats - 1e-9:
+            for pitch in _DRUM_PATTERN[step % len(_DRUM_PATTERN)]:
+                notes.append(Note(pitch, t, 0.25, 96 if pitch != 42 else 70))
+            step, t = step + 1, t + 0.5
+        return Part("audition", notes)
+    chord_beats = max(0.5, round(music_beats * 0.4 * 2) / 2)
+    notes += [Note(p, 0.0, chord_beats, 64) for p in _CMAJ9]
+    arpeggio = [*_CMAJ9, *(p + 12 for p in _CMAJ9[1:])]
+    t, i = chord_beats, 0
+    while t < music_beats - 1e-9:
+        notes.append(Note(arpeggio[i % len(arpeggio)], t, min(0.5, music_beats - t), 72))
+        t, i = t + 0.5, i + 1
+    return Part("audition", notes)
+
+
+def audition(instrument: Instrument, path: Path, seconds: float = 5.0) -> Path:
+    """Write a preview WAV (16-bit, 44.1 kHz, stereo, exactly `seconds` long) of the instrument
+    playing a Cmaj9 chord then a swung arpeggio (drum kits play a simple beat), peak-normalised to
+    -3 dBFS so previews compare at equal loudness. Returns the path; written atomically."""
+    import soundfile
+
+    if not (math.isfinite(seconds) and 0.5 <= seconds <= 60):
+        raise BadValueError(f"audition length must be 0.5..60 s, got {seconds}")
+    tail_s = min(1.5, seconds * 0.3)
+    music_beats = (seconds - tail_s) * _AUDITION_TEMPO / 60.0
+    audio = render_part(
+        _audition_part(instrument, music_beats), instrument, _AUDITION_TEMPO,
+        length_beats=music_beats, tail_s=tail_s, seed=0,
+    )
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 0:
+        audio = audio * np.float32(10 ** (_AUDITION_PEAK_DBFS / 20) / peak)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            soundfile.write(tmp, audio.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        except RuntimeError as exc:  # libsndfile errors
+            raise OutputError(f"cannot write {path}: {exc}") from exc
+    return path
