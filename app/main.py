@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_evaluate)
 
+    from app.batch_cli import add_batch_parser
+    from app.bench import add_bench_parser
+
+    add_batch_parser(sub)
+    add_bench_parser(sub)
+
     p = sub.add_parser("instruments", help="list SoundFont presets (app/sf2/ and the system GM SoundFont)")
     p.set_defaults(func=_instruments)
 

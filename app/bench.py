@@ -1,0 +1,152 @@
+"""`python -m app.main bench`: where the time goes for one track.
+
+    python -m app.main bench --minutes 3 --runs 3 --json
+
+Measures start-up (`--help` as a process), model load, every stage of a track (compose, render,
+mix, master, export), the whole `generate_music --yes` process (wall time, realtime factor, peak
+memory) and training throughput (tokens/s over a fixed number of steps). Medians of the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="time every stage of a track, the whole process, and training throughput")
+    p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--train-steps", type=int, default=20, help="optimiser steps for the throughput figure")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def run(args):
+        report = run_bench(args.minutes, args.runs, args.train_steps)
+        print(json.dumps(report, indent=2) if args.json else format_bench(report))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _process(args: list[str], env: dict) -> tuple[float, float]:
+    """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that child)."""
+    from app import paths
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "app.main", *args], cwd=paths.ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(args)}` failed: {err.decode(errors='replace')[-400:]}")
+    # ru_maxrss of children is the largest child so far (KiB on Linux); wait4 would be exact per child.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, max(usage.ru_maxrss, before) / 1024
+
+
+def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dict:
+    """Measure everything; returns a dict of medians (seconds unless named otherwise)."""
+    from app.compose import load_models
+    from app.pipeline import OutputDirs, run_track
+    from app.spec import TrackSpec
+
+    stages: dict[str, list[float]] = {}
+    loads, tracks, rss, startups = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="lofi-bench-") as tmp:
+        env = {**os.environ, "LOFI_OUTPUT_DIR": tmp}
+        for _ in range(runs):
+            startups.append(_process(["--help"], env)[0])
+        for i in range(runs):
+            t0 = time.perf_counter()
+            models = load_models()
+            loads.append(time.perf_counter() - t0)
+            spec = TrackSpec(name=f"bench{i}", minutes=minutes, seed=1000 + i, picture=False)
+            result = run_track(spec, models=models, dirs=OutputDirs.under(Path(tmp) / "inproc"))
+            for stage, seconds in result.sidecar["timings_s"].items():
+                stages.setdefault(stage, []).append(seconds)
+            audio_s = result.sidecar["duration_s"]
+        for i in range(runs):
+            wall, peak = _process(["generate_music", "--yes", "--minutes", f"{minutes:g}", "--seed", str(2000 + i),
+                                   "--name", f"proc{i}"], env)
+            tracks.append(wall)
+            rss.append(peak)
+    median = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
+    whole = median(tracks)
+    return {
+        "machine": {"cores": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version()},
+        "minutes": minutes, "runs": runs,
+        "startup_s": median(startups),
+        "model_load_s": median(loads),
+        "stages_s": {k: median(v) for k, v in stages.items()},
+        "render_to_file_s": round(sum(median(stages[k]) for k in ("render", "mix", "master", "export") if k in stages), 3),
+        "track_process_s": whole,
+        "realtime_factor": round(audio_s / whole, 1),
+        "peak_memory_mib": round(max(rss)),
+        "training_tokens_per_s": training_throughput(train_steps),
+    }
+
+
+def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64) -> dict:
+    """Tokens per second of both models' training steps on batches shaped like the real ones."""
+    import torch
+
+    from app import encoding
+    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+    from app.train import _losses
+
+    v = encoding.VOCAB
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for kind in ("chord", "melody"):
+        if kind == "melody":
+            model = MelodyLSTM(MelodyConfig(v.note, v.duration, v.velocity, v.chord, v.position, v.mode))
+            highs = [v.note, v.duration, v.velocity, v.chord, v.position, v.mode, v.note, v.duration, v.velocity]
+        else:
+            model = ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
+            highs = [v.chord_symbol, v.chord_duration, v.position, v.mode, v.chord_symbol, v.chord_duration]
+        batch = torch.stack([torch.randint(1 if i in (0, 1, 2) else 0, h, (batch_size, window), generator=g)
+                             for i, h in enumerate(highs)], dim=-1)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        model.train()
+        for step in range(steps + 2):  # two warm-up steps
+            if step == 2:
+                t0 = time.perf_counter()
+            loss = sum(_losses(model, batch, kind).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out[kind] = round(steps * batch_size * window / (time.perf_counter() - t0))
+    return out
+
+
+def format_bench(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"{m['cpu']} ({m['cores']} cores), Python {m['python']}; {r['minutes']:g}-minute track, median of {r['runs']}",
+             f"{'start-up (--help)':<28}{r['startup_s']:>8.3f} s",
+             f"{'model load':<28}{r['model_load_s']:>8.3f} s"]
+    for stage, s in r["stages_s"].items():
+        lines.append(f"{stage:<28}{s:>8.3f} s")
+    lines += [f"{'render+mix+master+export':<28}{r['render_to_file_s']:>8.3f} s",
+              f"{'whole generate_music --yes':<28}{r['track_process_s']:>8.3f} s  ({r['realtime_factor']}x realtime)",
+              f"{'peak memory (process)':<28}{r['peak_memory_mib']:>8d} MiB",
+              f"{'training tokens/s':<28}" + ", ".join(f"{k} {v}" for k, v in r["training_tokens_per_s"].items())]
+    return "\n".join(lines)
