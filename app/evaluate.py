@@ -80,10 +80,11 @@ def corpus_figures(pieces) -> tuple[dict, set]:
 
 
 def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: float = 1.0,
-             models=None, corpus=None) -> dict:
+             models=None, corpus=None, plots_dir=None) -> dict:
     """Generate `count` songs with the shipped weights and measure them against the corpus.
 
-    Returns {figure: {'generated': x, 'corpus': y}, ..., 'songs': count}.
+    Returns {figure: {'generated': x, 'corpus': y}, ..., 'songs': count}; with plots_dir, also
+    writes the comparison PNGs there (report['plots'] lists them).
     """
     from app.compose import compose_song, load_models
     from app.corpus import load_corpus
@@ -95,12 +96,15 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     totals = {"scale_hits": 0, "notes": 0, "chord_hits": 0, "on_beat": 0}
     copied = windows = 0
     rep: list[float] = []
+    melodies, tonics = [], []
     for i in range(count):
         key, mode = int(rng.integers(12)), str(rng.choice(theory.MODES))
         bpm = int(rng.integers(70, 91))
         song = compose_song(models, key=key, mode=mode, bpm=bpm, minutes=minutes, seed=seed + i,
                             temperature=temperature)
         f = song_figures(song)
+        melodies.append(f["pitches"])
+        tonics.append(key)
         for k in totals:
             totals[k] += f[k]
         w = interval_windows(f["pitches"])
@@ -116,6 +120,14 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     report["songs"] = count
     report["minutes"] = minutes
     report["notes"] = totals["notes"]
+    if plots_dir is not None:
+        from app.pictures import evaluation_plots
+
+        corpus_melodies = [[encoding.decode_pitch(int(t), p.key) for t in p.melody[:, 0] if t != encoding.REST]
+                           for p in corpus.pieces]
+        written = evaluation_plots(melodies, corpus_melodies, report, plots_dir,
+                                   keys=(tonics, [p.key for p in corpus.pieces]))
+        report["plots"] = [str(p) for p in written]
     return report
 
 

@@ -116,7 +116,8 @@ def _evaluate(args) -> int:
 
     from app.evaluate import evaluate, format_report
 
-    report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature)
+    report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
+                      plots_dir=Path(args.plots) if args.plots else None)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
     p.set_defaults(func=_evaluate)
 
     from app.batch_cli import add_batch_parser

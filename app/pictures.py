@@ -34,24 +34,17 @@ def _save(fig, path: Path) -> Path:
 
 def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
     """(times_s, LUFS) every hop_s over windows of window_s (EBU short-term loudness, K-weighted)."""
-    import pyloudnorm as pyln
+    from app.master import k_weighted
 
-    meter = pyln.Meter(sample_rate)
     win, hop = int(window_s * sample_rate), int(hop_s * sample_rate)
-    data = audio.T.astype(np.float64)
-    filtered = data.copy()
-    # K-weighting once with pyloudnorm's own filters (pinned version), then mean square per window:
-    # calling integrated_loudness per window would filter every sample dozens of times.
-    for f in meter._filters.values():
-        filtered = f.apply_filter(filtered)
-    power = np.sum(filtered ** 2, axis=1)
+    weighted = k_weighted(audio, sample_rate)
+    power = np.einsum("cn,cn->n", weighted, weighted, dtype=np.float64)  # summed over channels
     csum = np.concatenate([[0.0], np.cumsum(power)])
-    times, values = [], []
-    for start in range(0, max(1, len(power) - win + 1), hop):
-        ms = (csum[start + win] - csum[start]) / win if start + win <= len(power) else power[start:].mean()
-        times.append((start + win / 2) / sample_rate)
-        values.append(-0.691 + 10 * np.log10(max(ms, 1e-12)))
-    return np.array(times), np.array(values)
+    starts = np.arange(0, max(1, len(power) - win + 1), hop)
+    ends = np.minimum(starts + win, len(power))
+    mean_square = (csum[ends] - csum[starts]) / np.maximum(1, ends - starts)
+    times = (starts + (ends - starts) / 2) / sample_rate
+    return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
 
 
 def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path) -> Path:
@@ -125,3 +118,88 @@ def plot_loss_curves(history: list[dict], path: Path, kind: str) -> Path:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, Path(path))
+
+
+def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report: dict, out_dir: Path,
+                     keys: tuple[list[int], list[int]] | None = None) -> list[Path]:
+    """PNGs comparing generated melodies with the training melodies (pitch lists).
+
+    repetitiveness.png: the repetitiveness curve over note index (mean over melodies);
+    copied_ngrams.png: share of n-note windows (as intervals) found in the corpus, n = 4..20;
+    pitch_classes.png: pitch-class histograms relative to the tonic (keys: tonic per melody);
+    figures.png: the four musical figures, generated beside corpus.
+    """
+    from app.evaluate import interval_windows, repetitiveness
+
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    written = []
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, melodies, colour in (("generated", generated, "#e4572e"), ("training melodies", corpus, "#4c72b0")):
+        curves = [repetitiveness(m) for m in melodies if len(m) >= 20]
+        if curves:
+            length = min(200, max(len(c) for c in curves))
+            mean = [np.mean([c[i] for c in curves if len(c) > i]) for i in range(length)]
+            ax.plot(np.arange(20, 20 + length), mean, label=label, color=colour)
+    ax.set_title("Repetitiveness over time (share of notes t-10..t found in t-20..t-10)")
+    ax.set_xlabel("note index t")
+    ax.set_ylabel("repetitiveness")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    written.append(_save(fig, out_dir / "repetitiveness.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ns = list(range(4, 21))
+    shares = []
+    for n in ns:
+        train = set()
+        for m in corpus:
+            train.update(interval_windows(m, n))
+        windows = [w for m in generated for w in interval_windows(m, n)]
+        shares.append(sum(1 for w in windows if w in train) / max(1, len(windows)))
+    ax.plot(ns, shares, marker="o", color="#e4572e", label="generated melodies")
+    ax.axhline(0.02, color="#999999", linestyle="--", label="2% target at n = 16")
+    ax.set_title("Copied n-note windows (intervals) found in the training melodies")
+    ax.set_xlabel("window length n (notes)")
+    ax.set_ylabel("share copied")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    written.append(_save(fig, out_dir / "copied_ngrams.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    names = ["1", "b2", "2", "b3", "3", "4", "#4", "5", "b6", "6", "b7", "7"]
+    width = 0.4
+    for offset, (label, melodies, tonics, colour) in enumerate(
+            (("generated", generated, keys[0] if keys else None, "#e4572e"),
+             ("training melodies", corpus, keys[1] if keys else None, "#4c72b0"))):
+        hist = np.zeros(12)
+        for i, m in enumerate(melodies):
+            tonic = tonics[i] if tonics else 0
+            for p in m:
+                hist[(p - tonic) % 12] += 1
+        hist /= max(1, hist.sum())
+        ax.bar(np.arange(12) + (offset - 0.5) * width, hist, width, label=label, color=colour)
+    ax.set_xticks(range(12), names)
+    ax.set_title("Pitch classes relative to the tonic")
+    ax.set_xlabel("scale degree")
+    ax.set_ylabel("share of notes")
+    ax.legend()
+    written.append(_save(fig, out_dir / "pitch_classes.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    figures = ["in_scale", "chord_tone_on_beats", "copied_16gram", "repetitiveness"]
+    gen = [report[f]["generated"] for f in figures]
+    cor = [report[f]["corpus"] or 0.0 for f in figures]
+    x = np.arange(len(figures))
+    ax.bar(x - 0.2, gen, 0.4, label="generated", color="#e4572e")
+    ax.bar(x + 0.2, cor, 0.4, label="training melodies", color="#4c72b0")
+    ax.set_xticks(x, figures)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"Musical figures ({report['songs']} songs of {report['minutes']:g} min)")
+    ax.set_ylabel("share")
+    ax.legend()
+    written.append(_save(fig, out_dir / "figures.png"))
+    return written

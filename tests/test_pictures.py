@@ -1,0 +1,64 @@
+"""Pictures exist, have a sensible size and are not blank."""
+
+import numpy as np
+import pytest
+
+from tests.music_fixtures import little_song
+
+
+def _assert_picture(path, min_w=600, min_h=300):
+    from PIL import Image
+
+    assert path.exists() and path.stat().st_size > 5000
+    img = np.asarray(Image.open(path).convert("L"), dtype=float)
+    assert img.shape[1] >= min_w and img.shape[0] >= min_h
+    assert img.std() > 10  # not a blank canvas
+    assert (img < 128).mean() > 0.005  # something dark was drawn
+
+
+def test_loss_curves(tmp_path):
+    from app.pictures import plot_loss_curves
+
+    history = [{"epoch": i, "train_loss": 3 - i * 0.2, "val_loss": 3.1 - i * 0.15, "val_note": 2 - i * 0.1,
+                "val_duration": 1 - i * 0.05} for i in range(6)]
+    _assert_picture(plot_loss_curves(history, tmp_path / "loss.png", "melody"))
+
+
+def test_track_picture(tmp_path):
+    from app.pictures import track_picture
+
+    song = little_song()
+    from app.song import Section
+
+    song.sections = [Section("intro", 0, 4), Section("A", 4, 12)]
+    t = np.arange(int(song.length_seconds * 44100)) / 44100
+    audio = np.stack([0.1 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
+    facts = {"name": "pic", "key": "A", "mode": "minor", "bpm": 84, "duration_s": 11.4, "lufs": -14.0,
+             "true_peak_dbtp": -1.2, "seed": 1, "instruments": {"melody": {"name": "Vibraphone"}},
+             "beat": None, "ambience": [{"name": "rain", "level_db": -20}]}
+    _assert_picture(track_picture(song, audio, 44100, facts, tmp_path / "pic.png"))
+
+
+def test_short_term_loudness_matches_integrated():
+    from app.master import loudness_lufs
+    from app.pictures import short_term_loudness
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((2, 44100 * 12)) * 0.05).astype(np.float32)
+    _, values = short_term_loudness(audio, 44100)
+    assert abs(np.median(values) - loudness_lufs(audio, 44100)) < 0.5
+
+
+def test_evaluation_plots(tmp_path):
+    from app.pictures import evaluation_plots
+
+    rng = np.random.default_rng(1)
+    gen = [list(60 + rng.integers(0, 12, 60)) for _ in range(3)]
+    corpus = [list(60 + rng.integers(0, 12, 80)) for _ in range(5)] + [gen[0][:30]]
+    report = {f: {"generated": 0.5, "corpus": 0.6} for f in ("in_scale", "chord_tone_on_beats", "copied_16gram",
+                                                           "repetitiveness")}
+    report.update(songs=3, minutes=1.0)
+    paths = evaluation_plots(gen, corpus, report, tmp_path)
+    assert sorted(p.name for p in paths) == ["copied_ngrams.png", "figures.png", "pitch_classes.png", "repetitiveness.png"]
+    for p in paths:
+        _assert_picture(p)
