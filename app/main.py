@@ -67,12 +67,9 @@ def _stage_printer(stages):
 
 
 def _print_result(result) -> int:
-    s = result.sidecar
-    print(f"{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
-          f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}")
-    for kind, path in result.files.items():
-        if not kind.startswith(("midi_", "stem_")):
-            print(f"  {kind:<8} {path}")
+    from app.pipeline import describe_result
+
+    print(describe_result(result))
     return 0
 
 

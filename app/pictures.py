@@ -32,6 +32,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _label(ax, title: str, xlabel: str, ylabel: str, ylim=None, grid: bool = True) -> None:
+    """Title, axis labels, legend (and optional limits and grid) for one chart."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8)
+    if grid:
+        ax.grid(alpha=0.3)
+
+
 def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
     """(times_s, LUFS) every hop_s over windows of window_s (EBU short-term loudness, K-weighted)."""
     from app.master import k_weighted
@@ -96,10 +108,7 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
         loud.axhline(facts["lufs"], color="#e4572e", linestyle="--", label=f"integrated {facts['lufs']:.1f} LUFS")
     loud.set_xlim(0, audio.shape[1] / sample_rate)
     loud.set_ylim(max(-60, float(np.min(lufs)) - 3 if len(lufs) else -60), 0)
-    loud.set_xlabel("time (s)")
-    loud.set_ylabel("LUFS")
-    loud.set_title("loudness over time")
-    loud.legend(loc="lower center", fontsize=8)
+    _label(loud, "loudness over time", "time (s)", "LUFS", grid=False)
     return _save(fig, Path(path))
 
 
@@ -112,11 +121,7 @@ def plot_loss_curves(history: list[dict], path: Path, kind: str) -> Path:
     ax.plot(epochs, [h["val_loss"] for h in history], label="validation (all heads)", color="#e4572e")
     for key in sorted(k for k in history[0] if k.startswith("val_") and k != "val_loss"):
         ax.plot(epochs, [h[key] for h in history], linestyle="--", label=f"validation {key[4:]}")
-    ax.set_title(f"{kind} LSTM: loss per epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _label(ax, f"{kind} LSTM: loss per epoch", "epoch", "cross-entropy (nats)")
     return _save(fig, Path(path))
 
 
@@ -142,12 +147,8 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
             length = min(200, max(len(c) for c in curves))
             mean = [np.mean([c[i] for c in curves if len(c) > i]) for i in range(length)]
             ax.plot(np.arange(20, 20 + length), mean, label=label, color=colour)
-    ax.set_title("Repetitiveness over time (share of notes t-10..t found in t-20..t-10)")
-    ax.set_xlabel("note index t")
-    ax.set_ylabel("repetitiveness")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    ax.grid(alpha=0.3)
+    _label(ax, "Repetitiveness over time (share of notes t-10..t found in t-20..t-10)", "note index t",
+           "repetitiveness", (0, 1))
     written.append(_save(fig, out_dir / "repetitiveness.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -161,12 +162,8 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
         shares.append(sum(1 for w in windows if w in train) / max(1, len(windows)))
     ax.plot(ns, shares, marker="o", color="#e4572e", label="generated melodies")
     ax.axhline(0.02, color="#999999", linestyle="--", label="2% target at n = 16")
-    ax.set_title("Copied n-note windows (intervals) found in the training melodies")
-    ax.set_xlabel("window length n (notes)")
-    ax.set_ylabel("share copied")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    ax.grid(alpha=0.3)
+    _label(ax, "Copied n-note windows (intervals) found in the training melodies", "window length n (notes)",
+           "share copied", (0, 1))
     written.append(_save(fig, out_dir / "copied_ngrams.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -183,10 +180,7 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
         hist /= max(1, hist.sum())
         ax.bar(np.arange(12) + (offset - 0.5) * width, hist, width, label=label, color=colour)
     ax.set_xticks(range(12), names)
-    ax.set_title("Pitch classes relative to the tonic")
-    ax.set_xlabel("scale degree")
-    ax.set_ylabel("share of notes")
-    ax.legend()
+    _label(ax, "Pitch classes relative to the tonic", "scale degree", "share of notes", grid=False)
     written.append(_save(fig, out_dir / "pitch_classes.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -197,9 +191,7 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
     ax.bar(x - 0.2, gen, 0.4, label="generated", color="#e4572e")
     ax.bar(x + 0.2, cor, 0.4, label="training melodies", color="#4c72b0")
     ax.set_xticks(x, figures)
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"Musical figures ({report['songs']} songs of {report['minutes']:g} min)")
-    ax.set_ylabel("share")
-    ax.legend()
+    _label(ax, f"Musical figures ({report['songs']} songs of {report['minutes']:g} min)", "figure", "share",
+           (0, 1.05), grid=False)
     written.append(_save(fig, out_dir / "figures.png"))
     return written

@@ -250,6 +250,18 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     return TrackResult(name, files, sidecar, song)
 
 
+def describe_result(result: TrackResult) -> str:
+    """The lines a person sees after a track is made: key facts, then the main files."""
+    s = result.sidecar
+    lines = [f"{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
+             f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}"]
+    lines += [f"  {kind:<8} {path}" for kind, path in result.files.items() if not kind.startswith(("midi_", "stem_"))]
+    stems = [p for k, p in result.files.items() if k.startswith("stem_")]
+    if stems:
+        lines.append(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
+    return "\n".join(lines)
+
+
 def _stepper(progress, timings: dict):
     state = {"stage": None, "t": time.perf_counter()}
 

@@ -341,7 +341,7 @@ class StageProgress:
 
 def make_track(spec: TrackSpec):
     """run_track with a per-stage progress display; prints what was made and where. Returns the TrackResult."""
-    from app.pipeline import STAGES, run_track
+    from app.pipeline import STAGES, describe_result, run_track
 
     print(f"Making {spec.name!r} (seed {spec.seed})...", flush=True)
     progress = StageProgress(STAGES)
@@ -349,14 +349,5 @@ def make_track(spec: TrackSpec):
         result = run_track(spec, progress=progress)
     finally:
         progress.close()
-    s = result.sidecar
-    print(f"\n{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
-          f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}")
-    for kind, path in result.files.items():
-        if not kind.startswith(("midi_", "stem_")):
-            print(f"  {kind:<8} {path}")
-    stems = [p for k, p in result.files.items() if k.startswith("stem_")]
-    if stems:
-        print(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
-    print(flush=True)
+    print("\n" + describe_result(result) + "\n", flush=True)
     return result
