@@ -60,7 +60,9 @@ def corpus_figures(pieces) -> tuple[dict, set]:
     scale_hits = notes = chord_hits = on_beat = 0
     rep: list[float] = []
     windows: set = set()
-    for piece in pieces:
+    owners: dict = {}  # window -> first piece index holding it, or -1 once two pieces share it
+    per_piece: list[list] = []
+    for index, piece in enumerate(pieces):
         m = piece.melody
         pitched = m[m[:, 0] != encoding.REST]
         pitches = [encoding.decode_pitch(int(t), piece.key) for t in pitched[:, 0]]
@@ -73,9 +75,18 @@ def corpus_figures(pieces) -> tuple[dict, set]:
                 on_beat += 1
                 chord_hits += pitch % 12 in pcs
         rep += repetitiveness(pitches)
-        windows.update(interval_windows(pitches))
+        own = interval_windows(pitches)
+        per_piece.append(own)
+        windows.update(own)
+        for w in own:
+            holder = owners.setdefault(w, index)
+            if holder not in (index, -1):
+                owners[w] = -1
+    # The corpus's own copy figure is leave-one-out: windows of a melody found in another melody.
+    total = sum(len(w) for w in per_piece)
+    shared = sum(1 for ws in per_piece for w in ws if owners.get(w) == -1)
     figures = {"in_scale": scale_hits / max(1, notes), "chord_tone_on_beats": chord_hits / max(1, on_beat),
-               "copied_16gram": None, "repetitiveness": float(np.mean(rep)) if rep else 0.0}
+               "copied_16gram": shared / max(1, total), "repetitiveness": float(np.mean(rep)) if rep else 0.0}
     return figures, windows
 
 
