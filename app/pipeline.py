@@ -15,6 +15,7 @@ import random
 import re
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,17 +144,22 @@ def resolve_choices(spec: TrackSpec) -> Choices:
 # --- the stages ---------------------------------------------------------------------------
 
 def _section_gain(song, layer: str, n: int, ramp_s: float = 0.05) -> np.ndarray:
-    """0/1 gain per sample: 1 where the song's sections play `layer`, with short ramps."""
+    """Gain per sample, 1 where the song's sections play `layer` and 0 elsewhere, with short
+    linear ramps at each change (so a beat never clicks in or out)."""
     from app.compose import SECTION_LAYERS
 
-    gain = np.zeros(n, dtype=np.float32)
     spb = 60.0 / song.tempo_bpm * SAMPLE_RATE
+    ramp = ramp_s * SAMPLE_RATE
+    times, values = [0.0], [0.0]
     for s in song.sections:
-        if layer in SECTION_LAYERS.get(s.name, ()):
-            gain[int(s.start * spb):int(s.end * spb)] = 1.0
-    ramp = max(1, int(ramp_s * SAMPLE_RATE))
-    kernel = np.ones(ramp, dtype=np.float32) / ramp
-    return np.convolve(gain, kernel, mode="same").astype(np.float32)
+        on = 1.0 if layer in SECTION_LAYERS.get(s.name, ()) else 0.0
+        at = s.start * spb
+        if on != values[-1]:
+            times += [max(times[-1], at - ramp / 2), at + ramp / 2]
+            values += [values[-1], on]
+    times.append(float(n))
+    values.append(values[-1])
+    return np.interp(np.arange(n, dtype=np.float32), times, values).astype(np.float32)
 
 
 def _filter_intro(stems: dict, song, cutoff_hz: float = 900.0) -> dict:
@@ -222,29 +228,34 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
 
     step("master")
     mastered = master(mixed, SAMPLE_RATE)
-    lufs, peak = loudness_lufs(mastered, SAMPLE_RATE), true_peak_dbtp(mastered, SAMPLE_RATE)
 
     step("export")
-    with reserve_name(dirs, spec.name, spec.overwrite) as name:
+    layers = {**stems, **({"beat": beat} if beat is not None else {})}
+    if ambience:
+        layers["ambience"] = sum(a * np.float32(10 ** (lv / 20)) for a, lv in ambience)
+    # Files are independent: stems, the measurement of the master and the master's export run side
+    # by side (numpy, libsndfile and ffmpeg release the GIL).
+    with reserve_name(dirs, spec.name, spec.overwrite) as name, ThreadPoolExecutor(2) as pool:
+        measured = pool.submit(lambda: (loudness_lufs(mastered, SAMPLE_RATE), true_peak_dbtp(mastered, SAMPLE_RATE)))
+        stem_jobs = {part: pool.submit(_write_stem, audio, dirs.wav / f"{name}_{part}.wav")
+                     for part, audio in layers.items()}
         files: dict[str, Path] = {}
         files["midi"] = write_midi(song, dirs.midi / f"{name}.mid", _programs(choices))
         for p in write_part_midis(song, lambda part: dirs.midi / f"{name}_{part}.mid"):
             files[f"midi_{p.stem.rsplit('_', 1)[-1]}"] = p
-        for part, audio in {**stems, **({"beat": beat} if beat is not None else {}),
-                            **({"ambience": sum(a * 10 ** (lv / 20) for a, lv in ambience)} if ambience else {})}.items():
-            files[f"stem_{part}"] = _write_stem(audio, dirs.wav / f"{name}_{part}.wav")
         tags = {"title": spec.name, "artist": spec.artist, "album": spec.album or "lofi generator",
                 "genre": "Lo-fi Hip Hop", "bpm": round(song.tempo_bpm),
                 "key": f"{theory.key_name(song.key)} {song.mode}", "comment": f"seed {choices.seed}"}
         for path in export_track(mastered, SAMPLE_RATE, dirs.results / name, spec.formats, tags):
             files[path.suffix.lstrip(".")] = path
+        files.update({f"stem_{part}": job.result() for part, job in stem_jobs.items()})
+        lufs, peak = measured.result()
         sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings, models, file_sha256)
         if spec.picture:
-            with contextlib.suppress(ImportError):
-                from app.pictures import track_picture
+            from app.pictures import track_picture
 
-                files["picture"] = track_picture(song, mastered, SAMPLE_RATE, sidecar, dirs.results / f"{name}.png")
-                sidecar["files"]["picture"] = str(files["picture"])
+            files["picture"] = track_picture(song, mastered, SAMPLE_RATE, sidecar, dirs.results / f"{name}.png")
+            sidecar["files"]["picture"] = str(files["picture"])
         files["sidecar"] = write_sidecar(sidecar, dirs.results / f"{name}.json")
     step(None)
     return TrackResult(name, files, sidecar, song)
