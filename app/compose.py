@@ -139,12 +139,27 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
                                       opts, seed * 1009 + s_index, beats_per_bar)
         t += length
 
-    parts = {"melody": Part("melody", melody)}
+    parts = {"melody": Part("melody", _lift_above_chords(melody))}
     layer_chords = lambda layer: [c for c in chords if "%s" % layer in SECTION_LAYERS[_section_at(sections, c.start)]]  # noqa: E731
     if include_chords:
         parts["chords"] = chords_to_part(layer_chords("chords"))
     parts["bass"] = bass_from_chords(layer_chords("bass"), bar)
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
+
+
+MELODY_MIN_MEDIAN = 69  # A4: the lead sits above the Rhodes voicings (theory.voice_chord tops out at 68)
+MELODY_MAX = 91  # G6: above this a vibraphone or an electric piano turns thin and glassy
+
+
+def _lift_above_chords(melody: list[Note]) -> list[Note]:
+    """Move the whole melody up an octave when it would sit inside the chords' register (the chorale
+    sopranos the model learned from live around middle C)."""
+    if not melody:
+        return melody
+    pitches = sorted(n.pitch for n in melody)
+    if pitches[len(pitches) // 2] >= MELODY_MIN_MEDIAN or pitches[-1] + 12 > MELODY_MAX:
+        return melody
+    return [Note(n.pitch + 12, n.start, n.duration, n.velocity) for n in melody]
 
 
 def _section_at(sections: list[Section], beat: float) -> str:

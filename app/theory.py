@@ -119,7 +119,7 @@ def tonic_midi(tonic_pc: int, octave_base: int = 60) -> int:
     return octave_base + (pc if pc <= 5 else pc - 12)
 
 
-def voice_chord(root_pc: int, quality: str, low: int = 52, high: int = 72) -> list[int]:
+def voice_chord(root_pc: int, quality: str, low: int = 50, high: int = 68) -> list[int]:
     """A close, smooth voicing of the chord between low and high (MIDI), root not necessarily lowest:
     the lo-fi keys sound of stacked 7ths in the middle register."""
     intervals = CHORD_QUALITIES[quality]
