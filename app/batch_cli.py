@@ -1,0 +1,49 @@
+"""The `batch` command's flags (kept apart from app/batch.py so --help imports nothing heavy).
+
+    python -m app.main batch --count 10 --minutes 2 --jobs 2 --out releases/
+    python -m app.main batch --count 12 --minutes-range 2-3 --formats wav,mp3,flac --artist "Night Owl" \\
+        --album "Amber Windows" --keys C,Eb,F,Ab --modes minor --bpm-range 70-84 --mix-minutes 60
+    python -m app.main batch --preset my_release.toml          # the same options in a TOML file
+
+Flags given on the command line win over the preset's values; anything given in neither takes the
+defaults in app/batch.py. Lists are comma separated.
+"""
+
+from __future__ import annotations
+
+
+def add_batch_parser(sub) -> None:
+    p = sub.add_parser("batch", help="produce a release of N distinct, upload-ready tracks",
+                       description="Produce a release of N distinct, mastered, tagged tracks with cover art, "
+                                   "manifest and compliance report. Running the same command again resumes it.")
+    p.add_argument("--count", type=int, help="number of tracks (default 10)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--minutes", type=float, help="length of every track in minutes (default 2)")
+    length.add_argument("--minutes-range", metavar="A-B", help="lengths drawn between A and B minutes, e.g. 2-3")
+    p.add_argument("--jobs", type=int, help="worker processes (default: the number of CPU cores)")
+    p.add_argument("--out", metavar="DIR", help="output folder; the release goes in DIR/<album> (default data/releases)")
+    p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
+    p.add_argument("--artist", help="artist tag (default: lofi generator)")
+    p.add_argument("--album", help="album name and release folder (default: a title drawn from the seed)")
+    p.add_argument("--seed", type=int, help="release seed: same seed, same release (default random, recorded)")
+    p.add_argument("--keys", help="key pool, e.g. C,Eb,F# (default all twelve)")
+    p.add_argument("--modes", help="mode pool: major,minor (default both)")
+    p.add_argument("--bpm-range", metavar="A-B", help="tempo range, e.g. 70-90 (default 70-90)")
+    p.add_argument("--melody-instruments", metavar="LIST", help="instrument pool for the melody (names or ids)")
+    p.add_argument("--chords-instruments", metavar="LIST", help="instrument pool for the chords")
+    p.add_argument("--bass-instruments", metavar="LIST", help="instrument pool for the bass")
+    p.add_argument("--beats", metavar="LIST", help="beat loop pool (see `effects`); 'none' allowed")
+    p.add_argument("--ambience", metavar="LIST", help="ambience pool, NAME[:LEVEL_DB] each; 'none' allowed")
+    p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape")
+    p.add_argument("--swing-range", metavar="A-B", help="swing range 0.5-0.75 (default 0.54-0.62)")
+    p.add_argument("--temperature", type=float, help="creativity 0.1-2.0 (default 1.0)")
+    p.add_argument("--preset", metavar="FILE", help="TOML file with any of these options (keys use underscores)")
+    p.add_argument("--mix-minutes", type=float, help="also write one continuous mix of this length with a tracklist")
+    p.add_argument("--crossfade", type=float, help="crossfade between tracks in the mix, seconds (default 4)")
+
+    def run(args):
+        from app.batch import run_batch
+
+        return run_batch(args)
+
+    p.set_defaults(func=run)
