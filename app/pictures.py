@@ -14,13 +14,14 @@ SECTION_COLOURS = {"intro": "#eeeeee", "groove": "#e8f0fb", "A": "#fdf1e6", "B":
                    "breakdown": "#e9f6ec", "outro": "#eeeeee"}
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    """A bare matplotlib Figure drawn by Agg: no pyplot, so no GUI backend is looked for or imported."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _save(fig, path: Path) -> Path:
@@ -28,7 +29,6 @@ def _save(fig, path: Path) -> Path:
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    _pyplot().close(fig)
     return path
 
 
@@ -61,8 +61,7 @@ def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3
 
 def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path) -> Path:
     """Piano roll of melody, chords and bass with sections marked, loudness over time, key facts."""
-    plt = _pyplot()
-    fig = plt.figure(figsize=(12, 7))
+    fig = _figure((12, 7))
     grid = fig.add_gridspec(3, 4, height_ratios=[3, 1.2, 0.1], hspace=0.45)
     roll = fig.add_subplot(grid[0, :3])
     spb = 60.0 / song.tempo_bpm
@@ -117,8 +116,8 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
 
 def plot_loss_curves(history: list[dict], path: Path, kind: str) -> Path:
     """Training and validation loss per epoch, with every head's validation loss."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     epochs = [h["epoch"] + 1 for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], label="train (all heads)", color="#333333")
     ax.plot(epochs, [h["val_loss"] for h in history], label="validation (all heads)", color="#e4572e")
@@ -139,11 +138,11 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
     """
     from app.evaluate import interval_windows, repetitiveness
 
-    plt = _pyplot()
     out_dir = Path(out_dir)
     written = []
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     for label, melodies, colour in (("generated", generated, "#e4572e"), ("training melodies", corpus, "#4c72b0")):
         curves = [repetitiveness(m) for m in melodies if len(m) >= 20]
         if curves:
@@ -154,7 +153,8 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
            "repetitiveness", (0, 1))
     written.append(_save(fig, out_dir / "repetitiveness.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     ns = list(range(4, 21))
     shares = []
     for n in ns:
@@ -169,7 +169,8 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
            "share copied", (0, 1))
     written.append(_save(fig, out_dir / "copied_ngrams.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     names = ["1", "b2", "2", "b3", "3", "4", "#4", "5", "b6", "6", "b7", "7"]
     width = 0.4
     for offset, (label, melodies, tonics, colour) in enumerate(
@@ -186,7 +187,8 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
     _label(ax, "Pitch classes relative to the tonic", "scale degree", "share of notes", grid=False)
     written.append(_save(fig, out_dir / "pitch_classes.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     figures = ["in_scale", "chord_tone_on_beats", "copied_16gram", "repetitiveness"]
     gen = [report[f]["generated"] for f in figures]
     cor = [report[f]["corpus"] or 0.0 for f in figures]

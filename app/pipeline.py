@@ -162,26 +162,21 @@ def _section_gain(song, layer: str, n: int, ramp_s: float = 0.05) -> np.ndarray:
     return np.interp(np.arange(n, dtype=np.float32), times, values).astype(np.float32)
 
 
-def _filter_intro(stems: dict, song, cutoff_hz: float = 900.0) -> dict:
-    """The intro plays through a low-pass that opens when the groove starts."""
+def _filter_intro(mixed: np.ndarray, song, cutoff_hz: float = 900.0) -> np.ndarray:
+    """The intro plays through a low-pass that opens over a second when the groove starts
+    (filters the mix in place: only the chords and the ambience sound in the intro)."""
     from app.fx import lowpass
 
     intro = next((s for s in song.sections if s.name == "intro"), None)
     if intro is None:
-        return stems
+        return mixed
     end = int(intro.end * 60.0 / song.tempo_bpm * SAMPLE_RATE)
     fade = min(end, int(0.5 * SAMPLE_RATE))
-    out = {}
-    for name, audio in stems.items():
-        head = audio[:, :end + fade].copy()
-        filtered = lowpass(cutoff_hz)(head, SAMPLE_RATE)
-        mix = np.ones(head.shape[1], dtype=np.float32)
-        mix[end - fade:end + fade] = np.linspace(1, 0, 2 * fade, dtype=np.float32)[:head.shape[1] - (end - fade)]
-        mix[end + fade:] = 0
-        audio = audio.copy()
-        audio[:, :head.shape[1]] = filtered * mix + head * (1 - mix)
-        out[name] = audio
-    return out
+    head = mixed[:, :end + fade]
+    wet = np.ones(head.shape[1], dtype=np.float32)
+    wet[end - fade:] = np.linspace(1, 0, 2 * fade, dtype=np.float32)[:head.shape[1] - (end - fade)]
+    mixed[:, :head.shape[1]] = lowpass(cutoff_hz)(head, SAMPLE_RATE) * wet + head * (1 - wet)
+    return mixed
 
 
 def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, progress=None) -> TrackResult:
@@ -212,7 +207,6 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
 
     step("render")
     stems = render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=SAMPLE_RATE)
-    stems = _filter_intro(stems, song)
     n = next(iter(stems.values())).shape[1]
 
     step("mix")
@@ -222,6 +216,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     ambience = [(ambience_track(effect, n, SAMPLE_RATE), level) for effect, level in choices.ambience]
     mixed = mix_track(stems, beat=beat, ambience=ambience, chain=lofi_chain(spec.lofi_preset),
                       sample_rate=SAMPLE_RATE, bpm=song.tempo_bpm)
+    mixed = _filter_intro(mixed, song)
     beat_s = 60.0 / song.tempo_bpm
     mixed = fade(mixed, SAMPLE_RATE, fade_in_s=min(2 * beat_s, 3.0),
                  fade_out_s=min(song.length_seconds * 0.25, 4 * 4 * beat_s) + 2.0)
