@@ -67,3 +67,95 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
+
+
+def sampling_weights_path(path: Path) -> Path:
+    """The numpy weights file that goes with a checkpoint: models/x.pt -> models/x.npz."""
+    return Path(path).with_suffix(".npz")
+
+
+def export_sampling_weights(path: Path, kind: str) -> Path:
+    """Write <checkpoint>.npz: the model's float32 weights plus a JSON header (kind, model config,
+    vocabulary, data fingerprint, best validation loss), read by load_sampling_model without torch."""
+    import json
+
+    import numpy as np
+
+    from app.files import atomic_path
+
+    path = Path(path)
+    _, payload = load_checkpoint(path, kind)
+    header = {"kind": kind, "model_config": payload["model_config"], "vocab": payload["vocab"],
+              "data_fingerprint": payload.get("data_fingerprint"), "best_val_loss": payload.get("best_val_loss"),
+              "source": path.name}
+    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in payload["model"].items()}
+    out = sampling_weights_path(path)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+    return out
+
+
+def load_sampling_model(path: Path, kind: str):
+    """Load the numpy port of a model for sampling from <checkpoint>.npz (given the .pt or .npz path).
+
+    Raises CheckpointError naming the file when it is missing, unreadable, of another kind, or its
+    vocabulary or weight shapes do not match this code.
+    """
+    import json
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from app.encoding import VOCAB
+    from app.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
+
+    path = sampling_weights_path(path)
+    if not path.exists():
+        raise CheckpointError(f"model weights {path} not found; run `python -m app.main train` to make them")
+    try:
+        with np.load(path) as data:
+            header = json.loads(bytes(data["__header__"]).decode())
+            weights = {k: data[k] for k in data.files if k != "__header__"}
+    except Exception as exc:
+        raise CheckpointError(f"model weights {path} are unreadable ({type(exc).__name__})") from exc
+    if header.get("kind") != kind:
+        raise CheckpointError(f"model weights {path} are not a {kind} model (kind={header.get('kind')})")
+    if header.get("vocab") != asdict(VOCAB):
+        raise CheckpointError(f"model weights {path} were trained with another vocabulary; "
+                              "retrain with `python -m app.main train`")
+    cfg = SimpleNamespace(**header["model_config"])
+    expected = _expected_shapes(kind, cfg)
+    for name, shape in expected.items():
+        if name not in weights or tuple(weights[name].shape) != shape:
+            got = tuple(weights[name].shape) if name in weights else "missing"
+            raise CheckpointError(f"model weights {path} do not match the {kind} model's shape: {name} is {got}, "
+                                  f"expected {shape}")
+    return (NumpyMelodyLSTM if kind == "melody" else NumpyChordLSTM)(cfg, weights)
+
+
+def _expected_shapes(kind: str, cfg) -> dict[str, tuple]:
+    """Weight shapes the numpy port reads, derived from the config (as app.model builds them)."""
+    if kind == "melody":
+        emb = {"note_emb": (cfg.note_vocab, cfg.note_dim), "duration_emb": (cfg.duration_vocab, cfg.duration_dim),
+               "velocity_emb": (cfg.velocity_vocab, cfg.velocity_dim), "chord_emb": (cfg.chord_vocab, cfg.chord_dim),
+               "position_emb": (cfg.position_vocab, cfg.position_dim), "mode_emb": (cfg.mode_vocab, cfg.mode_dim)}
+        cond = cfg.chord_dim + cfg.position_dim + cfg.mode_dim
+        heads = {"note_head": (cfg.note_vocab, cfg.hidden + cond),
+                 "duration_head": (cfg.duration_vocab, cfg.hidden + cfg.position_dim),
+                 "velocity_head": (cfg.velocity_vocab, cfg.hidden + cfg.position_dim)}
+    else:
+        emb = {"symbol_emb": (cfg.symbol_vocab, cfg.symbol_dim), "duration_emb": (cfg.duration_vocab, cfg.duration_dim),
+               "position_emb": (cfg.position_vocab, cfg.position_dim), "mode_emb": (cfg.mode_vocab, cfg.mode_dim)}
+        heads = {"symbol_head": (cfg.symbol_vocab, cfg.hidden), "duration_head": (cfg.duration_vocab, cfg.hidden)}
+    width = sum(shape[1] for shape in emb.values())
+    shapes = {f"{k}.weight": v for k, v in emb.items()}
+    for k, (out, inp) in heads.items():
+        shapes[f"{k}.weight"], shapes[f"{k}.bias"] = (out, inp), (out,)
+    for layer in range(cfg.layers):
+        inp = width if layer == 0 else cfg.hidden
+        shapes[f"lstm.weight_ih_l{layer}"] = (4 * cfg.hidden, inp)
+        shapes[f"lstm.weight_hh_l{layer}"] = (4 * cfg.hidden, cfg.hidden)
+        shapes[f"lstm.bias_ih_l{layer}"] = shapes[f"lstm.bias_hh_l{layer}"] = (4 * cfg.hidden,)
+    return shapes

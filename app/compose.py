@@ -28,13 +28,12 @@ class Models:
 
 
 def load_models(chord_path=None, melody_path=None) -> Models:
-    """Load the shipped (or given) checkpoints."""
+    """Load the shipped (or given) checkpoints' sampling weights (numpy; no torch import)."""
     from app import paths
-    from app.checkpoint import load_checkpoint
+    from app.checkpoint import load_sampling_model
 
-    chord, _ = load_checkpoint(chord_path or paths.CHORD_CHECKPOINT, "chord")
-    melody, _ = load_checkpoint(melody_path or paths.MELODY_CHECKPOINT, "melody")
-    return Models(chord, melody)
+    return Models(load_sampling_model(chord_path or paths.CHORD_CHECKPOINT, "chord"),
+                  load_sampling_model(melody_path or paths.MELODY_CHECKPOINT, "melody"))
 
 
 def plan_sections(total_bars: int) -> list[tuple[str, int]]:

@@ -92,12 +92,13 @@ def _losses(model, batch, kind: str):
 def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     """Train one model ('melody' or 'chord') on the corpus; returns the final metrics dict.
 
-    Writes out_dir/<kind>_lstm.pt (best) and <kind>_lstm.last.pt (every epoch), and the loss history.
+    Writes out_dir/<kind>_lstm.pt (best, with its numpy sampling weights <kind>_lstm.npz) and
+    <kind>_lstm.last.pt (every epoch, for --resume).
     """
     import torch
     from tqdm import tqdm
 
-    from app.checkpoint import load_checkpoint, save_checkpoint
+    from app.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
     from app.corpus import split_pieces
     from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
@@ -169,6 +170,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
                  "val_loss_per_head": heads_best}
         if improved:
             save_checkpoint(out, kind, model.to("cpu"), extra)
+            export_sampling_weights(out, kind)
             model.to(device)
         save_checkpoint(last, kind, model.to("cpu"), {**extra, "optimizer": opt.state_dict()})
         model.to(device)

@@ -107,3 +107,47 @@ def test_mismatched_checkpoint_fails_clearly(trained, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt"):
         load_checkpoint(tmp_path / "junk.pt", "chord")
+
+
+def test_numpy_port_matches_torch_logits(trained):
+    """Sampling runs the numpy port; it must compute what the trained torch modules compute."""
+    import numpy as np
+    import torch
+
+    from app.checkpoint import load_checkpoint, load_sampling_model
+
+    out, _ = trained
+    rng = np.random.default_rng(0)
+    for kind, n_inputs in (("melody", 6), ("chord", 4)):
+        torch_model, _ = load_checkpoint(out / f"{kind}_lstm.pt", kind)
+        port = load_sampling_model(out / f"{kind}_lstm.pt", kind)
+        cfg = torch_model.cfg
+        highs = ([cfg.note_vocab, cfg.duration_vocab, cfg.velocity_vocab, cfg.chord_vocab, cfg.position_vocab,
+                  cfg.mode_vocab] if kind == "melody" else [cfg.symbol_vocab, cfg.duration_vocab, cfg.position_vocab,
+                                                            cfg.mode_vocab])
+        steps = np.stack([rng.integers(0, h, 12) for h in highs], axis=1)
+        with torch.no_grad():
+            expected, _ = torch_model(*[torch.tensor(steps[None, :, i]) for i in range(n_inputs)])
+        state = None
+        for t, row in enumerate(steps):
+            got, state = port.step(*[int(x) for x in row], state)
+            for head_np, head_torch in zip(got, expected):
+                np.testing.assert_allclose(head_np, head_torch[0, t].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_mismatched_sampling_weights_fail_clearly(trained, tmp_path):
+    import numpy as np
+
+    from app.checkpoint import load_sampling_model
+
+    out, _ = trained
+    with np.load(out / "chord_lstm.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["symbol_head.bias"] = arrays["symbol_head.bias"][:-3]
+    np.savez(tmp_path / "cut.npz", **arrays)
+    with pytest.raises(CheckpointError, match="cut.npz.*symbol_head.bias"):
+        load_sampling_model(tmp_path / "cut.npz", "chord")
+    with pytest.raises(CheckpointError, match="not a melody model"):
+        load_sampling_model(out / "chord_lstm.npz", "melody")
+    with pytest.raises(CheckpointError, match="nothere.npz not found"):
+        load_sampling_model(tmp_path / "nothere.pt", "chord")
