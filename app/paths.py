@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
 SF2_DIR = APP_DIR / "sf2"
 EFFECTS_DIR = APP_DIR / "effects"
-MODELS_DIR = ROOT / "models"
+# LOFI_MODELS_DIR points generation (and train's default --out-dir) at other weights.
+MODELS_DIR = Path(os.environ.get("LOFI_MODELS_DIR", ROOT / "models"))
 DATA_DIR = ROOT / "data"
 # LOFI_OUTPUT_DIR moves midi/, wav/ and final_results/ elsewhere (tests, scripted runs).
 OUTPUT_ROOT = Path(os.environ.get("LOFI_OUTPUT_DIR", DATA_DIR))
