@@ -3,6 +3,7 @@ motifs, a bass line, and lo-fi sections (intro, groove, A, B, breakdown, outro).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from app import theory
@@ -66,6 +67,27 @@ def lofi_colour(chord: Chord, key: int, mode: str) -> Chord:
     return Chord(chord.root, quality, chord.start, chord.duration)
 
 
+def substitute(loop: list[Chord], key: int, mode: str, rng: random.Random) -> list[Chord]:
+    """One jazz substitution in a pass of the loop, chosen by rng, that keeps most chord tones so a
+    returning melody still fits: a tonic becomes its relative (Cmaj7 -> Am7, Am7 -> Cmaj7), or a
+    dominant of two beats or more is split into ii-V (G7 -> Dm7 G7). Returns a new list."""
+    options = []
+    for i, c in enumerate(loop):
+        degree = (c.root - key) % 12
+        if degree == 0 and i > 0:  # leave the opening tonic alone: the loop must still sound like home
+            relative = (Chord((c.root + 9) % 12, "min7", c.start, c.duration) if c.quality in ("maj7", "maj")
+                        else Chord((c.root + 3) % 12, "maj7", c.start, c.duration))
+            options.append((i, [relative]))
+        if c.quality == "dom7" and c.duration >= 2:
+            half = c.duration / 2
+            options.append((i, [Chord((c.root + 7) % 12, "min7", c.start, half),
+                                Chord(c.root, "dom7", c.start + half, half)]))
+    if not options:
+        return list(loop)
+    index, replacement = options[rng.randrange(len(options))]
+    return loop[:index] + replacement + loop[index + 1:]
+
+
 def _shift(chords: list[Chord], beats: float) -> list[Chord]:
     return [Chord(c.root, c.quality, c.start + beats, c.duration) for c in chords]
 
@@ -80,7 +102,11 @@ def _turnaround(loop: list[Chord], key: int, bar_beats: float) -> list[Chord]:
             out.append(c)
         elif c.start < cut:
             out.append(Chord(c.root, c.quality, c.start, cut - c.start))
-    out.append(Chord((key + 7) % 12, "dom7", cut, end - cut))
+    dominant = Chord((key + 7) % 12, "dom7", cut, end - cut)
+    if out and (out[-1].root, out[-1].quality) == (dominant.root, dominant.quality) and out[-1].end >= cut - 1e-9:
+        last = out.pop()  # already on the dominant: hold it rather than strike it again
+        dominant = Chord(last.root, last.quality, last.start, end - last.start)
+    out.append(dominant)
     return out
 
 
@@ -123,8 +149,12 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
             loop = loops.get(name, loops["A"])
             section_chords = []
             at = start
+            repeat = 0
             while at < start + length - 1e-9:
                 piece = _shift(loop, at)
+                if repeat % 2 == 1:  # every second pass of the loop gets a substitution
+                    piece = substitute(piece, key, mode, random.Random(seed * 7919 + s_index * 101 + repeat))
+                repeat += 1
                 last_loop = at + LOOP_BARS * bar >= start + length - 1e-9
                 if last_loop and name in ("A", "B", "groove") and bars >= LOOP_BARS:
                     piece = _turnaround(piece, key, bar)
@@ -139,7 +169,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         t += length
 
     parts = {"melody": Part("melody", _lift_above_chords(melody))}
-    layer_chords = lambda layer: [c for c in chords if "%s" % layer in SECTION_LAYERS[_section_at(sections, c.start)]]  # noqa: E731
+    layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[_section_at(sections, c.start)]]  # noqa: E731
     if include_chords:
         parts["chords"] = chords_to_part(layer_chords("chords"))
     parts["bass"] = bass_from_chords(layer_chords("bass"), bar)
