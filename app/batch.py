@@ -51,7 +51,7 @@ from pathlib import Path
 
 from app import paths, theory
 from app.errors import BadValueError, LofiError, OutputError, RenderError
-from app.files import atomic_path
+from app.files import atomic_path, hold_signals
 
 MANIFEST_VERSION = 1
 MAX_ATTEMPTS = 6  # seeds tried per track before the originality guard gives up
@@ -642,7 +642,10 @@ class _Workers:
         tasks = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, self.windows), daemon=True,
                                 name=f"lofi-batch-{w + 1}")
-        proc.start()
+        # The worker inherits an ignored SIGINT through exec, so a Ctrl-C to the whole process group
+        # while it is still starting up does not kill it with a traceback; the parent decides.
+        with _sigint_ignored():
+            proc.start()
         self.procs[w] = (proc, tasks)
 
     def idle(self) -> list[int]:
@@ -679,18 +682,38 @@ class _Workers:
         return kind, w, number, payload, task
 
     def stop(self, graceful: bool) -> None:
-        """Ask workers to finish (graceful) or terminate them (SIGTERM, then SIGKILL after 5 s)."""
+        """Ask workers to finish (graceful) or terminate them (SIGTERM: each unwinds, removing its
+        temporary files; SIGKILL for any still alive 5 s later)."""
+        import time
+
         for proc, tasks in self.procs.values():
             if graceful:
                 with contextlib.suppress(Exception):
                     tasks.put(None)
             elif proc.is_alive():
                 proc.terminate()
+        deadline = time.monotonic() + (10 if graceful else 5)
         for proc, _ in self.procs.values():
-            proc.join(timeout=10 if graceful else 5)
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for proc, _ in self.procs.values():
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored for the block (main thread only; elsewhere a no-op)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --- progress display ---------------------------------------------------------------------
@@ -842,7 +865,7 @@ def compliance_report(manifest: dict) -> str:
 
 def _clean_leftovers(folder: Path) -> None:
     """Remove what an interrupted run may leave: temporary files and name reservations."""
-    for pattern in (".*.partial*", ".*.reserved"):
+    for pattern in (".*.partial*", ".*.staged*", ".*.reserved"):
         for p in folder.rglob(pattern):
             with contextlib.suppress(OSError):
                 p.unlink()
@@ -1015,16 +1038,19 @@ def _make_tracks(req, folder: Path, manifest: dict, todo: list[int], windows: se
                 fail(n, f"no seed in {MAX_ATTEMPTS} tries passed the originality guard")
             return
         files = {}
-        for fmt, work_path in out["work_files"].items():
-            final = folder / Path(work_path).name
-            os.replace(work_path, final)  # same file system: the final name appears complete
-            files[fmt] = final.name
-        _update_sidecar(Path(out["sidecar"]), {fmt: folder / name for fmt, name in files.items()})
-        row = rows[n]
-        row.update(out["row"], status=DONE, error="", files=files, passages=out["passages"],
-                   file_checks={name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
-                                for name in files.values()})
-        write_manifest(folder, manifest)
+        # Moving the finals and recording them is one step: Ctrl-C / SIGTERM wait for it, so the
+        # manifest never lists a track whose files are not all in place (nor the other way round).
+        with hold_signals():
+            for fmt, work_path in out["work_files"].items():
+                final = folder / Path(work_path).name
+                os.replace(work_path, final)  # same file system: the final name appears complete
+                files[fmt] = final.name
+            _update_sidecar(Path(out["sidecar"]), {fmt: folder / name for fmt, name in files.items()})
+            row = rows[n]
+            row.update(out["row"], status=DONE, error="", files=files, passages=out["passages"],
+                       file_checks={name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+                                    for name in files.values()})
+            write_manifest(folder, manifest)
         c = row["compliance"]
         progress.finished(label(n), f"{row['key']} {row['mode']}, {row['bpm']:g} BPM, {c['lufs']:.1f} LUFS, "
                                     f"{c['true_peak_dbtp']:.1f} dBTP, compliance {'pass' if c['pass'] else 'FAIL'}")

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 
 def add_batch_parser(sub) -> None:
+    from app.spec import RANGES, SEED_MAX, number_arg, whole_arg
+
     p = sub.add_parser("batch", help="produce a release of N distinct, upload-ready tracks",
                        description="Produce a release of N distinct, mastered, tagged tracks with cover art, "
                                    "manifest and compliance report. Running the same command again resumes it.")
-    p.add_argument("--count", type=int, help="number of tracks (default 10)")
+    p.add_argument("--count", type=whole_arg(1, 999), help="number of tracks, 1-999 (default 10)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--minutes", type=float, help="length of every track in minutes (default 2)")
+    length.add_argument("--minutes", type=number_arg(*RANGES["minutes"]),
+                        help="length of every track in minutes, 0.1-20 (default 2)")
     length.add_argument("--minutes-range", metavar="A-B", help="lengths drawn between A and B minutes, e.g. 2-3")
-    p.add_argument("--jobs", type=int, help="worker processes (default: the number of CPU cores)")
+    p.add_argument("--jobs", type=whole_arg(1, 64), help="worker processes, 1-64 (default: the number of CPU cores)")
     p.add_argument("--out", metavar="DIR", help="output folder; the release goes in DIR/<album> (default data/releases)")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     p.add_argument("--artist", help="artist tag (default: lofi generator)")
     p.add_argument("--album", help="album name and release folder (default: a title drawn from the seed)")
-    p.add_argument("--seed", type=int, help="release seed: same seed, same release (default random, recorded)")
+    p.add_argument("--seed", type=whole_arg(0, SEED_MAX), help="release seed: same seed, same release (default random, recorded)")
     p.add_argument("--keys", help="key pool, e.g. C,Eb,F# (default all twelve)")
     p.add_argument("--modes", help="mode pool: major,minor (default both)")
     p.add_argument("--bpm-range", metavar="A-B", help="tempo range, e.g. 70-90 (default 70-90)")
@@ -36,10 +39,11 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--ambience", metavar="LIST", help="ambience pool, NAME[:LEVEL_DB] each; 'none' allowed")
     p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape")
     p.add_argument("--swing-range", metavar="A-B", help="swing range 0.5-0.75 (default 0.54-0.62)")
-    p.add_argument("--temperature", type=float, help="creativity 0.1-2.0 (default 1.0)")
+    p.add_argument("--temperature", type=number_arg(*RANGES["temperature"]), help="creativity 0.1-2.0 (default 1.0)")
     p.add_argument("--preset", metavar="FILE", help="TOML file with any of these options (keys use underscores)")
-    p.add_argument("--mix-minutes", type=float, help="also write one continuous mix of this length with a tracklist")
-    p.add_argument("--crossfade", type=float, help="crossfade between tracks in the mix, seconds (default 4)")
+    p.add_argument("--mix-minutes", type=number_arg(0.1, 600),
+                   help="also write one continuous mix of this length (0.1-600 minutes) with a tracklist")
+    p.add_argument("--crossfade", type=number_arg(0, 15), help="crossfade between tracks in the mix, 0-15 s (default 4)")
 
     def run(args):
         from app.batch import run_batch

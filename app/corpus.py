@@ -20,6 +20,8 @@ from app.song import Chord, Note, Song
 
 # Bump when the import or encoding changes, so old caches are not reused.
 PREPROCESS_VERSION = 3
+# Bump when only the MIDI-folder import changes (keeps the Bach corpus cache valid).
+MIDI_IMPORT_VERSION = 2
 
 # Krumhansl-Kessler key profiles, for estimating the key of MIDI files.
 _MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -53,6 +55,7 @@ class Corpus:
         return int(sum(len(p.chords) for p in self.pieces))
 
     def summary(self) -> str:
+        """'N pieces imported (...), M skipped', then one line per skipped file with its reason."""
         lines = [f"{len(self.pieces)} pieces imported ({self.melody_tokens} melody events, "
                  f"{self.chord_tokens} chords), {len(self.skipped)} skipped"]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
@@ -80,16 +83,28 @@ def estimate_key(notes: list[Note]) -> tuple[int, str]:
 def harmony_per_step(notes: list[Note], end: float, step: float = 1.0, offset: float = 0.0) -> list[Chord]:
     """Name the harmony sounding at each step (beats) and merge repeats into longer chords.
 
-    A step with no nameable chord continues the previous chord.
+    A step with no nameable chord continues the previous chord. One sweep over the notes sorted by
+    start (notes sounding are kept in a list as the step moves), so thousands of notes in huge
+    chords cost linear time, not steps x notes.
     """
     ordered = sorted(notes, key=lambda n: n.start)
     chords: list[Chord] = []
+    active: list[Note] = []
+    i = 0
     t = offset
     while t < end - 1e-9:
-        sounding = [n for n in ordered if n.start <= t + 1e-6 and n.end > t + 1e-6]
+        edge = t + 1e-6
+        while i < len(ordered) and ordered[i].start <= edge:
+            active.append(ordered[i])
+            i += 1
+        active = [n for n in active if n.end > edge]
+        sounding = active
         # Notes struck inside the step count too, so a chord on an off-beat is not missed.
         if not sounding:
-            sounding = [n for n in ordered if t <= n.start < t + step]
+            j, sounding = i, []
+            while j < len(ordered) and ordered[j].start < t + step:
+                sounding.append(ordered[j])
+                j += 1
         named = theory.name_chord({n.pitch for n in sounding}, min((n.pitch for n in sounding), default=None)) \
             if sounding else None
         if named is None and chords:
@@ -233,30 +248,56 @@ def skyline(notes: list[Note]) -> list[Note]:
 
 
 def midi_file_to_song(path: Path) -> Song:
-    """Any MIDI file -> Song: the most melodic line as melody, harmony per beat, key estimated.
+    """Any MIDI file -> Song: the most melodic line as melody, harmony per half bar (per beat in odd
+    metres), key estimated, the longest-lasting time signature.
 
-    Raises MidiImportError with the reason when the file cannot be read or yields nothing.
+    Raises MidiImportError with the reason when the file cannot be read or yields nothing: not a
+    regular file, empty, truncated, not MIDI, no tracks, no notes (only control events), drums only,
+    no melodic line, no harmony, implausibly long.
     """
-    from app.midi_io import read_midi_tracks
+    import os
+    import stat
+
+    from app.midi_io import read_midi_lines
     from app.song import Part
 
+    path = Path(path)
     try:
-        lines, time_sig, bpm = read_midi_tracks(path)
-    except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeySignatureError...
-        raise MidiImportError(f"unreadable MIDI ({type(exc).__name__}: {exc})") from exc
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MidiImportError("broken symlink" if path.is_symlink() else "file not found") from None
+    except OSError as exc:
+        raise MidiImportError(f"unreadable ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the import
+        raise MidiImportError("not a regular file")
+    if st.st_size == 0:
+        raise MidiImportError("empty file")
+    try:
+        found = read_midi_lines(path)
+    except EOFError:
+        raise MidiImportError("truncated MIDI file (it ends inside a track)") from None
+    except PermissionError:
+        raise MidiImportError("unreadable (permission denied)") from None
+    except Exception as exc:  # mido raises OSError ('MThd not found'), ValueError, KeySignatureError...
+        raise MidiImportError(f"not a readable MIDI file ({type(exc).__name__}: {exc})") from exc
+    if found.tracks == 0:
+        raise MidiImportError("no tracks")
+    lines, time_sig, bpm = found.lines, found.time_signature, found.bpm
+    if not lines:
+        raise MidiImportError("no notes (only control or meta events)")
     pitched = [(name, ch, notes) for name, ch, notes in lines if ch != 9 and notes]
     if not pitched:
-        raise MidiImportError("no pitched notes (empty, drums only or control events only)")
+        raise MidiImportError(f"drums only ({found.drum_notes} notes on channel 10, no pitched part)")
+    every = [n for _, _, notes in pitched for n in notes]
+    end = max(n.end for n in every)
+    if end > 4 * 60 * 30:  # 30 minutes at 240 BPM: not a song
+        raise MidiImportError(f"implausibly long ({end:.0f} beats)")
     best = max(pitched, key=lambda line: _melodic_score(line[2]))
     melody = skyline(best[2])
     if len(melody) < 8:
         raise MidiImportError(f"no melodic line (best line has {len(melody)} notes)")
-    every = [n for _, _, notes in pitched for n in notes]
     tonic, mode = estimate_key(every)
     beats_per_bar = time_sig[0] * 4 / time_sig[1]
-    end = max(n.end for n in every)
-    if end > 4 * 60 * 30:  # 30 minutes at 240 BPM: not a song
-        raise MidiImportError(f"implausibly long ({end:.0f} beats)")
     accompaniment = [n for _, _, notes in pitched if notes is not best[2] for n in notes] or every
     step = 2.0 if beats_per_bar % 2 == 0 else 1.0  # per half bar in even metres, per beat otherwise
     chords = harmony_per_step(accompaniment, end, step=step)
@@ -264,7 +305,9 @@ def midi_file_to_song(path: Path) -> Song:
 
 
 def _import_midi(path: str) -> tuple[str, Piece | None, str]:
-    name = Path(path).name
+    from app.files import printable
+
+    name = printable(Path(path).name)
     try:
         return name, song_to_piece(midi_file_to_song(Path(path)), name), ""
     except LofiError as exc:
@@ -307,7 +350,7 @@ def load_corpus(midi_dir: Path | None = None, limit: int | None = None, jobs: in
         files, importer, source = [str(p) for p in midi_paths(midi_dir)][:limit], _import_midi, str(midi_dir)
         if not files:
             raise LofiError(f"no .mid or .midi files under {midi_dir}")
-    fp = fingerprint(files, extra=source)
+    fp = fingerprint(files, extra=source if midi_dir is None else f"{source}|midi-import-{MIDI_IMPORT_VERSION}")
     cache_file = paths.CACHE_DIR / f"corpus-{fp}.pkl"
     if use_cache and cache_file.exists():
         try:

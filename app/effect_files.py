@@ -16,6 +16,9 @@ import functools
 import math
 import os
 import re
+import stat
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +43,15 @@ QUIET_SUFFIXES = {".md", ".txt", ".json", ".asd", ".reapeaks", ".pkf"}
 
 MIN_EFFECT_SECONDS = 0.5
 MIN_DETECT_SECONDS = 2.0  # shorter beat loops need their BPM in the name
+# Long files are never read whole: listing reads only the header, tempo detection the first
+# MAX_DETECT_SECONDS, a track uses the first MAX_BEAT_SECONDS of a beat loop (cut to whole bars)
+# and the first MAX_AMBIENCE_SECONDS of an ambience file (tiled with crossfades beyond that).
+MAX_DETECT_SECONDS = 60.0
+MAX_BEAT_SECONDS = 60.0
+MAX_AMBIENCE_SECONDS = 300.0
+MAX_LOAD_SECONDS = 600.0  # load_wav's default cap
+SAMPLE_RATE_RANGE = (4000, 384000)  # Hz; outside it resampling is absurd (a '1 Hz' header)
+CACHE_BYTES = 256 * 2**20  # decoded audio kept between calls (least recently used goes first)
 NAME_BPM_RANGE = (40.0, 250.0)
 DETECT_BPM_RANGE = (60.0, 180.0)
 FOLD_BPM_RANGE = (70.0, 140.0)
@@ -75,15 +87,16 @@ class EffectFile:
 
 
 def discover_effects(
-    folder: Path = paths.EFFECTS_DIR,
+    folder: Path | None = None,
 ) -> tuple[list[EffectFile], list[tuple[Path, str]]]:
-    """Scan `folder` (recursively) for effect WAVs.
+    """Scan `folder` (recursively; default app/effects/, read when called) for effect WAVs.
 
     Returns (effects, skipped): effects sorted by kind then name; skipped is a list of
     (path, short reason) for every file that cannot be used. Never raises for a bad file;
-    a missing folder gives two empty lists.
+    a missing folder gives two empty lists. Only headers are read (plus up to MAX_DETECT_SECONDS
+    of a beat loop without a BPM in its name), so an hour-long file lists as fast as a short one.
     """
-    folder = Path(folder)
+    folder = Path(paths.EFFECTS_DIR if folder is None else folder)
     effects: list[EffectFile] = []
     skipped: list[tuple[Path, str]] = []
     if not folder.is_dir():
@@ -146,7 +159,10 @@ def _read_effect(path: Path, folder: Path) -> EffectFile:
     if path.is_symlink() and not path.exists():
         raise EffectFileError("broken symlink")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise EffectFileError("not a regular file")
+        size = st.st_size
         with open(path, "rb") as fh:
             head = fh.read(12)
     except PermissionError:
@@ -164,6 +180,9 @@ def _read_effect(path: Path, folder: Path) -> EffectFile:
         ) from None
     if info.samplerate <= 0 or info.channels <= 0:
         raise EffectFileError("WAV header has no sample rate or channels")
+    if not SAMPLE_RATE_RANGE[0] <= info.samplerate <= SAMPLE_RATE_RANGE[1]:
+        raise EffectFileError(f"sample rate {info.samplerate} Hz is not supported "
+                              f"({SAMPLE_RATE_RANGE[0] // 1000}-{SAMPLE_RATE_RANGE[1] // 1000} kHz)")
     if info.frames <= 0:
         raise EffectFileError("no audio in it (0 frames)")
     duration = info.frames / info.samplerate
@@ -171,7 +190,7 @@ def _read_effect(path: Path, folder: Path) -> EffectFile:
         raise EffectFileError(f"too short ({duration:.2f} s; needs at least {MIN_EFFECT_SECONDS} s)")
 
     kind = kind_of(path, folder)
-    name = path.stem
+    name = _printable(path.stem)  # names are for people (and JSON): undecodable bytes become U+FFFD
     bpm = None
     if kind == BEAT:
         bpm = bpm_from_name(name)
@@ -203,7 +222,7 @@ def _detected_bpm(path: Path, duration_s: float) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _detect_bpm_cached(path_str: str, mtime_ns: int, size: int) -> float | None:
-    audio = load_wav(Path(path_str), 22050)
+    audio = load_wav(Path(path_str), 22050, max_seconds=MAX_DETECT_SECONDS)
     bpm = detect_bpm(audio, 22050)
     if bpm is None:
         return None
@@ -335,9 +354,9 @@ def find_effect(query: str, kind: str | None = None, effects: list[EffectFile] |
     if effects is None:
         effects = discover_effects()[0]
     pool = [e for e in effects if kind is None or e.kind == kind]
-    wanted = str(query).strip().casefold()
+    wanted = _printable(query).strip().casefold()
     for effect in pool:
-        if wanted in (effect.name.casefold(), effect.path.name.casefold()):
+        if wanted in (effect.name.casefold(), _printable(effect.path.name).casefold()):
             return effect
     prefixed = [e for e in pool if e.name.casefold().startswith(wanted)] if wanted else []
     if len(prefixed) == 1:
@@ -358,13 +377,14 @@ def format_listing(effects: list[EffectFile], skipped: list[tuple[Path, str]]) -
         bars = e.duration_s * e.bpm / 60.0 / 4 if e.bpm else 0.0
         lines.append(
             f"  {_printable(e.name):<{width}}  {e.bpm:6.1f} BPM {source:<11}  {e.duration_s:5.1f} s"
-            f"  ~{bars:.1f} bars  {_format_details(e)}"
+            f"  ~{bars:.1f} bars  {_format_details(e)}{_long_note(e, MAX_BEAT_SECONDS)}"
         )
     if not beats:
         lines.append("  none")
     lines.append(f"Ambience ({len(ambience)}):")
     for e in ambience:
-        lines.append(f"  {_printable(e.name):<{width}}  {e.duration_s:5.1f} s  {_format_details(e)}")
+        lines.append(f"  {_printable(e.name):<{width}}  {e.duration_s:5.1f} s  {_format_details(e)}"
+                     f"{_long_note(e, MAX_AMBIENCE_SECONDS)}")
     if not ambience:
         lines.append("  none")
     if skipped:
@@ -376,6 +396,10 @@ def format_listing(effects: list[EffectFile], skipped: list[tuple[Path, str]]) -
     return "\n".join(lines)
 
 
+def _long_note(e: EffectFile, used_s: float) -> str:
+    return f"  (first {used_s:g} s used)" if e.duration_s > used_s else ""
+
+
 def _format_details(e: EffectFile) -> str:
     layout = {1: "mono", 2: "stereo"}.get(e.channels, f"{e.channels} ch")
     return f"{e.sample_rate / 1000:g} kHz {layout}"
@@ -383,23 +407,27 @@ def _format_details(e: EffectFile) -> str:
 
 def _printable(text: str) -> str:
     """`text` with undecodable file-name bytes shown as U+FFFD, so printing never fails."""
-    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    from app.files import printable
+
+    return printable(text)
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading
 
 
-def load_wav(path: str | Path, sample_rate: int = 44100) -> np.ndarray:
-    """Read any WAV (8/16/24/32-bit int, 32/64-bit float, extensible) as float32 (2, n) at `sample_rate`.
+def load_wav(path: str | Path, sample_rate: int = 44100, max_seconds: float | None = MAX_LOAD_SECONDS) -> np.ndarray:
+    """Read a WAV (8/16/24/32-bit int, 32/64-bit float, extensible) as float32 (2, n) at `sample_rate`.
 
-    Mono is duplicated, more than two channels are mixed down to stereo, other rates are resampled.
-    Results are cached per (path, mtime, rate); the caller gets its own copy.
-    Raises EffectFileError with a one-line reason when the file cannot be read.
+    Reads at most the first `max_seconds` (None: all of it). Mono is duplicated, more than two
+    channels are mixed down to stereo, other rates are resampled, NaN/inf become 0/±1 and float
+    samples are clipped to ±1. Results are cached (by path, mtime, size, rate and length, within
+    CACHE_BYTES); the caller gets its own copy. Raises EffectFileError with a one-line reason when
+    the file cannot be read.
     """
     path = Path(path)
     st = _stat(path)
-    return _load_cached(str(path), st.st_mtime_ns, st.st_size, int(sample_rate)).copy()
+    return _load_cached(str(path), st.st_mtime_ns, st.st_size, int(sample_rate), max_seconds).copy()
 
 
 def _stat(path: Path) -> os.stat_result:
@@ -412,8 +440,29 @@ def _stat(path: Path) -> os.stat_result:
         raise EffectFileError(f"cannot read {_printable(str(path))}: {exc.strerror or exc}") from None
 
 
-@functools.lru_cache(maxsize=12)
-def _load_cached(path_str: str, mtime_ns: int, size: int, sample_rate: int) -> np.ndarray:
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _load_cached(path_str: str, mtime_ns: int, size: int, sample_rate: int,
+                 max_seconds: float | None = MAX_LOAD_SECONDS) -> np.ndarray:
+    """The decoded audio (read-only array) from the cache or the file."""
+    key = (path_str, mtime_ns, size, sample_rate, max_seconds)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    audio = _decode(path_str, size, sample_rate, max_seconds)
+    with _cache_lock:
+        if audio.nbytes <= CACHE_BYTES:
+            _cache[key] = audio
+            total = sum(a.nbytes for a in _cache.values())
+            while total > CACHE_BYTES and len(_cache) > 1:
+                total -= _cache.popitem(last=False)[1].nbytes
+    return audio
+
+
+def _decode(path_str: str, size: int, sample_rate: int, max_seconds: float | None) -> np.ndarray:
     import soundfile as sf
 
     path = Path(path_str)
@@ -423,15 +472,20 @@ def _load_cached(path_str: str, mtime_ns: int, size: int, sample_rate: int) -> n
     if size == 0:
         raise EffectFileError(f"cannot read {label}: empty file")
     try:
-        data, file_rate = sf.read(_sf_path(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(_sf_path(path)) as f:
+            file_rate = f.samplerate
+            frames = -1 if max_seconds is None else max(1, int(math.ceil(max_seconds * file_rate)))
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
     except PermissionError:
         raise EffectFileError(f"cannot read {label}: no permission") from None
     except Exception as exc:  # noqa: BLE001 - libsndfile errors come as RuntimeError subclasses
-        reason = getattr(exc, "error_string", None) or type(exc).__name__
+        reason = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or type(exc).__name__
         raise EffectFileError(f"cannot read {label}: {reason}") from None
     if data.shape[0] == 0:
         raise EffectFileError(f"cannot read {label}: no audio in it")
-    audio = _to_stereo(np.nan_to_num(data.T, nan=0.0, posinf=1.0, neginf=-1.0))
+    audio = np.nan_to_num(data.T, nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(audio, -1.0, 1.0, out=audio)  # float files can hold anything; keep the mix sane
+    audio = _to_stereo(audio)
     if file_rate != sample_rate:
         audio = _resample(audio, int(file_rate), sample_rate)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
@@ -513,8 +567,9 @@ def _bar_loop(audio: np.ndarray, loop_bpm: float, sample_rate: int, beats_per_ba
 def _tempo_unit(
     path_str: str, mtime_ns: int, size: int, sample_rate: int, loop_bpm: float, bpm: float, beats_per_bar: int
 ) -> tuple[np.ndarray, float]:
-    """The loop as one seamless unit at `bpm` and its exact (fractional) length in samples."""
-    audio = _load_cached(path_str, mtime_ns, size, sample_rate)
+    """The loop as one seamless unit at `bpm` and its exact (fractional) length in samples.
+    A loop longer than MAX_BEAT_SECONDS is cut to its first whole bars within that."""
+    audio = _load_cached(path_str, mtime_ns, size, sample_rate, MAX_BEAT_SECONDS)
     loop, bars = _bar_loop(audio, loop_bpm, sample_rate, beats_per_bar)
     exact = bars * beats_per_bar * 60.0 / bpm * sample_rate
     if abs(loop.shape[1] - exact) < 1.0:
@@ -597,13 +652,16 @@ def ambience_track(
     Plays the file from its start; each repeat is joined by an equal-power crossfade
     (crossfade_s, at most a quarter of the file) from the file's tail into its head, so the seam
     neither clicks nor dips in level (for noise-like textures, whose halves are uncorrelated).
+    Only what is needed is read: the first n_samples, or the first MAX_AMBIENCE_SECONDS of a longer
+    file, which is then tiled like a short one.
     """
     n_samples = int(n_samples)
     if n_samples <= 0:
         return np.zeros((2, 0), np.float32)
     if crossfade_s < 0:
         raise BadValueError(f"crossfade must be >= 0 s, got {crossfade_s}")
-    audio = _load_cached(str(effect.path), *_stat_key(effect.path), int(sample_rate))
+    needed_s = min(MAX_AMBIENCE_SECONDS, math.ceil(n_samples / sample_rate + crossfade_s + 1.0))
+    audio = _load_cached(str(effect.path), *_stat_key(effect.path), int(sample_rate), float(needed_s))
     length = audio.shape[1]
     if n_samples <= length:
         return audio[:, :n_samples].copy()
@@ -635,6 +693,7 @@ def _stat_key(path: Path) -> tuple[int, int]:
 
 def clear_cache() -> None:
     """Forget cached audio (tests, or a long-running process whose files changed in place)."""
-    _load_cached.cache_clear()
+    with _cache_lock:
+        _cache.clear()
     _tempo_unit.cache_clear()
     _detect_bpm_cached.cache_clear()

@@ -36,3 +36,12 @@ class RenderError(LofiError):
 
 class OutputError(LofiError):
     """An output file cannot be written (folder unwritable, disk full)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (the CLI turns them into this, so they unwind like Ctrl-C: temporary
+    files removed, batch workers stopped). `signum` says which; the exit code is 128 + signum."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

@@ -1,35 +1,182 @@
-"""Safe output files: write to a temporary name beside the target, rename when complete."""
+"""Safe output files: write to a temporary name beside the target, rename when complete.
+
+    with atomic_path(path) as tmp:          # one file
+        write(tmp)
+    with staged_files() as stage:           # several files that must appear together (a track)
+        write(stage.temp(final_a)); write(stage.temp(final_b))
+    # both renamed into place here, with Ctrl-C / SIGTERM held back for those few renames
+
+Temporary names start with a dot and carry the writer's process id (".NAME.1234.partial.wav"), so
+drop-folder scans skip them and clean_stale_temps() can remove those of processes that died.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
+import threading
 from pathlib import Path
 
 from app.errors import OutputError
+
+# Signals that stop a run; hold_signals() defers them.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# ".<name>.<pid>.partial..." (atomic_path) and ".<name>.<pid>.staged..." (staged_files).
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.(partial|staged)")
+
+
+def printable(text) -> str:
+    """`text` with undecodable file-name bytes (surrogate escapes) shown as U+FFFD, so it can be
+    printed, written to JSON or a tag, and compared with what a person types."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _display(path: Path) -> Path:
+    """The final name a temporary name stands for (for error messages)."""
+    match = re.match(r"^\.(.+)\.\d+\.staged(\.[^.]*)?$", path.name)
+    return path.with_name(match.group(1) + (match.group(2) or "")) if match else path
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path next to `path`; on success rename it to `path`, on any error remove it.
 
-    An interrupted run therefore never leaves a half-written file under the final name.
+    An interrupted run therefore never leaves a half-written file under the final name. OSErrors
+    (disk full, folder unwritable) become OutputError naming the file and the reason.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
+        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from exc
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {_display(path)}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove(tmp)
         raise
+
+
+class StagedFiles:
+    """Files that appear together or not at all. temp(final) gives the hidden name to write; commit()
+    renames every one to its final name with stop signals held back; discard() removes them."""
+
+    def __init__(self):
+        self.pending: list[tuple[Path, Path]] = []  # (temporary, final)
+        self.lock = threading.Lock()  # temp() may be called from writer threads
+
+    def temp(self, final: str | Path) -> Path:
+        """The temporary path for `final`, '.<stem>.<pid>.staged<suffix>' beside it: the suffix is
+        kept, so a writer that appends '.wav' to a base name ('.<stem>.<pid>.staged') lands on it."""
+        final = Path(final)
+        tmp = final.with_name(f".{final.stem}.{os.getpid()}.staged{final.suffix}")
+        with self.lock:
+            self.pending.append((tmp, final))
+        return tmp
+
+    def commit(self) -> None:
+        with hold_signals(), self.lock:
+            for tmp, final in self.pending:
+                try:
+                    os.replace(tmp, final)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from exc
+            self.pending.clear()
+
+    def discard(self) -> None:
+        with hold_signals(), self.lock:  # a second Ctrl-C must not leave half the clean-up undone
+            for tmp, _ in self.pending:
+                _remove(tmp)
+            self.pending.clear()
+
+
+@contextlib.contextmanager
+def staged_files():
+    """Yield a StagedFiles; commit when the block completes, discard everything on any error or
+    interruption (a failed commit discards what was not yet renamed)."""
+    stage = StagedFiles()
+    try:
+        yield stage
+        stage.commit()
+    finally:
+        stage.discard()
+
+
+@contextlib.contextmanager
+def hold_signals():
+    """Defer SIGINT/SIGTERM/SIGHUP until the block ends, then act on them as before (the old handler
+    runs, or the default action happens). Outside the main thread signals cannot be caught, and the
+    block just runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for sig in STOP_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+        except (ValueError, OSError):  # not allowed here
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            _deliver(caught[0], previous.get(caught[0]))
+
+
+def _deliver(signum: int, handler) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_IGN:
+        return
+    elif signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    else:
+        os.kill(os.getpid(), signum)  # the default action, now that the handler is back
+
+
+def clean_stale_temps(folder: str | Path, min_age_s: float = 600.0) -> int:
+    """Remove temporary files in `folder` (not recursive) left by processes that no longer run
+    (a run killed with SIGKILL or by a power cut) and untouched for min_age_s seconds (a process
+    in another PID namespace sharing the folder may look dead here). Returns how many were removed."""
+    import time
+
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    now = time.time()
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        with contextlib.suppress(OSError):
+            if now - os.lstat(path).st_mtime >= min_age_s:
+                os.unlink(path)
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or an odd number): leave its files alone
+    return True
 
 
 def _remove(path: Path) -> None:

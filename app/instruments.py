@@ -10,12 +10,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from app import paths
 from app.errors import BadValueError, SoundFontError
+from app.files import printable
 
 SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 PERCUSSION_BANK = 128  # SF2 convention: bank 128 holds drum kits
@@ -96,13 +98,14 @@ class Instrument:
 
     @property
     def id(self) -> str:
-        """Stable handle for the CLI and saved specs, e.g. 'FluidR3_GM:0:4'."""
-        return f"{self.sf2_path.stem}:{self.bank}:{self.program}"
+        """Stable handle for the CLI and saved specs, e.g. 'FluidR3_GM:0:4' (file-name bytes that
+        are not UTF-8 show as U+FFFD, and lookups compare that form)."""
+        return f"{printable(self.sf2_path.stem)}:{self.bank}:{self.program}"
 
     @property
     def label(self) -> str:
         """For people, e.g. 'Electric Piano 1 (FluidR3_GM)'."""
-        return f"{self.name} ({self.sf2_path.stem})"
+        return f"{self.name} ({printable(self.sf2_path.stem)})"
 
     @property
     def is_percussion(self) -> bool:
@@ -124,7 +127,10 @@ def read_presets(path: Path) -> list[Instrument]:
 
     Raises _Unusable with a short reason when the file is not a usable SoundFont; OSError passes up.
     """
-    file_size = path.stat().st_size
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the scan, a device never end
+        raise _Unusable("not a regular file")
+    file_size = st.st_size
     if file_size == 0:
         raise _Unusable("empty file")
     with open(path, "rb") as f:
@@ -303,7 +309,7 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     files = discover_soundfonts()[0] if files is None else files
     if not files:
         raise SoundFontError(f"no SoundFonts found; {GM_INSTALL_HINT}")
-    query = query.strip()
+    query = printable(query).strip()
     match = _ID_PATTERN.match(query)
     if match:
         bank, program = int(match["bank"]), int(match["program"])
@@ -316,7 +322,7 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     if at:
         scope = _files_named(files, file_query)
         if not scope:
-            known = ", ".join(f.path.stem for f in files)
+            known = ", ".join(printable(f.path.stem) for f in files)
             raise BadValueError(f"no SoundFont named {file_query!r}; found: {known}")
     else:
         name, scope = query, files
@@ -346,8 +352,8 @@ def _gm_preset(files: list[SoundFontFile], program: int) -> Instrument | None:
 
 
 def _files_named(files: list[SoundFontFile], name: str) -> list[SoundFontFile]:
-    name = name.strip().lower()
-    return [f for f in files if name in (f.path.stem.lower(), f.path.name.lower())]
+    name = printable(name).strip().lower()
+    return [f for f in files if name in (printable(f.path.stem).lower(), printable(f.path.name).lower())]
 
 
 def _unknown_message(query: str, wanted: str, files: list[SoundFontFile]) -> str:
@@ -377,13 +383,13 @@ def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) 
         lines.append(f"No SoundFonts found; {GM_INSTALL_HINT}.")
     for f in files:
         count = len(f.presets)
-        lines.append(f"{f.path.stem}  ({f.path}, {count} preset{'s' if count != 1 else ''})")
+        lines.append(f"{printable(f.path.stem)}  ({printable(f.path)}, {count} preset{'s' if count != 1 else ''})")
         for p in f.presets:
             lines.append(f"  {p.bank:>3}:{p.program:<3}  {p.name:<20}  ({p.id})")
         lines.append("")
     if skipped:
         lines.append("Skipped:")
-        lines += [f"  {path}: {reason}" for path, reason in skipped]
+        lines += [f"  {printable(path)}: {reason}" for path, reason in skipped]
     else:
         while lines and not lines[-1]:
             lines.pop()

@@ -14,6 +14,34 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.spec import RANGES, SEED_MAX
+from app.spec import number_arg as _number
+from app.spec import whole_arg as _whole
+
+# Ranges of the values checked here (generate_music's are in app/spec.py RANGES, batch's in app/batch.py).
+COUNT_RANGE = (1, 1000)
+JOBS_RANGE = (1, 64)
+EPOCHS_RANGE = (1, 10000)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: 'error: argument --minutes: expected a number from 0.1 to 20,
+    got 'abc'' and exit code 2, instead of the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _check(name: str, value, lo, hi=None) -> None:
+    """BadValueError (exit code 2) naming the allowed range when value is outside [lo, hi]."""
+    from app.errors import BadValueError
+
+    if value is None:
+        return
+    if not (lo <= value and (hi is None or value <= hi)):
+        allowed = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
+        raise BadValueError(f"{name} must be {allowed}, got {value:g}")
+
 
 def _spec_from_args(args):
     """Flags -> TrackSpec (flags not given keep the spec's defaults)."""
@@ -93,6 +121,13 @@ def _print_result(result) -> int:
 
 def _train(args) -> int:
     from app import paths
+
+    _check("epochs", args.epochs, *EPOCHS_RANGE)
+    _check("patience", args.patience, 1)
+    _check("jobs", args.jobs, *JOBS_RANGE)
+    _check("limit", args.limit, 1)
+    _check("max steps", args.max_steps, 1)
+    _check("seed", args.seed, 0, SEED_MAX)
     from app.corpus import load_corpus
     from app.train import TrainConfig, train_model
 
@@ -129,6 +164,10 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     import json
 
+    _check("count", args.count, *COUNT_RANGE)
+    _check("minutes", args.minutes, *RANGES["minutes"])
+    _check("temperature", args.temperature, *RANGES["temperature"])
+    _check("seed", args.seed, 0, SEED_MAX)
     from app.evaluate import evaluate, format_report
 
     report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
@@ -154,15 +193,16 @@ def _effects(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app.main", description="Lo-fi hip hop tracks from nothing to mastered.")
+    minutes, bpm, temperature, swing = (_number(*RANGES[k]) for k in ("minutes", "bpm", "temperature", "swing"))
+    parser = _Parser(prog="python -m app.main", description="Lo-fi hip hop tracks from nothing to mastered.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("generate_music", help="make a mastered lo-fi track (a wizard; every choice is also a flag)")
     p.add_argument("--name", help="track name (default: lofi)")
-    p.add_argument("--minutes", type=float, help="length in minutes (0.1-20, default 2)")
+    p.add_argument("--minutes", type=minutes, help="length in minutes (0.1-20, default 2)")
     p.add_argument("--key", help="C, F#, Bb ... or 'surprise' (default: surprise)")
     p.add_argument("--mode", choices=["major", "minor"])
-    p.add_argument("--bpm", type=float, help="tempo 50-140 (default: the beat's tempo)")
+    p.add_argument("--bpm", type=bpm, help="tempo 50-140 (default: the beat's tempo)")
     p.add_argument("--melody-instrument", help="preset name or id (see `instruments`)")
     p.add_argument("--chords-instrument")
     p.add_argument("--bass-instrument")
@@ -170,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beat", help="beat loop name (see `effects`) or 'none'")
     p.add_argument("--ambience", action="append", metavar="NAME[:LEVEL_DB]", help="repeatable, e.g. rain:-20")
     p.add_argument("--no-ambience", action="store_true")
-    p.add_argument("--temperature", type=float, help="creativity 0.1-2.0 (default 1.0)")
-    p.add_argument("--seed", type=int, help="random by default (shown, stored in the sidecar)")
-    p.add_argument("--swing", type=float, help="0.5 straight .. 0.75 (default 0.57)")
+    p.add_argument("--temperature", type=temperature, help="creativity 0.1-2.0 (default 1.0)")
+    p.add_argument("--seed", type=_whole(0, SEED_MAX), help="random by default (shown, stored in the sidecar)")
+    p.add_argument("--swing", type=swing, help="0.5 straight .. 0.75 (default 0.57)")
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
@@ -184,21 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the chord and melody LSTMs (Bach chorales or --midi-dir)")
     p.add_argument("--midi-dir", help="train on every .mid/.midi file under this folder")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without improvement")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_whole(*EPOCHS_RANGE), default=40)
+    p.add_argument("--patience", type=_whole(1), default=5, help="stop after this many epochs without improvement")
+    p.add_argument("--seed", type=_whole(0, SEED_MAX), default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
     p.add_argument("--out-dir", help="where checkpoints go (default: models/)")
-    p.add_argument("--limit", type=int, help="import at most this many files")
-    p.add_argument("--max-steps", type=int, help="stop each model after this many optimiser steps")
-    p.add_argument("--jobs", type=int, default=2, help="processes for the import")
+    p.add_argument("--limit", type=_whole(1), help="import at most this many files")
+    p.add_argument("--max-steps", type=_whole(1), help="stop each model after this many optimiser steps")
+    p.add_argument("--jobs", type=_whole(*JOBS_RANGE), default=2, help="processes for the import (1-64)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="generate songs and compare their musical figures with the corpus")
-    p.add_argument("--count", type=int, default=20)
-    p.add_argument("--minutes", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--count", type=_whole(*COUNT_RANGE), default=20, help="songs to generate (1-1000)")
+    p.add_argument("--minutes", type=minutes, default=2.0)
+    p.add_argument("--seed", type=_whole(0, SEED_MAX), default=0)
+    p.add_argument("--temperature", type=temperature, default=1.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
     p.set_defaults(func=_evaluate)
@@ -223,13 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from app.errors import LofiError
+    from app.errors import Interrupted, LofiError
 
     try:
-        return args.func(args)
+        with stop_signals_interrupt():
+            return args.func(args)
     except LofiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Interrupted as exc:  # SIGTERM / SIGHUP: unwound like Ctrl-C
+        print("cancelled", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
@@ -251,6 +295,38 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"internal error: {traceback.format_exc().strip().splitlines()[-1]}; {where}", file=sys.stderr)
         return 1
+
+
+class stop_signals_interrupt:
+    """While active (main thread only), SIGTERM and SIGHUP raise app.errors.Interrupted, so a run
+    stopped by `kill`, a service manager or a closed terminal unwinds exactly like Ctrl-C: temporary
+    files are removed, batch workers are stopped, the manifest stays consistent. The previous
+    handlers come back afterwards (main() may be called in-process, e.g. by tests)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGTERM", "SIGHUP"):
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self.previous[sig] = signal.signal(sig, _raise_interrupted)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _raise_interrupted(signum, frame):
+    from app.errors import Interrupted
+
+    raise Interrupted(signum)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ events ('chord:Am7') and sections as markers ('section:intro'), so a file read b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from app import theory
@@ -138,11 +139,27 @@ def read_midi(path: str | Path) -> Song:
     return Song(tempo_bpm, key, mode, time_sig, chords=chords, parts=parts, sections=sections)
 
 
-def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]], tuple[int, int], float]:
-    """Read any MIDI file as raw lines for import: [(track name, channel, notes)], time signature, BPM.
+@dataclass
+class MidiLines:
+    """What the training import needs from any MIDI file (see read_midi_lines)."""
+
+    lines: list[tuple[str, int, list[Note]]]  # (track name, channel, notes in beats)
+    time_signature: tuple[int, int]  # the one that lasts longest (4/4 when none is usable)
+    bpm: float  # the tempo that lasts longest (120 when none)
+    tracks: int  # tracks in the file
+    drum_notes: int  # notes on the GM percussion channel (10, index 9)
+    time_signatures: int  # time-signature events seen
+    tempos: int  # tempo events seen
+
+
+def read_midi_lines(path: str | Path) -> MidiLines:
+    """Read any MIDI file as raw lines for import.
 
     Notes are split by track and channel (type 0 files keep all channels in one track). Times are
-    in beats from the file's ticks, so tempo changes do not move notes off the grid. Raises the
+    in beats from the file's ticks, so tempo changes do not move notes off the grid. With several
+    time signatures or tempi the one that lasts longest wins (bar positions follow it); implausible
+    signatures (bars shorter than half a beat or longer than 16 beats) are ignored. A note struck
+    again before its note-off ends there; notes never released end with their track. Raises the
     reader's own exception on a broken file; the caller turns it into a reason.
     """
     import mido
@@ -151,7 +168,15 @@ def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]
     tpb = mid.ticks_per_beat or 480
     lines: dict[tuple[int, int], list[Note]] = {}
     names: dict[int, str] = {}
-    time_sig, bpm = None, None
+    signatures: list[tuple[int, tuple[int, int]]] = []
+    tempos: list[tuple[int, float]] = []
+    end_tick = 0
+
+    def close(t_index, channel, pitch, started, tick):
+        if tick > started[0]:
+            lines.setdefault((t_index, channel), []).append(
+                Note(pitch, started[0] / tpb, (tick - started[0]) / tpb, max(1, started[1])))
+
     for t_index, track in enumerate(mid.tracks):
         tick = 0
         open_notes: dict[tuple[int, int], tuple[int, int]] = {}
@@ -159,17 +184,45 @@ def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]
             tick += msg.time
             if msg.type == "track_name":
                 names[t_index] = msg.name
-            elif msg.type == "time_signature" and time_sig is None:
-                time_sig = (msg.numerator, msg.denominator)
-            elif msg.type == "set_tempo" and bpm is None:
-                bpm = mido.tempo2bpm(msg.tempo)
+            elif msg.type == "time_signature":
+                signatures.append((tick, (msg.numerator, msg.denominator)))
+            elif msg.type == "set_tempo":
+                tempos.append((tick, mido.tempo2bpm(msg.tempo)))
             elif msg.type == "note_on" and msg.velocity > 0:
-                open_notes[(msg.channel, msg.note)] = (tick, msg.velocity)
+                key = (msg.channel, msg.note)
+                if key in open_notes:  # struck again without a note-off: the old one ends here
+                    close(t_index, msg.channel, msg.note, open_notes[key], tick)
+                open_notes[key] = (tick, msg.velocity)
             elif msg.type in ("note_off", "note_on"):
                 started = open_notes.pop((msg.channel, msg.note), None)
-                if started and tick > started[0]:
-                    lines.setdefault((t_index, msg.channel), []).append(
-                        Note(msg.note, started[0] / tpb, (tick - started[0]) / tpb, max(1, started[1])))
+                if started:
+                    close(t_index, msg.channel, msg.note, started, tick)
+        for (channel, pitch), started in open_notes.items():  # never released: end with the track
+            close(t_index, channel, pitch, started, tick)
+        end_tick = max(end_tick, tick)
+
+    drums = sum(len(notes) for (_, ch), notes in lines.items() if ch == 9)
     result = [(names.get(t, f"track{t}"), ch, sorted(notes, key=lambda n: (n.start, n.pitch)))
               for (t, ch), notes in sorted(lines.items())]
-    return result, time_sig or (4, 4), float(bpm or 120.0)
+    usable = [(tick, sig) for tick, sig in signatures if sig[0] >= 1 and 0.5 <= sig[0] * 4 / sig[1] <= 16]
+    return MidiLines(result, _longest(usable, end_tick, (4, 4)), float(_longest(tempos, end_tick, 120.0)),
+                     len(mid.tracks), drums, len(signatures), len(tempos))
+
+
+def _longest(changes: list[tuple[int, object]], end_tick: int, default):
+    """The value that holds for the most ticks, given (tick, value) changes (the first holds from 0)."""
+    if not changes:
+        return default
+    changes = sorted(changes, key=lambda c: c[0])
+    held: dict = {}
+    for i, (tick, value) in enumerate(changes):
+        start = 0 if i == 0 else tick
+        stop = changes[i + 1][0] if i + 1 < len(changes) else max(end_tick, tick)
+        held[value] = held.get(value, 0) + max(0, stop - start)
+    return max(held, key=lambda v: (held[v], -next(i for i, c in enumerate(changes) if c[1] == v)))
+
+
+def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]], tuple[int, int], float]:
+    """read_midi_lines as (lines, time signature, BPM), for callers that need nothing else."""
+    found = read_midi_lines(path)
+    return found.lines, found.time_signature, found.bpm

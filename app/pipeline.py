@@ -23,6 +23,7 @@ import numpy as np
 
 from app import paths, theory
 from app.errors import BadValueError, OutputError
+from app.files import staged_files
 from app.spec import DEFAULT_BPM, NO_BEAT, SPEC_VERSION, TrackSpec
 
 SAMPLE_RATE = 44100
@@ -65,51 +66,148 @@ class TrackResult:
 
 # --- names --------------------------------------------------------------------------------
 
+# Parts and layers whose files carry a track's name (NAME_<part>.mid / .wav): a name is free only
+# when none of its files exist, so a new track never replaces a part file of another one.
+TRACK_PARTS = ("melody", "chords", "bass", "drums", "beat", "ambience")
+RESULT_SUFFIXES = (".json", ".wav", ".mp3", ".flac", ".png")
+# File names are limited to 255 bytes; a track's longest file name adds '_ambience.wav' and a
+# temporary name adds '.<pid>.staged.<pid>.partial' and dots: keep the name well below.
+MAX_NAME_BYTES = 150
+STALE_RESERVATION_S = 10.0
+
+
 def safe_name(name: str) -> str:
     """A track name -> a safe file name: no path separators, no leading dots, no control
-    characters, at most MAX_NAME characters; 'track' when nothing usable is left."""
+    characters or undecodable bytes, at most MAX_NAME characters and MAX_NAME_BYTES bytes of UTF-8;
+    'track' when nothing usable is left. safe_name(safe_name(x)) == safe_name(x)."""
     text = unicodedata.normalize("NFKC", str(name))
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     text = re.sub(r"[^\w\- .()]+", "_", text, flags=re.UNICODE)
-    text = re.sub(r"\s+", " ", text).strip(" ._-")
-    text = text.replace("..", "_")
-    text = text[:MAX_NAME].strip(" ._-")
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\.{2,}", "_", text)
+    text = _trim(text)
     return text or "track"
 
 
+def _trim(text: str) -> str:
+    """Strip separators at both ends and cut to MAX_NAME characters / MAX_NAME_BYTES bytes, until
+    stable (cutting can expose a separator at the end)."""
+    while True:
+        cut = text.strip(" ._-")[:MAX_NAME]
+        while len(cut.encode("utf-8")) > MAX_NAME_BYTES:
+            cut = cut[:-1]
+        if cut == text:
+            return text
+        text = cut
+
+
+def track_files(dirs: OutputDirs, name: str) -> list[Path]:
+    """Every path a track named `name` may write."""
+    return ([dirs.results / f"{name}{ext}" for ext in RESULT_SUFFIXES] + [dirs.midi / f"{name}.mid"]
+            + [dirs.midi / f"{name}_{part}.mid" for part in TRACK_PARTS]
+            + [dirs.wav / f"{name}_{part}.wav" for part in TRACK_PARTS])
+
+
 def _taken(dirs: OutputDirs, name: str) -> bool:
-    return any((dirs.results / f"{name}{ext}").exists() for ext in (".json", ".wav", ".mp3", ".flac")) or \
-        (dirs.results / f".{name}.reserved").exists()
+    return any(os.path.lexists(p) for p in track_files(dirs, name))
+
+
+def prepare_output_dirs(dirs: OutputDirs) -> None:
+    """Create the output folders and check that files can be written there (before any work is
+    done); remove temporary files that runs killed outright left behind. Raises OutputError."""
+    from app.files import clean_stale_temps
+
+    for folder in dict.fromkeys((dirs.midi, dirs.wav, dirs.results)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".lofi-write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+        clean_stale_temps(folder)
 
 
 @contextlib.contextmanager
 def reserve_name(dirs: OutputDirs, wanted: str, overwrite: bool):
-    """Yield a free track name (NAME, NAME-2, NAME-3...) reserved for this process by an
-    exclusively created marker file, so two processes never write the same track."""
+    """Yield a free track name (NAME, NAME-2, NAME-3...) reserved for this process, so two processes
+    never write the same track. The reservation is a marker file created exclusively and locked
+    (flock) while held; a marker left by a process that died (SIGKILL) is taken over."""
     try:
         dirs.results.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {dirs.results}: {exc.strerror}") from exc
+        raise OutputError(f"cannot create {dirs.results}: {exc.strerror or exc}") from exc
     base = safe_name(wanted)
     for n in range(1, 10000):
         name = base if n == 1 else f"{base}-{n}"
         if not overwrite and _taken(dirs, name):
             continue
         marker = dirs.results / f".{name}.reserved"
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
+        fd = _claim(marker)
+        if fd is None:
             continue
-        except OSError as exc:
-            raise OutputError(f"cannot write to {dirs.results}: {exc.strerror}") from exc
-        os.close(fd)
         try:
+            if not overwrite and _taken(dirs, name):  # finished by another process meanwhile
+                continue
             yield name
+            return
         finally:
             with contextlib.suppress(OSError):
-                marker.unlink()
-        return
+                marker.unlink()  # while still locked, so nobody can lock this marker any more
+            os.close(fd)
     raise OutputError(f"no free name for {base!r} in {dirs.results}")
+
+
+def _claim(marker: Path) -> int | None:
+    """An open, locked descriptor of `marker` when this process now holds it, else None."""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return _take_over_stale(marker)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {marker.parent}: {exc.strerror or exc}") from exc
+    _lock(fd, blocking=False)  # new and ours; the lock only tells others that we are alive
+    with contextlib.suppress(OSError):
+        os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _take_over_stale(marker: Path) -> int | None:
+    """A marker nobody holds a lock on, older than STALE_RESERVATION_S (its process died): ours."""
+    try:
+        if time.time() - marker.stat().st_mtime < STALE_RESERVATION_S:
+            return None
+        fd = os.open(marker, os.O_WRONLY)
+    except OSError:
+        return None
+    if _lock(fd, blocking=False) is not True:
+        os.close(fd)
+        return None
+    try:  # the holder may have removed it and a newcomer made a new one: only the same file counts
+        same = os.path.samestat(os.fstat(fd), os.stat(marker))
+    except OSError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    os.utime(fd)
+    return fd
+
+
+def _lock(fd: int, blocking: bool) -> bool | None:
+    """flock the file: True when locked, False when another process holds it, None when this
+    platform or file system has no locks."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
 
 
 # --- choices ------------------------------------------------------------------------------
@@ -197,7 +295,8 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     spec.validate()
     dirs = dirs or OutputDirs()
     timings: dict[str, float] = {}
-    choices = resolve_choices(spec)
+    choices = resolve_choices(spec)  # unknown instruments or effects fail before anything is written
+    prepare_output_dirs(dirs)  # an unwritable folder fails now, not after minutes of work
     step = _stepper(progress, timings)
 
     step("compose")
@@ -228,30 +327,46 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     layers = {**stems, **({"beat": beat} if beat is not None else {})}
     if ambience:
         layers["ambience"] = sum(a * np.float32(10 ** (lv / 20)) for a, lv in ambience)
-    # Files are independent: stems, the measurement of the master and the master's export run side
-    # by side (numpy, libsndfile and ffmpeg release the GIL).
-    with reserve_name(dirs, spec.name, spec.overwrite) as name, ThreadPoolExecutor(2) as pool:
+    # Every file goes under a hidden temporary name first and all are renamed together at the end
+    # (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
+    # --overwrite the old track stays whole until the new one is complete. Files are independent:
+    # stems, the measurement of the master and the master's export run side by side (numpy,
+    # libsndfile and ffmpeg release the GIL).
+    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(2) as pool:
         measured = pool.submit(lambda: (loudness_lufs(mastered, SAMPLE_RATE), true_peak_dbtp(mastered, SAMPLE_RATE)))
-        stem_jobs = {part: pool.submit(_write_stem, audio, dirs.wav / f"{name}_{part}.wav")
+        stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in layers}
+        stem_jobs = {part: pool.submit(_write_stem, audio, stage.temp(stem_paths[part]))
                      for part, audio in layers.items()}
-        files: dict[str, Path] = {}
-        files["midi"] = write_midi(song, dirs.midi / f"{name}.mid", _programs(choices))
-        for p in write_part_midis(song, lambda part: dirs.midi / f"{name}_{part}.mid"):
-            files[f"midi_{p.stem.rsplit('_', 1)[-1]}"] = p
+        files: dict[str, Path] = {"midi": dirs.midi / f"{name}.mid"}
+        write_midi(song, stage.temp(files["midi"]), _programs(choices))
+        part_paths: dict[str, Path] = {}
+
+        def part_path(part: str) -> Path:
+            part_paths[part] = dirs.midi / f"{name}_{part}.mid"
+            return stage.temp(part_paths[part])
+
+        write_part_midis(song, part_path)
+        files.update({f"midi_{part}": path for part, path in part_paths.items()})
         tags = {"title": spec.name, "artist": spec.artist, "album": spec.album or "lofi generator",
                 "genre": "Lo-fi Hip Hop", "bpm": round(song.tempo_bpm),
                 "key": f"{theory.key_name(song.key)} {song.mode}", "comment": f"seed {choices.seed}"}
-        for path in export_track(mastered, SAMPLE_RATE, dirs.results / name, spec.formats, tags):
-            files[path.suffix.lstrip(".")] = path
-        files.update({f"stem_{part}": job.result() for part, job in stem_jobs.items()})
+        finals = [dirs.results / f"{name}.{fmt}" for fmt in spec.formats]
+        temps = [stage.temp(path) for path in finals]  # export_track appends .<format> to the base
+        export_track(mastered, SAMPLE_RATE, temps[0].with_suffix(""), spec.formats, tags)
+        files.update({path.suffix.lstrip("."): path for path in finals})
+        for part, job in stem_jobs.items():
+            job.result()
+            files[f"stem_{part}"] = stem_paths[part]
         lufs, peak = measured.result()
         sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings, models, file_sha256)
         if spec.picture:
             from app.pictures import track_picture
 
-            files["picture"] = track_picture(song, mastered, SAMPLE_RATE, sidecar, dirs.results / f"{name}.png")
+            files["picture"] = dirs.results / f"{name}.png"
+            track_picture(song, mastered, SAMPLE_RATE, sidecar, stage.temp(files["picture"]))
             sidecar["files"]["picture"] = str(files["picture"])
-        files["sidecar"] = write_sidecar(sidecar, dirs.results / f"{name}.json")
+        files["sidecar"] = dirs.results / f"{name}.json"
+        write_sidecar(sidecar, stage.temp(files["sidecar"]))
     step(None)
     return TrackResult(name, files, sidecar, song)
 
@@ -266,6 +381,17 @@ def describe_result(result: TrackResult) -> str:
     if stems:
         lines.append(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _threads(workers: int):
+    """A thread pool that, when the block is left by an error or an interruption, drops the jobs not
+    started and waits only for the running ones (they write temporary files the stage removes)."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stepper(progress, timings: dict):
@@ -332,33 +458,40 @@ def _sidecar(name, spec, choices, song, lufs, peak, files, timings, models, file
 
 
 def write_sidecar(sidecar: dict, path: Path) -> Path:
+    """Write the sidecar JSON atomically. Text that is not valid Unicode (undecodable file-name
+    bytes) is written as JSON escapes rather than failing. Returns the path."""
     from app.files import atomic_path
 
+    text = json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
     return path
 
 
 def load_replay(path: str | Path) -> TrackSpec:
-    """A sidecar JSON -> the spec that made it (same seed). Raises BadValueError naming the problem."""
+    """A sidecar JSON -> the spec that made it (same seed). Raises BadValueError naming the file and
+    the field at fault: malformed JSON, a missing or unknown field, a wrong type, an unknown version."""
     path = Path(path)
+    where = f"replay file {path}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadValueError(f"replay file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadValueError(f"replay file {path} is unreadable: {exc}") from None
+        raise BadValueError(f"{where} not found") from None
+    except UnicodeDecodeError:
+        raise BadValueError(f"{where} is not UTF-8 text (is it a sidecar .json?)") from None
+    except OSError as exc:
+        raise BadValueError(f"{where} is unreadable: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
-        raise BadValueError(f"replay file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise BadValueError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise BadValueError(f"{where} is not a sidecar (nested too deeply)") from None
     if not isinstance(data, dict):
-        raise BadValueError(f"replay file {path}: expected a JSON object")
+        raise BadValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if "version" not in data:
-        raise BadValueError(f"replay file {path}: missing field 'version'")
-    if data["version"] != SPEC_VERSION:
-        raise BadValueError(f"replay file {path}: unknown version {data['version']!r} (this tool reads {SPEC_VERSION})")
+        raise BadValueError(f"{where}: missing field 'version'")
+    version = data["version"]
+    if isinstance(version, bool) or version != SPEC_VERSION:
+        raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {SPEC_VERSION})")
     if "spec" not in data:
-        raise BadValueError(f"replay file {path}: missing field 'spec'")
-    spec = TrackSpec.from_json(data["spec"])
-    if spec.seed is None:
-        raise BadValueError(f"replay file {path}: missing field 'spec.seed'")
-    return spec
+        raise BadValueError(f"{where}: missing field 'spec'")
+    return TrackSpec.from_json(data["spec"], where=where)

@@ -234,7 +234,7 @@ def _loaded_font(sf2_path: Path, sample_rate: int):
     try:
         set_interp = _SET_INTERP_TYPE(("fluid_synth_set_interp_method", fluidsynth._fl))
         set_interp(synth.synth, -1, FLUID_INTERP_LINEAR)  # -1: all channels
-        sfid = synth.sfload(str(sf2_path))
+        sfid = _sfload(fluidsynth, synth, sf2_path)
         if sfid < 0:
             raise SoundFontError(f"FluidSynth could not load {sf2_path} (missing or not a usable SoundFont)")
         yield _LoadedFont(synth, sfid, _WRITE_FLOAT_TYPE(("fluid_synth_write_float", fluidsynth._fl)))
@@ -277,6 +277,7 @@ def render_part(
     sample_rate: int = SAMPLE_RATE,
     length_beats: float | None = None,
     tail_s: float = 2.0,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Render one part with one instrument; returns float32 audio shaped (2, samples).
 
@@ -286,7 +287,8 @@ def render_part(
     swing: where off-beat 8ths land within the beat (0.5 straight; see swing_beats). humanize:
     scale of timing (~4 ms sd) and velocity (~6 steps sd) jitter; 0 = exact. Same arguments and
     seed -> identical samples. Raises RenderError (FluidSynth missing or failing), SoundFontError
-    (file or preset unusable), BadValueError (arguments out of range).
+    (file or preset unusable), BadValueError (arguments out of range). When `cancel` is set (by
+    render_song on Ctrl-C / SIGTERM) the render stops at the next note and raises RenderError.
     """
     _fluidsynth()  # fail early with the install hint, before any work
     _check_args(tempo_bpm, swing, humanize, seed, sample_rate, tail_s)
@@ -314,6 +316,8 @@ def render_part(
         for when, on, pitch, velocity in zip(samples, is_on, pitches, velocities):
             if when >= padded:
                 break
+            if cancel is not None and cancel.is_set():
+                raise RenderError("render cancelled")
             if when > position:
                 font.render_into(out, position, when - position)  # one call for the whole gap
                 position = when
@@ -352,10 +356,12 @@ def render_song(
     _fluidsynth()
     length = song.length_beats
 
+    cancel = threading.Event()
+
     def render(name: str) -> np.ndarray:
         return render_part(
             song.parts[name], instruments[name], song.tempo_bpm, swing=swing, humanize=humanize,
-            seed=seed, sample_rate=sample_rate, length_beats=length, tail_s=tail_s,
+            seed=seed, sample_rate=sample_rate, length_beats=length, tail_s=tail_s, cancel=cancel,
         )
 
     workers = min(len(names), os.cpu_count() or 1)
@@ -364,8 +370,21 @@ def render_song(
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
             futures = {name: pool.submit(render, name) for name in names}
-            stems = {name: future.result() for name, future in futures.items()}
+            try:
+                stems = {name: future.result() for name, future in futures.items()}
+            except BaseException:  # Ctrl-C, SIGTERM or a failed part: stop the other threads now
+                cancel.set()
+                raise
     return {name: stems[name] for name in song.parts if name in stems}  # the song's part order
+
+
+def _sfload(fluidsynth, synth, sf2_path: Path) -> int:
+    """Load a SoundFont by its file-system bytes, so names that are not valid UTF-8 work too
+    (pyfluidsynth's Synth.sfload encodes the name as UTF-8 and fails on them)."""
+    raw = getattr(fluidsynth, "fluid_synth_sfload", None)
+    if raw is None:
+        return synth.sfload(str(sf2_path))
+    return raw(synth.synth, os.fsencode(sf2_path), 0)
 
 
 # ---------------------------------------------------------------------------------------------

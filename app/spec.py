@@ -3,6 +3,8 @@ the flags both fill one; the sidecar JSON stores it so `--replay` can make the s
 
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from app import theory
@@ -20,6 +22,21 @@ FORMATS = ("wav", "mp3", "flac")
 DEFAULT_BPM = 80.0
 DEFAULT_AMBIENCE = (("vinyl_crackle", -24.0),)
 NO_BEAT = "none"
+SEED_MAX = 2**32 - 1
+
+# The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
+# to make the same music again; the others take their defaults when missing.
+_NUMBER, _TEXT, _BOOL = "a number", "a string", "true or false"
+FIELD_TYPES = {
+    "name": (_TEXT,), "minutes": (_NUMBER,), "key": (_TEXT, None), "mode": (_TEXT, None), "bpm": (_NUMBER, None),
+    "melody_instrument": (_TEXT, None), "chords_instrument": (_TEXT, None), "bass_instrument": (_TEXT, None),
+    "include_chords": (_BOOL,), "beat": (_TEXT, None), "ambience": ("a list of [name, level_db]",),
+    "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
+    "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
+    "album": (_TEXT, None),
+}  # fmt: skip
+REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
+                   "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset")
 
 
 @dataclass
@@ -46,7 +63,21 @@ class TrackSpec:
     album: str | None = None
 
     def validate(self) -> "TrackSpec":
-        """Check every value; raise BadValueError naming the allowed values. Returns self."""
+        """Check every value; raise BadValueError naming the allowed values. Returns self.
+
+        Text fields are made printable on the way (file-name bytes that are not UTF-8, as a shell
+        passes them, become U+FFFD), so names can always go into tags, JSON and messages.
+        """
+        from app.files import printable
+
+        for name in ("name", "artist", "album", "key", "mode", "melody_instrument", "chords_instrument",
+                     "bass_instrument", "beat", "lofi_preset"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, printable(value))
+        self.ambience = [(printable(n), lv) for n, lv in self.ambience]
+        if not self.name.strip():
+            raise BadValueError("name must not be empty")
         _in_range("minutes", self.minutes)
         _in_range("temperature", self.temperature)
         _in_range("swing", self.swing)
@@ -60,6 +91,7 @@ class TrackSpec:
                                     "(sharps and flats both work)") from None
         if self.mode is not None and self.mode not in theory.MODES:
             raise BadValueError(f"unknown mode {self.mode!r}; allowed: major, minor")
+        self.formats = tuple(dict.fromkeys(self.formats))  # each format once
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:
             raise BadValueError(f"unknown format {','.join(bad) or '(none)'}; allowed: {', '.join(FORMATS)}")
@@ -67,8 +99,12 @@ class TrackSpec:
             lo, hi = RANGES["level_db"]
             if not lo <= level <= hi:
                 raise BadValueError(f"ambience level for {name} must be between {lo:g} and {hi:g} dB, got {level:g}")
-        if self.seed is not None and not 0 <= self.seed < 2**32:
-            raise BadValueError(f"seed must be between 0 and {2**32 - 1}, got {self.seed}")
+        if self.seed is not None and not 0 <= self.seed <= SEED_MAX:
+            raise BadValueError(f"seed must be between 0 and {SEED_MAX}, got {self.seed}")
+        from app.fx import PRESETS
+
+        if self.lofi_preset not in PRESETS:
+            raise BadValueError(f"unknown lo-fi preset {self.lofi_preset!r}; allowed: {', '.join(PRESETS)}")
         return self
 
     def to_json(self) -> dict:
@@ -78,33 +114,82 @@ class TrackSpec:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrackSpec":
-        """Build a spec from a sidecar's 'spec' object; unknown or wrongly typed fields raise BadValueError."""
+    def from_json(cls, data: dict, where: str = "replay file") -> "TrackSpec":
+        """Build a spec from a sidecar's 'spec' object. A missing required field (REPLAY_REQUIRED), an
+        unknown field or a value of the wrong JSON type raises BadValueError naming the field as
+        'spec.FIELD'; values out of range raise it from validate()."""
         if not isinstance(data, dict):
-            raise BadValueError("replay file: 'spec' must be an object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+            raise BadValueError(f"{where}: field 'spec' must be an object, got {_json_type(data)}")
+        unknown = sorted(set(data) - set(FIELD_TYPES))
         if unknown:
-            raise BadValueError(f"replay file: unknown field {unknown[0]!r} in 'spec'")
-        values = dict(data)
-        try:
-            if "formats" in values:
-                values["formats"] = tuple(values["formats"])
-            if "ambience" in values:
-                values["ambience"] = [(str(n), float(lv)) for n, lv in values["ambience"]]
-        except (TypeError, ValueError):
-            raise BadValueError("replay file: field 'ambience' must be a list of [name, level_db]") from None
-        for name, kind in (("minutes", (int, float)), ("temperature", (int, float)), ("swing", (int, float)),
-                           ("seed", (int, type(None))), ("bpm", (int, float, type(None))),
-                           ("name", str), ("include_chords", bool)):
-            if name in values and not isinstance(values[name], kind):
-                raise BadValueError(f"replay file: field {name!r} has the wrong type ({type(values[name]).__name__})")
+            raise BadValueError(f"{where}: unknown field 'spec.{unknown[0]}'")
+        missing = [name for name in REPLAY_REQUIRED if name not in data]
+        if missing:
+            raise BadValueError(f"{where}: missing field 'spec.{missing[0]}' (needed to make the same track)")
+        values = {}
+        for name, value in data.items():
+            values[name] = _field_value(name, value, where)
         return cls(**values).validate()
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+
+
+def _field_value(name: str, value, where: str):
+    """One 'spec' field checked against FIELD_TYPES and converted to the TrackSpec value."""
+    kinds = FIELD_TYPES[name]
+
+    def wrong():
+        allowed = " or ".join("null" if k is None else k for k in kinds)
+        return BadValueError(f"{where}: field 'spec.{name}' must be {allowed}, got {_json_type(value)}")
+
+    if value is None:
+        if None in kinds:
+            return None
+        raise wrong()
+    kind = kinds[0]
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _NUMBER:
+        if not is_number:
+            raise wrong()
+        if not math.isfinite(value):
+            raise BadValueError(f"{where}: field 'spec.{name}' must be a finite number, got {value}")
+        return value
+    if kind == "a whole number":
+        if not (is_number and float(value).is_integer()):
+            raise wrong()
+        return int(value)
+    if kind == _TEXT:
+        if not isinstance(value, str):
+            raise wrong()
+        return value
+    if kind == _BOOL:
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if name == "formats":
+        if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+            raise wrong()
+        return tuple(value)
+    if name == "ambience":
+        ok = isinstance(value, list) and all(
+            isinstance(a, list) and len(a) == 2 and isinstance(a[0], str) and isinstance(a[1], (int, float))
+            and not isinstance(a[1], bool) and math.isfinite(a[1]) for a in value)
+        if not ok:
+            raise wrong()
+        return [(n, float(lv)) for n, lv in value]
+    raise wrong()  # pragma: no cover - every field has a kind above
 
 
 def _in_range(name: str, value: float) -> None:
     lo, hi = RANGES[name]
-    if not isinstance(value, (int, float)) or not lo <= value <= hi:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
         raise BadValueError(f"{name} must be between {lo:g} and {hi:g}, got {value}")
 
 
@@ -117,3 +202,32 @@ def parse_ambience(text: str) -> tuple[str, float]:
         return name, float(level) if level else DEFAULT_AMBIENCE[0][1]
     except ValueError:
         raise BadValueError(f"ambience level in {text!r} must be a number of dB, e.g. rain:-20") from None
+
+
+# --- command-line value types ---------------------------------------------------------------
+
+def number_arg(lo: float, hi: float):
+    """An argparse type: a float, with the allowed range in the message when the text is not a
+    number. The range itself is checked by validate() (or the command), so every route to a value
+    (flag, wizard, replay, preset) gives the same error."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number from {lo:g} to {hi:g}, got {text!r}") from None
+
+    return parse
+
+
+def whole_arg(lo: int, hi: int | None = None):
+    """An argparse type: an int (see number_arg)."""
+
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            allowed = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {allowed}, got {text!r}") from None
+
+    return parse

@@ -27,6 +27,7 @@ import questionary
 from questionary import Choice, Separator
 
 from app import theory
+from app.files import printable
 from app.spec import NO_BEAT, RANGES, TrackSpec
 
 SURPRISE = "surprise me"
@@ -70,9 +71,9 @@ def run_wizard(spec: TrackSpec) -> int:
                 return 0
             spec = replace(spec, seed=new_seed())
             print(f"Same settings, new seed {spec.seed}.")
-    except (Cancelled, KeyboardInterrupt, EOFError):
+    except (Cancelled, KeyboardInterrupt, EOFError) as exc:
         print("\ncancelled", file=sys.stderr, flush=True)
-        return 130
+        return 128 + getattr(exc, "signum", 2)  # 130 for Ctrl-C, 143 for SIGTERM (app.errors.Interrupted)
     finally:
         shutil.rmtree(preview_dir, ignore_errors=True)
 
@@ -153,7 +154,9 @@ def ask_beat(default: str | None) -> tuple[str, float | None]:
     """A beat loop from app/effects/ (listed now) or 'none'. Returns (name or NO_BEAT, its BPM)."""
     from app.effect_files import discover_effects
 
-    beats = sorted((e for e in discover_effects()[0] if e.kind == "beat"), key=lambda e: e.name)
+    effects, skipped = discover_effects()
+    print_skipped(skipped, "effects")
+    beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
     if default is None:  # the pipeline's default beat
         default = next((e.name for e in beats if e.name.startswith("boombap")), beats[0].name if beats else NO_BEAT)
     choices = [Choice(f"{e.name}  ({e.bpm:g} BPM)" if e.bpm else e.name, value=e.name) for e in beats]
@@ -197,7 +200,9 @@ def pick_instrument(part: str, current: str | None):
     from app.errors import BadValueError
     from app.instruments import default_instrument, discover_soundfonts, find_gm_soundfont, find_instrument
 
-    files, _ = discover_soundfonts()
+    files, skipped = discover_soundfonts()
+    if part == "melody":  # once per round of questions is enough
+        print_skipped(skipped, "instruments")
     default = default_instrument(part, files)
     chosen = default
     if current:
@@ -217,7 +222,7 @@ def pick_instrument(part: str, current: str | None):
             return answer
         more = [Choice(BACK, value=BACK)]
         for f in files:
-            more.append(Separator(f"-- {f.path.stem} ({len(f.presets)} presets) --"))
+            more.append(Separator(f"-- {printable(f.path.stem)} ({len(f.presets)} presets) --"))
             more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets]
         answer = _ask(questionary.select(f"{part.capitalize()} instrument (type to filter)", more,
                                          use_search_filter=True, use_jk_keys=False))
@@ -239,6 +244,17 @@ def play_preview(instrument, path: Path) -> None:
                 print(f"  played with {command[0]}: {path}")
                 return
     print(f"  no audio player found (tried {', '.join(c[0] for c in PLAYERS)}); the preview is {path}")
+
+
+def print_skipped(skipped: list, command: str) -> None:
+    """One line when the drop folder holds files that cannot be used, e.g. '(2 files skipped:
+    broken.wav (not a WAV file), ...; `python -m app.main effects` lists them)'. Silent otherwise."""
+    if not skipped:
+        return
+    shown = ", ".join(f"{printable(Path(path).name)} ({reason})" for path, reason in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    count = f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}"
+    print(f"  ({count} skipped: {shown}{more}; `python -m app.main {command}` lists them)", flush=True)
 
 
 def ask_ambience(current: list[tuple[str, float]]) -> list[tuple[str, float]]:
