@@ -91,12 +91,13 @@ def _warm_imports() -> None:
 def _generate(args) -> int:
     from app.pipeline import STAGES, load_replay, run_track
 
-    _warm_imports()
     if args.replay:
         spec = load_replay(args.replay)
+        _warm_imports()
         spec.overwrite = args.overwrite
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
     spec = _spec_from_args(args)
+    _warm_imports()
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         from app.wizard import run_wizard

@@ -283,7 +283,6 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     Returns the files written (kind -> path) and the sidecar dict. Raises LofiError subclasses for
     anything a user can fix.
     """
-    from app.checkpoint import file_sha256
     from app.compose import compose_song, load_models
     from app.effect_files import ambience_track, beat_track
     from app.fx import fade, lofi_chain
@@ -358,7 +357,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             job.result()
             files[f"stem_{part}"] = stem_paths[part]
         lufs, peak = measured.result()
-        sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings, models, file_sha256)
+        sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings)
         if spec.picture:
             from app.pictures import track_picture
 
@@ -425,13 +424,24 @@ def _write_stem(audio: np.ndarray, path: Path) -> Path:
     return path
 
 
-def _sidecar(name, spec, choices, song, lufs, peak, files, timings, models, file_sha256) -> dict:
-    from app.checkpoint import KINDS  # noqa: F401  (kept with the checkpoint module's names)
+def _checkpoint_facts() -> dict:
+    """Which weights made the music: file and content hash of each model's checkpoint and the numpy
+    sampling weights exported from it."""
+    from app.checkpoint import file_sha256, sampling_weights_path
 
-    checkpoints = {}
+    facts = {}
     for kind, path in (("chord", paths.CHORD_CHECKPOINT), ("melody", paths.MELODY_CHECKPOINT)):
-        with contextlib.suppress(OSError):
-            checkpoints[kind] = {"file": str(path.relative_to(paths.ROOT)), "sha256": file_sha256(path)}
+        entry = {}
+        for label, file in (("checkpoint", path), ("sampling_weights", sampling_weights_path(path))):
+            with contextlib.suppress(OSError):
+                shown = file.relative_to(paths.ROOT) if file.is_relative_to(paths.ROOT) else file
+                entry[label] = {"file": str(shown), "sha256": file_sha256(file)}
+        facts[kind] = entry
+    return facts
+
+
+def _sidecar(name, spec, choices, song, lufs, peak, files, timings) -> dict:
+    checkpoints = _checkpoint_facts()
     return {
         "version": SPEC_VERSION,
         "name": name,
