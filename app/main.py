@@ -71,33 +71,14 @@ def _spec_from_args(args):
     return spec.validate()
 
 
-def _warm_imports() -> None:
-    """Import the audio stages' heavy libraries in a background thread while composition and
-    FluidSynth (which runs without the GIL) work: scipy.signal alone takes ~1.5 s to import."""
-    import threading
-
-    def work():
-        import contextlib
-
-        with contextlib.suppress(Exception):
-            import matplotlib.figure  # noqa: F401
-            import pyloudnorm  # noqa: F401
-            import pydub  # noqa: F401
-            import scipy.signal  # noqa: F401
-
-    threading.Thread(target=work, name="warm-imports", daemon=True).start()
-
-
 def _generate(args) -> int:
     from app.pipeline import STAGES, load_replay, run_track
 
     if args.replay:
         spec = load_replay(args.replay)
-        _warm_imports()
         spec.overwrite = args.overwrite
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
     spec = _spec_from_args(args)
-    _warm_imports()
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         from app.wizard import run_wizard

@@ -41,32 +41,37 @@ def song_to_midi(song: Song, programs: dict[str, int] | None = None):
     for index, name in enumerate(names):
         part = song.parts.get(name, Part(name))
         channel = CHANNELS.get(name, min(15, 3 + index))
-        events: list[tuple[int, int, object]] = []  # (tick, order, message); note-offs sort first
+        # (tick, order, pitch, make): note-offs (order 3) sort before note-ons (4) at the same tick.
+        # Messages are built once, after sorting, with their delta time (mido's copy() is slow).
+        events: list[tuple[int, int, int, object]] = []
         if index == 0:
             num, den = song.time_signature
-            events.append((0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo_bpm))))
-            events.append((0, 0, mido.MetaMessage("time_signature", numerator=num, denominator=den)))
-            events.append((0, 0, mido.MetaMessage("key_signature", key=_key_signature(song))))
+            events.append((0, 0, 0, lambda t: mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo_bpm), time=t)))
+            events.append((0, 0, 0, lambda t: mido.MetaMessage("time_signature", numerator=num, denominator=den, time=t)))
+            events.append((0, 0, 0, lambda t: mido.MetaMessage("key_signature", key=_key_signature(song), time=t)))
             for section in song.sections:
-                events.append((_ticks(section.start), 1,
-                               mido.MetaMessage("marker", text=f"section:{section.name}:{section.duration:g}")))
+                text = f"section:{section.name}:{section.duration:g}"
+                events.append((_ticks(section.start), 1, 0, lambda t, x=text: mido.MetaMessage("marker", text=x, time=t)))
         if name == "chords":
             for chord in song.chords:
-                events.append((_ticks(chord.start), 1,
-                               mido.MetaMessage("text", text=f"chord:{chord.symbol}:{chord.duration:g}")))
+                text = f"chord:{chord.symbol}:{chord.duration:g}"
+                events.append((_ticks(chord.start), 1, 0, lambda t, x=text: mido.MetaMessage("text", text=x, time=t)))
         if programs and name in programs and channel != 9:
-            events.append((0, 2, mido.Message("program_change", channel=channel, program=programs[name])))
+            program = programs[name]
+            events.append((0, 2, 0, lambda t: mido.Message("program_change", channel=channel, program=program, time=t)))
         for note in part.notes:
-            events.append((_ticks(note.start), 4,
-                           mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity)))
-            events.append((_ticks(note.end), 3,
-                           mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
-        events.sort(key=lambda e: (e[0], e[1], getattr(e[2], "note", 0)))
+            events.append((_ticks(note.start), 4, note.pitch, ("note_on", note.velocity)))
+            events.append((_ticks(note.end), 3, note.pitch, ("note_off", 0)))
+        events.sort(key=lambda e: e[:3])
         track = mido.MidiTrack()
         track.append(mido.MetaMessage("track_name", name=name))
         now = 0
-        for tick, _, msg in events:
-            track.append(msg.copy(time=tick - now))
+        for tick, _, pitch, make in events:
+            if isinstance(make, tuple):
+                msg = mido.Message(make[0], channel=channel, note=pitch, velocity=make[1], time=tick - now)
+            else:
+                msg = make(tick - now)
+            track.append(msg)
             now = tick
         track.append(mido.MetaMessage("end_of_track", time=0))
         mid.tracks.append(track)

@@ -1,6 +1,7 @@
 """Pictures with matplotlib: a track's piano roll and loudness, and training loss curves.
 
-matplotlib is imported inside the functions (Agg backend), so the CLI starts instantly.
+This module imports matplotlib (Figure and the Agg canvas, never pyplot) at the top: import it
+inside the functions that draw, as app.pipeline and app.main do, so the CLI starts instantly.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 PART_COLOURS = {"melody": "#e4572e", "chords": "#4c72b0", "bass": "#55a868"}
 SECTION_COLOURS = {"intro": "#eeeeee", "groove": "#e8f0fb", "A": "#fdf1e6", "B": "#f3e8fb",
@@ -16,9 +19,6 @@ SECTION_COLOURS = {"intro": "#eeeeee", "groove": "#e8f0fb", "A": "#fdf1e6", "B":
 
 def _figure(figsize):
     """A bare matplotlib Figure drawn by Agg: no pyplot, so no GUI backend is looked for or imported."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig

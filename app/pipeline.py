@@ -329,14 +329,27 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     # Every file goes under a hidden temporary name first and all are renamed together at the end
     # (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
     # --overwrite the old track stays whole until the new one is complete. Files are independent:
-    # stems, the measurement of the master and the master's export run side by side (numpy,
-    # libsndfile and ffmpeg release the GIL).
-    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(2) as pool:
-        measured = pool.submit(lambda: (loudness_lufs(mastered, SAMPLE_RATE), true_peak_dbtp(mastered, SAMPLE_RATE)))
+    # stems, the measurement of the master (then the picture, which shows it) and the master's
+    # export run side by side (numpy, libsndfile and ffmpeg release the GIL).
+    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(4) as pool:
+        lufs_job = pool.submit(loudness_lufs, mastered, SAMPLE_RATE)
+        peak_job = pool.submit(true_peak_dbtp, mastered, SAMPLE_RATE)
+        files: dict[str, Path] = {}
+        picture_job = None
+        if spec.picture:
+            files["picture"] = dirs.results / f"{name}.png"
+
+            def draw_picture():
+                from app.pictures import track_picture  # matplotlib loads while the measurements run
+
+                facts = _sidecar(name, spec, choices, song, lufs_job.result(), peak_job.result(), {}, timings)
+                return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]))
+
+            picture_job = pool.submit(draw_picture)
         stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in layers}
         stem_jobs = {part: pool.submit(_write_stem, audio, stage.temp(stem_paths[part]))
                      for part, audio in layers.items()}
-        files: dict[str, Path] = {"midi": dirs.midi / f"{name}.mid"}
+        files["midi"] = dirs.midi / f"{name}.mid"
         write_midi(song, stage.temp(files["midi"]), _programs(choices))
         part_paths: dict[str, Path] = {}
 
@@ -356,14 +369,9 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
         for part, job in stem_jobs.items():
             job.result()
             files[f"stem_{part}"] = stem_paths[part]
-        lufs, peak = measured.result()
-        sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings)
-        if spec.picture:
-            from app.pictures import track_picture
-
-            files["picture"] = dirs.results / f"{name}.png"
-            track_picture(song, mastered, SAMPLE_RATE, sidecar, stage.temp(files["picture"]))
-            sidecar["files"]["picture"] = str(files["picture"])
+        if picture_job is not None:
+            picture_job.result()
+        sidecar = _sidecar(name, spec, choices, song, lufs_job.result(), peak_job.result(), files, timings)
         files["sidecar"] = dirs.results / f"{name}.json"
         write_sidecar(sidecar, stage.temp(files["sidecar"]))
     step(None)
