@@ -14,6 +14,7 @@ to matter. The result is then applied once and measured for real, with a correct
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,15 @@ def _glue_reduction_db(level_lufs: np.ndarray, threshold_lufs: float, ratio: flo
     return np.maximum(level_lufs - threshold_lufs, 0.0) * (1 - 1 / ratio)
 
 
+@dataclass
+class Mastered:
+    """A mastered track and its figures, measured on the result (BS.1770 integrated loudness, 4x true peak)."""
+
+    audio: np.ndarray
+    lufs: float
+    true_peak_dbtp: float
+
+
 def master(
     audio: np.ndarray,
     sample_rate: int,
@@ -314,6 +324,18 @@ def master(
     *,
     glue_ratio: float = 1.5,
 ) -> np.ndarray:
+    """master_track(...).audio: the mastered audio alone."""
+    return master_track(audio, sample_rate, target_lufs, ceiling_dbtp, glue_ratio=glue_ratio).audio
+
+
+def master_track(
+    audio: np.ndarray,
+    sample_rate: int,
+    target_lufs: float = -14.0,
+    ceiling_dbtp: float = -1.0,
+    *,
+    glue_ratio: float = 1.5,
+) -> Mastered:
     """Master audio (2, n) float32: gain to target_lufs, a gentle glue compressor (ratio glue_ratio,
     1 = off), and a look-ahead limiter holding the 4x true peak at or below ceiling_dbtp.
 
@@ -380,7 +402,7 @@ def master(
     for _ in range(4):
         curve = solve(aim, target_lufs - start_lufs)
         result = _apply_gain_curve(audio, curve, block)
-        over = _true_peak_overshoot_db(result, peaks.peak * 10 ** (curve / 20), block, ceiling_dbtp)
+        over, final_peaks = _true_peak_overshoot_db(result, peaks.peak * 10 ** (curve / 20), block, ceiling_dbtp)
         if over > 0:  # the curve moved an inter-sample peak: aim the limiter lower and redo
             threshold_db -= over + 0.05
             continue
@@ -390,7 +412,14 @@ def master(
         aim += target_lufs - measured  # the model's small bias, measured: correct for it
     if over > 0:  # never seen; a static trim keeps the promise about the ceiling whatever happens
         result *= np.float32(10 ** (-(over + 0.01) / 20))
-    return result
+        final_peaks = _BlockTruePeaks(result, block)
+        measured = _LoudnessModel(result, sample_rate, block).lufs()
+    # The exact true peak, reusing the blocks already oversampled for the ceiling check: refine every
+    # block that could still hold the maximum (as true_peak_dbtp does), then read it.
+    loudest = float(final_peaks.peak.max())
+    final_peaks.refine(final_peaks.context_peak > loudest / _phase_gain_bound())
+    peak = float(final_peaks.peak.max())
+    return Mastered(result, float(measured), 20 * math.log10(peak) if peak > 0 else -math.inf)
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:
@@ -406,8 +435,9 @@ def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np
     return out
 
 
-def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int, ceiling_dbtp: float) -> float:
-    """How far (dB) the true peak of `audio` exceeds the ceiling (<= 0: it doesn't).
+def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int, ceiling_dbtp: float):
+    """How far (dB) the true peak of `audio` exceeds the ceiling (<= 0: it doesn't), and the block
+    peaks it refined (for the exact true peak afterwards).
 
     `predicted` is each block's expected peak; only blocks predicted within 1 dB of the ceiling, or
     whose samples come that close, are oversampled (the rest were cleared before the gain went on).
@@ -416,7 +446,7 @@ def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int
     near = 10 ** ((ceiling_dbtp - 1.0) / 20)
     peaks.refine((predicted > near) | (peaks.context_peak > near))
     loudest = float(peaks.peak.max())
-    return 20 * math.log10(loudest) - ceiling_dbtp if loudest > 0 else -math.inf
+    return (20 * math.log10(loudest) - ceiling_dbtp if loudest > 0 else -math.inf), peaks
 
 
 # --- export -----------------------------------------------------------------------------------------

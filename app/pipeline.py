@@ -286,7 +286,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     from app.compose import compose_song, load_models
     from app.effect_files import ambience_track, beat_track
     from app.fx import fade, lofi_chain
-    from app.master import export_track, loudness_lufs, master, true_peak_dbtp
+    from app.master import export_track, master_track
     from app.midi_io import write_midi, write_part_midis
     from app.mix import mix_track
     from app.render import render_song
@@ -320,7 +320,8 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
                  fade_out_s=min(song.length_seconds * 0.25, 4 * 4 * beat_s) + 2.0)
 
     step("master")
-    mastered = master(mixed, SAMPLE_RATE)
+    result = master_track(mixed, SAMPLE_RATE)
+    mastered, lufs, peak = result.audio, result.lufs, result.true_peak_dbtp
 
     step("export")
     layers = {**stems, **({"beat": beat} if beat is not None else {})}
@@ -329,20 +330,18 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     # Every file goes under a hidden temporary name first and all are renamed together at the end
     # (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
     # --overwrite the old track stays whole until the new one is complete. Files are independent:
-    # stems, the measurement of the master (then the picture, which shows it) and the master's
-    # export run side by side (numpy, libsndfile and ffmpeg release the GIL).
-    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(4) as pool:
-        lufs_job = pool.submit(loudness_lufs, mastered, SAMPLE_RATE)
-        peak_job = pool.submit(true_peak_dbtp, mastered, SAMPLE_RATE)
+    # stems, the picture and the master's export run side by side (numpy, libsndfile and ffmpeg
+    # release the GIL). The loudness and true peak are the master's own final measurement.
+    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(3) as pool:
         files: dict[str, Path] = {}
         picture_job = None
         if spec.picture:
             files["picture"] = dirs.results / f"{name}.png"
 
             def draw_picture():
-                from app.pictures import track_picture  # matplotlib loads while the measurements run
+                from app.pictures import track_picture
 
-                facts = _sidecar(name, spec, choices, song, lufs_job.result(), peak_job.result(), {}, timings)
+                facts = _sidecar(name, spec, choices, song, lufs, peak, {}, timings)
                 return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]))
 
             picture_job = pool.submit(draw_picture)
@@ -371,7 +370,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             files[f"stem_{part}"] = stem_paths[part]
         if picture_job is not None:
             picture_job.result()
-        sidecar = _sidecar(name, spec, choices, song, lufs_job.result(), peak_job.result(), files, timings)
+        sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings)
         files["sidecar"] = dirs.results / f"{name}.json"
         write_sidecar(sidecar, stage.temp(files["sidecar"]))
     step(None)

@@ -235,3 +235,19 @@ def test_export_rejects_unknown_format_and_tag(tmp_path):
     with pytest.raises(BadValueError, match="title"):
         M.export_track(audio, SR, tmp_path / "x", tags={"mood": "chill"})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_master_track_reports_what_the_meters_measure():
+    """The figures master_track returns (and the sidecar records) are the reference meters' figures."""
+    from app.master import loudness_lufs, master_track, true_peak_dbtp
+
+    rng = np.random.default_rng(7)
+    t = np.arange(44100 * 20) / 44100
+    music = 0.3 * np.sin(2 * np.pi * 110 * t) * (1 + np.sin(2 * np.pi * 0.25 * t)) + 0.05 * rng.standard_normal(t.size)
+    clicks = np.zeros_like(t)
+    clicks[:: 44100 // 2] = 0.9
+    audio = np.stack([music + clicks, music - clicks]).astype(np.float32)
+    result = master_track(audio, 44100)
+    assert abs(result.lufs - loudness_lufs(result.audio, 44100)) < 0.05
+    assert abs(result.true_peak_dbtp - true_peak_dbtp(result.audio, 44100)) < 1e-3
+    assert result.true_peak_dbtp <= -1.0
