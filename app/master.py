@@ -1,7 +1,7 @@
 """Mastering and export: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter, tagged files.
 
     from app.master import master, export_track
-    final = master(mixed, 44100)                       # -14 LUFS integrated, <= -1 dBTP
+    final = master(mixed, 44100).audio                 # -14 LUFS integrated, <= -1 dBTP
     export_track(final, 44100, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
 
 How master() stays fast (a 3-minute track in well under a second): the signal is read only a few times.
@@ -323,24 +323,13 @@ def master(
     ceiling_dbtp: float = -1.0,
     *,
     glue_ratio: float = 1.5,
-) -> np.ndarray:
-    """master_track(...).audio: the mastered audio alone."""
-    return master_track(audio, sample_rate, target_lufs, ceiling_dbtp, glue_ratio=glue_ratio).audio
-
-
-def master_track(
-    audio: np.ndarray,
-    sample_rate: int,
-    target_lufs: float = -14.0,
-    ceiling_dbtp: float = -1.0,
-    *,
-    glue_ratio: float = 1.5,
 ) -> Mastered:
     """Master audio (2, n) float32: gain to target_lufs, a gentle glue compressor (ratio glue_ratio,
     1 = off), and a look-ahead limiter holding the 4x true peak at or below ceiling_dbtp.
 
     Gain is re-solved until the integrated loudness is within 0.05 LU of the target (as measured on the
-    result). Returns float32 of the same shape. Silent or too-short audio raises BadValueError.
+    result). Returns Mastered: float32 audio of the same shape with its integrated loudness and exact
+    true peak. Silent or too-short audio raises BadValueError.
     """
     from scipy import signal
 

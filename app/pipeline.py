@@ -286,7 +286,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     from app.compose import compose_song, load_models
     from app.effect_files import ambience_track, beat_track
     from app.fx import fade, lofi_chain
-    from app.master import export_track, master_track
+    from app.master import export_track, master
     from app.midi_io import write_midi, write_part_midis
     from app.mix import mix_track
     from app.render import render_song
@@ -320,8 +320,8 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
                  fade_out_s=min(song.length_seconds * 0.25, 4 * 4 * beat_s) + 2.0)
 
     step("master")
-    result = master_track(mixed, SAMPLE_RATE)
-    mastered, lufs, peak = result.audio, result.lufs, result.true_peak_dbtp
+    done = master(mixed, SAMPLE_RATE)
+    mastered, lufs, peak = done.audio, done.lufs, done.true_peak_dbtp
 
     step("export")
     layers = {**stems, **({"beat": beat} if beat is not None else {})}

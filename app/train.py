@@ -35,29 +35,31 @@ class TrainConfig:
 
 # --- batches ------------------------------------------------------------------------------
 
-def melody_windows(pieces: list[Piece], window: int) -> np.ndarray:
-    """Pieces -> int array (N, window, 9): prev note/dur/vel, chord, position, mode, target note/dur/vel.
+def teacher_forcing_windows(pieces: list[Piece], field: str, targets: int, window: int) -> np.ndarray:
+    """Pieces' token arrays -> int array (N, window, C + targets) for teacher forcing.
 
-    Each piece starts with BOS as the previous event; windows overlap by half and are PAD-filled.
+    field: 'melody' (rows note, dur, vel | chord, position, mode) or 'chords' (symbol, dur | position,
+    mode); the first `targets` columns are what the model predicts. Each output row holds the
+    previous event's target tokens (BOS at a piece's start), this event's conditioning, then this
+    event's targets. Windows overlap by half and are PAD-filled.
     """
     rows = []
     for p in pieces:
-        m = p.melody
-        prev = np.vstack([[encoding.BOS] * 3, m[:-1, :3]])
-        seq = np.hstack([prev, m[:, 3:6], m[:, :3]])
-        rows.extend(_windows(seq, window))
-    return np.stack(rows) if rows else np.zeros((0, window, 9), dtype=np.int64)
+        m = getattr(p, field)
+        prev = np.vstack([[encoding.BOS] * targets, m[:-1, :targets]])
+        rows.extend(_windows(np.hstack([prev, m[:, targets:], m[:, :targets]]), window))
+    width = 2 * targets + (getattr(pieces[0], field).shape[1] - targets if pieces else 0)
+    return np.stack(rows) if rows else np.zeros((0, window, width), dtype=np.int64)
+
+
+def melody_windows(pieces: list[Piece], window: int) -> np.ndarray:
+    """(N, window, 9): prev note/dur/vel, chord, position, mode, target note/dur/vel."""
+    return teacher_forcing_windows(pieces, "melody", 3, window)
 
 
 def chord_windows(pieces: list[Piece], window: int) -> np.ndarray:
-    """Pieces -> int array (N, window, 6): prev symbol/dur, position, mode, target symbol/dur."""
-    rows = []
-    for p in pieces:
-        c = p.chords
-        prev = np.vstack([[encoding.BOS] * 2, c[:-1, :2]])
-        seq = np.hstack([prev, c[:, 2:4], c[:, :2]])
-        rows.extend(_windows(seq, window))
-    return np.stack(rows) if rows else np.zeros((0, window, 6), dtype=np.int64)
+    """(N, window, 6): prev symbol/dur, position, mode, target symbol/dur."""
+    return teacher_forcing_windows(pieces, "chords", 2, window)
 
 
 def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:

@@ -45,7 +45,7 @@ def ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
     beat = beat_track(beat_effect, song.tempo_bpm, n, SAMPLE_RATE)
     amb = ambience_track(ambience_effect, n, SAMPLE_RATE)
     mixed = mix_track(stems, beat=beat, ambience=[(amb, -24.0)], chain=lofi_chain("default"), bpm=song.tempo_bpm)
-    export_track(master(mixed, SAMPLE_RATE), SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
+    export_track(master(mixed, SAMPLE_RATE).audio, SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
     return time.perf_counter() - t0
 
 

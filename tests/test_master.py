@@ -112,7 +112,7 @@ def test_true_peak_of_silence():
 @pytest.mark.parametrize("input_lufs", [-30.0, -6.0])
 def test_master_hits_loudness_and_true_peak(name, input_lufs):
     audio = at_lufs(SIGNALS[name](), input_lufs)
-    out = M.master(audio, SR)
+    out = M.master(audio, SR).audio
     assert out.shape == audio.shape and out.dtype == np.float32
     assert abs(M.loudness_lufs(out, SR) - (-14.0)) < 0.2
     assert M.true_peak_dbtp_full(out, SR) <= -1.0
@@ -121,7 +121,7 @@ def test_master_hits_loudness_and_true_peak(name, input_lufs):
 
 @pytest.mark.parametrize("target_lufs, ceiling_dbtp", [(-16.0, -2.0), (-10.0, -1.0)])
 def test_master_other_targets(target_lufs, ceiling_dbtp):
-    out = M.master(at_lufs(_music(8.0, 3), -20.0), SR, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    out = M.master(at_lufs(_music(8.0, 3), -20.0), SR, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp).audio
     assert abs(M.loudness_lufs(out, SR) - target_lufs) < 0.2
     assert M.true_peak_dbtp_full(out, SR) <= ceiling_dbtp
 
@@ -130,7 +130,7 @@ def test_limiter_is_smooth_not_a_clipper():
     # A steady sine pushed 6 dB past the ceiling comes out as a sine, not a flat-topped wave.
     t = np.arange(6 * SR) / SR
     tone = np.tile(np.sin(2 * np.pi * 100 * t), (2, 1)).astype(np.float32)
-    out = M.master(tone, SR, target_lufs=-3.0, ceiling_dbtp=-3.0, glue_ratio=1.0)[0, SR : 5 * SR]
+    out = M.master(tone, SR, target_lufs=-3.0, ceiling_dbtp=-3.0, glue_ratio=1.0).audio[0, SR : 5 * SR]
     spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size)))
     fundamental = spectrum[400]  # 100 Hz at 0.25 Hz per bin
     third = spectrum[1190:1210].max()
@@ -164,7 +164,7 @@ TAGS = {
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
-    audio = M.master(at_lufs(_music(2.0), -20.0), SR)
+    audio = M.master(at_lufs(_music(2.0), -20.0), SR).audio
     paths = M.export_track(audio, SR, folder / "track", formats=("wav", "mp3", "flac"), tags=TAGS)
     return folder, paths
 
@@ -237,9 +237,9 @@ def test_export_rejects_unknown_format_and_tag(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_master_track_reports_what_the_meters_measure():
-    """The figures master_track returns (and the sidecar records) are the reference meters' figures."""
-    from app.master import loudness_lufs, master_track, true_peak_dbtp
+def test_master_reports_what_the_meters_measure():
+    """The figures master returns (and the sidecar records) are the reference meters' figures."""
+    from app.master import loudness_lufs, master, true_peak_dbtp
 
     rng = np.random.default_rng(7)
     t = np.arange(44100 * 20) / 44100
@@ -247,7 +247,7 @@ def test_master_track_reports_what_the_meters_measure():
     clicks = np.zeros_like(t)
     clicks[:: 44100 // 2] = 0.9
     audio = np.stack([music + clicks, music - clicks]).astype(np.float32)
-    result = master_track(audio, 44100)
+    result = master(audio, 44100)
     assert abs(result.lufs - loudness_lufs(result.audio, 44100)) < 0.05
     assert abs(result.true_peak_dbtp - true_peak_dbtp(result.audio, 44100)) < 1e-3
     assert result.true_peak_dbtp <= -1.0
