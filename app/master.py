@@ -13,6 +13,7 @@ to matter. The result is then applied once and measured for real, with a correct
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,11 +310,22 @@ def _glue_reduction_db(level_lufs: np.ndarray, threshold_lufs: float, ratio: flo
 
 @dataclass
 class Mastered:
-    """A mastered track and its figures, measured on the result (BS.1770 integrated loudness, 4x true peak)."""
+    """A mastered track and its figures, measured on the result: BS.1770 integrated loudness, and
+    the exact 4x true peak, worked out on first use (it costs as much as mastering; the blocks the
+    limiter already oversampled are reused)."""
 
     audio: np.ndarray
     lufs: float
-    true_peak_dbtp: float
+    _peaks: "_BlockTruePeaks"
+
+    @functools.cached_property
+    def true_peak_dbtp(self) -> float:
+        peaks = self._peaks
+        loudest = float(peaks.peak.max())
+        # Refine every block that could still hold the maximum (as true_peak_dbtp does), then read it.
+        peaks.refine(peaks.context_peak > loudest / _phase_gain_bound())
+        peak = float(peaks.peak.max())
+        return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
 def master(
@@ -403,12 +415,7 @@ def master(
         result *= np.float32(10 ** (-(over + 0.01) / 20))
         final_peaks = _BlockTruePeaks(result, block)
         measured = _LoudnessModel(result, sample_rate, block).lufs()
-    # The exact true peak, reusing the blocks already oversampled for the ceiling check: refine every
-    # block that could still hold the maximum (as true_peak_dbtp does), then read it.
-    loudest = float(final_peaks.peak.max())
-    final_peaks.refine(final_peaks.context_peak > loudest / _phase_gain_bound())
-    peak = float(final_peaks.peak.max())
-    return Mastered(result, float(measured), 20 * math.log10(peak) if peak > 0 else -math.inf)
+    return Mastered(result, float(measured), final_peaks)
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:

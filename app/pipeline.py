@@ -321,7 +321,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
 
     step("master")
     done = master(mixed, SAMPLE_RATE)
-    mastered, lufs, peak = done.audio, done.lufs, done.true_peak_dbtp
+    mastered, lufs = done.audio, done.lufs
 
     step("export")
     layers = {**stems, **({"beat": beat} if beat is not None else {})}
@@ -331,8 +331,10 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     # (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
     # --overwrite the old track stays whole until the new one is complete. Files are independent:
     # stems, the picture and the master's export run side by side (numpy, libsndfile and ffmpeg
-    # release the GIL). The loudness and true peak are the master's own final measurement.
+    # release the GIL). The loudness and true peak are the master's own final measurement (the exact
+    # true peak is finished on a worker thread).
     with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(3) as pool:
+        peak_job = pool.submit(lambda: done.true_peak_dbtp)
         files: dict[str, Path] = {}
         picture_job = None
         if spec.picture:
@@ -341,7 +343,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             def draw_picture():
                 from app.pictures import track_picture
 
-                facts = _sidecar(name, spec, choices, song, lufs, peak, {}, timings)
+                facts = _sidecar(name, spec, choices, song, lufs, peak_job.result(), {}, timings)
                 return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]))
 
             picture_job = pool.submit(draw_picture)
@@ -370,7 +372,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             files[f"stem_{part}"] = stem_paths[part]
         if picture_job is not None:
             picture_job.result()
-        sidecar = _sidecar(name, spec, choices, song, lufs, peak, files, timings)
+        sidecar = _sidecar(name, spec, choices, song, lufs, peak_job.result(), files, timings)
         files["sidecar"] = dirs.results / f"{name}.json"
         write_sidecar(sidecar, stage.temp(files["sidecar"]))
     step(None)

@@ -96,8 +96,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ours(song, instruments, beat, amb, Path(tmp))  # warm-up: imports, file caches
         seeds(song, instruments, beat, amb, Path(tmp))
-        a = [ours(song, instruments, beat, amb, Path(tmp)) for _ in range(args.runs)]
-        b = [seeds(song, instruments, beat, amb, Path(tmp)) for _ in range(args.runs)]
+        a, b = [], []
+        for _ in range(args.runs):  # interleaved, so a drift in the machine's load hits both alike
+            a.append(ours(song, instruments, beat, amb, Path(tmp)))
+            b.append(seeds(song, instruments, beat, amb, Path(tmp)))
     mo, ms = statistics.median(a), statistics.median(b)
     print(f"song: {song.length_seconds:.1f} s at {song.tempo_bpm:g} BPM, {sum(len(p.notes) for p in song.parts.values())} notes")
     print(f"ours  (in-process render, lo-fi chain, master, WAV): median {mo:.2f} s  runs {', '.join(f'{x:.2f}' for x in a)}")
