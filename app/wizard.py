@@ -27,6 +27,7 @@ import questionary
 from questionary import Choice, Separator
 
 from app import theory
+from app.errors import LofiError
 from app.files import printable
 from app.spec import NO_BEAT, RANGES, TrackSpec
 
@@ -299,14 +300,24 @@ def _seed_check(text: str) -> bool | str:
 
 # --- summary, progress, result --------------------------------------------------------------
 
+def _instrument_label(query: str | None, part: str) -> str:
+    """An instrument choice as a person reads it ('Rhodes EP (FluidR3_GM)'), or the raw value."""
+    from app.instruments import default_instrument, find_instrument
+
+    try:
+        return (find_instrument(query) if query else default_instrument(part)).label
+    except LofiError:
+        return query or "default"
+
+
 def print_summary(spec: TrackSpec) -> None:
     tempo = f"{spec.bpm:g} BPM" if spec.bpm is not None else FOLLOW_BEAT
     ambience = ", ".join(f"{n} {lv:g} dB" for n, lv in spec.ambience) or "none"
     rows = [("name", spec.name), ("length", f"{spec.minutes:g} min"),
             ("key", f"{spec.key or SURPRISE} / {spec.mode or SURPRISE}"), ("beat", spec.beat),
-            ("tempo", tempo), ("melody", spec.melody_instrument),
-            ("chords", spec.chords_instrument if spec.include_chords else "no chords"),
-            ("bass", spec.bass_instrument), ("ambience", ambience), ("sound", spec.lofi_preset),
+            ("tempo", tempo), ("melody", _instrument_label(spec.melody_instrument, "melody")),
+            ("chords", _instrument_label(spec.chords_instrument, "chords") if spec.include_chords else "no chords"),
+            ("bass", _instrument_label(spec.bass_instrument, "bass")), ("ambience", ambience), ("sound", spec.lofi_preset),
             ("creativity", f"{spec.temperature:g}"), ("seed", spec.seed), ("formats", ", ".join(spec.formats))]
     print("\nYour track:")
     for label, value in rows:
