@@ -18,8 +18,8 @@ A release folder, OUT/<album>/:
     .batch.lock                          held (flock) by the run working on the release
 
 How it runs. The plan (titles, keys, tempi, instruments, effects, seeds) is drawn from the release
-seed and written to manifest.json before any track is made. J worker processes ('spawn', one torch
-thread each, models loaded once per worker) each make one track at a time with app.pipeline.run_track
+seed and written to manifest.json before any track is made. J worker processes ('spawn', models
+loaded once per worker) each make one track at a time with app.pipeline.run_track
 into work/; the parent checks the originality guard across tracks, moves the finished files to the
 release root (a rename), and rewrites the manifest atomically after every track. Each finished song
 is checked against the training melodies and the release's other tracks (app/originality.py); a track
@@ -600,10 +600,7 @@ def _worker_main(worker_id: int, tasks, events, windows) -> None:
     """A worker process: load the models once, then make tracks from its task queue until None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    import torch
-
-    torch.set_num_threads(1)  # one core per worker: J workers share the machine
-    from app.compose import load_models
+    from app.compose import load_models  # the numpy sampling port: workers never import torch
 
     models = load_models()
     events.put(("ready", worker_id, None, None))
@@ -628,7 +625,7 @@ class _Workers:
     def __init__(self, jobs: int, windows: set):
         import multiprocessing as mp
 
-        self.ctx = mp.get_context("spawn")  # torch and FluidSynth do not survive fork reliably
+        self.ctx = mp.get_context("spawn")  # FluidSynth and BLAS thread pools do not survive fork reliably
         self.events = self.ctx.Queue()
         self.windows = windows
         self.procs: dict[int, tuple] = {}

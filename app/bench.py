@@ -9,26 +9,30 @@ memory) and training throughput (tokens/s over a fixed number of steps). Medians
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import resource
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 
 def add_bench_parser(sub) -> None:
+    from app.spec import RANGES, number_arg, whole_arg
+
     p = sub.add_parser("bench", help="time every stage of a track, the whole process, and training throughput")
-    p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--train-steps", type=int, default=20, help="optimiser steps for the throughput figure")
+    p.add_argument("--minutes", type=number_arg(*RANGES["minutes"]), default=3.0)
+    p.add_argument("--runs", type=whole_arg(1, 50), default=3)
+    p.add_argument("--train-steps", type=whole_arg(1, 10000), default=20,
+                   help="optimiser steps for the throughput figure")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     def run(args):
+        import json
+
+        from app.spec import check_range
+
+        check_range("minutes", args.minutes, *RANGES["minutes"])
+        check_range("runs", args.runs, 1, 50)
+        check_range("train steps", args.train_steps, 1, 10000)
         report = run_bench(args.minutes, args.runs, args.train_steps)
         print(json.dumps(report, indent=2) if args.json else format_bench(report))
         return 0
@@ -37,6 +41,8 @@ def add_bench_parser(sub) -> None:
 
 
 def cpu_model() -> str:
+    import platform
+
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -48,6 +54,9 @@ def cpu_model() -> str:
 
 def _process(args: list[str], env: dict) -> tuple[float, float]:
     """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that child)."""
+    import resource
+    import subprocess
+
     from app import paths
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -65,6 +74,10 @@ def _process(args: list[str], env: dict) -> tuple[float, float]:
 
 def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dict:
     """Measure everything; returns a dict of medians (seconds unless named otherwise)."""
+    import platform
+    import statistics
+    import tempfile
+
     from app.compose import load_models
     from app.pipeline import OutputDirs, run_track
     from app.spec import TrackSpec

@@ -3,6 +3,7 @@ data fingerprint and metrics, so generation needs nothing but the file."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
@@ -61,7 +62,14 @@ def load_checkpoint(path: Path, kind: str):
 
 
 def file_sha256(path: Path) -> str:
-    """Short content hash of a checkpoint, recorded in each track's sidecar."""
+    """Short content hash of a checkpoint, recorded in each track's sidecar. Cached per process by
+    (path, size, mtime): batch workers make many tracks from the same weights."""
+    st = Path(path).stat()
+    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -38,10 +38,11 @@ def load_models(chord_path=None, melody_path=None) -> Models:
 
 
 def plan_sections(total_bars: int) -> list[tuple[str, int]]:
-    """Section names and bar counts summing to exactly total_bars (at least 1 bar)."""
-    if total_bars <= 8:
-        intro = 1 if total_bars >= 4 else 0
-        outro = 1 if total_bars >= 3 else 0
+    """Section names and bar counts summing to exactly total_bars (at least 1 bar). Songs under 16
+    bars get a shorter intro and outro, so the melody always has an A section of its own."""
+    if total_bars < 16:
+        intro = 0 if total_bars < 4 else 1 if total_bars < 8 else 2
+        outro = 0 if total_bars < 3 else 1 if total_bars < 8 else 2
         return [(n, b) for n, b in (("intro", intro), ("A", total_bars - intro - outro), ("outro", outro)) if b > 0]
     intro, outro = 4, 4
     middle = total_bars - intro - outro
@@ -52,8 +53,13 @@ def plan_sections(total_bars: int) -> list[tuple[str, int]]:
         name, bars = cycle[i % len(cycle)]
         if i >= len(cycle) and name == "groove":
             name = "A"  # the groove only opens the track
+        if name == "groove" and middle < 12:
+            name = "A"  # a short song goes straight to its melody
         bars = min(bars, middle)
-        plan.append((name, bars))
+        if plan[-1][0] == name:  # two A sections in a row are one longer A
+            plan[-1] = (name, plan[-1][1] + bars)
+        else:
+            plan.append((name, bars))
         middle -= bars
         i += 1
     plan.append(("outro", outro))
@@ -128,7 +134,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     opts = lambda s: SamplingOptions(temperature=temperature, top_p=top_p, in_key=in_key, seed=s)  # noqa: E731
     loops = {}
     for i, name in enumerate(("A", "B")):
-        raw = sample_progression(models.chord, key, mode, LOOP_BARS, beats_per_bar, opts(seed * 31 + i),
+        raw = sample_progression(models.chord, key, mode, LOOP_BARS, beats_per_bar, opts((seed, 1, i)),
                                  start_on_tonic=(name == "A"))
         loops[name] = [lofi_colour(c, key, mode) for c in raw]
     loops["groove"] = loops["intro"] = loops["breakdown"] = loops["A"]
@@ -153,7 +159,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
             while at < start + length - 1e-9:
                 piece = _shift(loop, at)
                 if repeat % 2 == 1:  # every second pass of the loop gets a substitution
-                    piece = substitute(piece, key, mode, random.Random(seed * 7919 + s_index * 101 + repeat))
+                    piece = substitute(piece, key, mode, random.Random(f"{seed}:{s_index}:{repeat}"))
                 repeat += 1
                 last_loop = at + LOOP_BARS * bar >= start + length - 1e-9
                 if last_loop and name in ("A", "B", "groove") and bars >= LOOP_BARS:
@@ -165,7 +171,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         chords += section_chords
         if "melody" in SECTION_LAYERS[name]:
             melody += _section_melody(models, name, section_chords, key, mode, start, length, bar, phrases,
-                                      opts, seed * 1009 + s_index, beats_per_bar)
+                                      opts, (seed, 2, s_index), beats_per_bar)
         t += length
 
     parts = {"melody": Part("melody", _lift_above_chords(melody))}
@@ -215,7 +221,7 @@ def _section_melody(models, name, section_chords, key, mode, start, length, bar,
     rel_chords = _shift(section_chords, -start)
     out: list[Note] = []
     if name not in phrases:
-        phrases[name] = sample_melody(models.melody, rel_chords, key, mode, phrase_beats, opts(seed), beats_per_bar)
+        phrases[name] = sample_melody(models.melody, rel_chords, key, mode, phrase_beats, opts((*seed, 0)), beats_per_bar)
     motif = phrases[name]
     at = 0.0
     variation = 0
@@ -227,7 +233,7 @@ def _section_melody(models, name, section_chords, key, mode, start, length, bar,
                      for n in motif if n.start < span - 1e-9]
         else:
             # The answer: a new continuation primed by the motif, so it sounds related.
-            notes = sample_melody(models.melody, rel_chords, key, mode, span, opts(seed + variation), beats_per_bar,
+            notes = sample_melody(models.melody, rel_chords, key, mode, span, opts((*seed, variation)), beats_per_bar,
                                   start_beat=at, prime=[n for n in motif])
         out += [Note(n.pitch, n.start + start, n.duration, n.velocity) for n in notes]
         at += span

@@ -33,14 +33,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _check(name: str, value, lo, hi=None) -> None:
-    """BadValueError (exit code 2) naming the allowed range when value is outside [lo, hi]."""
-    from app.errors import BadValueError
+    from app.spec import check_range
 
-    if value is None:
-        return
-    if not (lo <= value and (hi is None or value <= hi)):
-        allowed = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
-        raise BadValueError(f"{name} must be {allowed}, got {value:g}")
+    check_range(name, value, lo, hi)
 
 
 def _spec_from_args(args):
@@ -71,12 +66,36 @@ def _spec_from_args(args):
     return spec.validate()
 
 
+# With --replay the music comes from the file; only where and how it is delivered may change.
+REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
+REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
+                      "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset")
+
+
+def _replay_spec(args, spec):
+    """The replayed spec with the output flags given on the command line; a music flag is an error."""
+    from app.errors import BadValueError
+
+    given = [f for f in REPLAY_MUSIC_FLAGS if getattr(args, f) not in (None, False, [])]
+    if given:
+        raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
+                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite)")
+    if args.name is not None:
+        spec.name = args.name
+    if args.formats:
+        spec.formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    if args.artist is not None:
+        spec.artist = args.artist
+    spec.picture = spec.picture and not args.no_picture
+    spec.overwrite = args.overwrite
+    return spec.validate()
+
+
 def _generate(args) -> int:
     from app.pipeline import STAGES, load_replay, run_track
 
     if args.replay:
-        spec = load_replay(args.replay)
-        spec.overwrite = args.overwrite
+        spec = _replay_spec(args, load_replay(args.replay))
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
     spec = _spec_from_args(args)
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()

@@ -24,7 +24,7 @@ import numpy as np
 from app import paths, theory
 from app.errors import BadValueError, OutputError
 from app.files import staged_files
-from app.spec import DEFAULT_BPM, NO_BEAT, SPEC_VERSION, TrackSpec
+from app.spec import DEFAULT_BPM, NO_BEAT, RANGES, SPEC_VERSION, TrackSpec
 
 SAMPLE_RATE = 44100
 STAGES = ("compose", "render", "mix", "master", "export")
@@ -235,7 +235,13 @@ def resolve_choices(spec: TrackSpec) -> Choices:
             beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
             beat = next((e for e in beats if e.name.startswith("boombap")), beats[0] if beats else None)
     ambience = [(find_effect(name, "ambience", effects), level) for name, level in spec.ambience]
-    bpm = spec.bpm if spec.bpm is not None else (round(beat.bpm, 2) if beat is not None and beat.bpm else DEFAULT_BPM)
+    if spec.bpm is not None:
+        bpm = spec.bpm
+    elif beat is not None and beat.bpm:
+        # Follow the beat, within the tempo range every other route allows (the loop is stretched).
+        bpm = min(max(round(beat.bpm, 2), RANGES["bpm"][0]), RANGES["bpm"][1])
+    else:
+        bpm = DEFAULT_BPM
     return Choices(seed, key, mode, float(bpm), instruments, beat, ambience)
 
 

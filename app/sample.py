@@ -20,7 +20,7 @@ class SamplingOptions:
     temperature: float = 1.0
     top_p: float = 0.92
     in_key: bool = True
-    seed: int = 0
+    seed: int | tuple[int, ...] = 0  # a tuple names an independent stream, e.g. (song seed, section, take)
 
 
 def draw(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator,
@@ -44,8 +44,10 @@ def draw(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Ge
     return int(min(np.searchsorted(np.cumsum(probs), rng.random(), side="right"), len(probs) - 1))
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(int(seed) % (2**63))
+def _rng(seed: int | tuple[int, ...]) -> np.random.Generator:
+    """numpy's SeedSequence keeps streams of different seed tuples independent (no overlaps)."""
+    parts = seed if isinstance(seed, tuple) else (seed,)
+    return np.random.default_rng([int(p) % (2**63) for p in parts])
 
 
 def sample_progression(model, key: int, mode: str, bars: int, beats_per_bar: int = 4,

@@ -187,10 +187,20 @@ def _field_value(name: str, value, where: str):
     raise wrong()  # pragma: no cover - every field has a kind above
 
 
+def check_range(name: str, value, lo: float, hi: float | None = None) -> None:
+    """BadValueError (exit code 2) naming the allowed range when value is not a number in [lo, hi]
+    (hi None: no upper bound). None passes: the value was not given."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            lo <= value and (hi is None or value <= hi)):
+        allowed = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
+        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+        raise BadValueError(f"{name} must be {allowed}, got {shown}")
+
+
 def _in_range(name: str, value: float) -> None:
-    lo, hi = RANGES[name]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise BadValueError(f"{name} must be between {lo:g} and {hi:g}, got {value}")
+    check_range(name, value, *RANGES[name])
 
 
 def parse_ambience(text: str) -> tuple[str, float]:

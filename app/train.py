@@ -120,10 +120,15 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
     history: list[dict] = []
     start_epoch, best_val, best_epoch, steps = 0, float("inf"), -1, 0
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    heads_best: dict = {}
+    payload = None
     if resume and last.exists():
         resumed, payload = load_checkpoint(last, kind)
         model.load_state_dict(resumed.state_dict())
+    # On the device before the optimiser exists, so a resumed optimiser state lands beside its weights.
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if payload is not None:
         if "optimizer" in payload:
             opt.load_state_dict(payload["optimizer"])
         history = payload.get("history", [])
@@ -131,10 +136,8 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
         best_val = payload.get("best_val_loss", best_val)
         best_epoch = payload.get("best_epoch", -1)
         steps = payload.get("steps", 0)
+        heads_best = payload.get("val_loss_per_head", {})
         log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
-    model.to(device)
-    tokens_per_batch_row = cfg.window
-    heads_best: dict = {}
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         order = rng.permutation(len(train_data))
