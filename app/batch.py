@@ -51,7 +51,7 @@ from pathlib import Path
 
 from app import paths, theory
 from app.errors import BadValueError, LofiError, OutputError, RenderError
-from app.files import atomic_path, hold_signals
+from app.files import atomic_path, file_sha256, hold_signals
 
 MANIFEST_VERSION = 1
 MAX_ATTEMPTS = 6  # seeds tried per track before the originality guard gives up
@@ -756,14 +756,6 @@ class ReleaseProgress:
 # --- manifest, report, files --------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_if_changed(path: Path, text: str) -> bool:
     """Write text atomically unless the file already holds it (a no-op rerun leaves mtimes alone)."""
     with contextlib.suppress(OSError):
@@ -895,7 +887,7 @@ def _verify_done(folder: Path, row: dict) -> bool:
         path = folder / name
         check = row["file_checks"].get(name, {})
         try:
-            if path.stat().st_size != check.get("bytes") or _sha256(path) != check.get("sha256"):
+            if path.stat().st_size != check.get("bytes") or file_sha256(path) != check.get("sha256"):
                 return False
         except OSError:
             return False
@@ -1045,7 +1037,7 @@ def _make_tracks(req, folder: Path, manifest: dict, todo: list[int], windows: se
             _update_sidecar(Path(out["sidecar"]), {fmt: folder / name for fmt, name in files.items()})
             row = rows[n]
             row.update(out["row"], status=DONE, error="", files=files, passages=out["passages"],
-                       file_checks={name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+                       file_checks={name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
                                     for name in files.values()})
             write_manifest(folder, manifest)
         c = row["compliance"]

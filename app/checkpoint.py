@@ -4,7 +4,6 @@ data fingerprint and metrics, so generation needs nothing but the file."""
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -70,11 +69,9 @@ def file_sha256(path: Path) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    from app.files import file_sha256 as content_sha256
+
+    return content_sha256(path)[:16]
 
 
 def sampling_weights_path(path: Path) -> Path:

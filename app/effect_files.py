@@ -253,20 +253,6 @@ def onset_envelope(audio: np.ndarray, sample_rate: int, hop: int = 256) -> tuple
     return flux.astype(np.float32), sample_rate / hop
 
 
-def detect_onsets(audio: np.ndarray, sample_rate: int, min_gap_s: float = 0.05) -> np.ndarray:
-    """Onset times in seconds (spectral flux peaks above an adaptive threshold; ~6 ms resolution)."""
-    from scipy.ndimage import maximum_filter1d, median_filter
-
-    env, fps = onset_envelope(audio, sample_rate)
-    if env.size < 3 or env.max() <= 0:
-        return np.zeros(0)
-    local_median = median_filter(env, size=max(3, int(0.5 * fps)) | 1, mode="nearest")
-    threshold = local_median + 0.1 * env.max()
-    gap = max(1, int(min_gap_s * fps))
-    is_peak = (env == maximum_filter1d(env, size=2 * gap + 1, mode="nearest")) & (env > threshold)
-    return np.flatnonzero(is_peak) / fps
-
-
 def detect_bpm(audio: np.ndarray, sample_rate: int) -> float | None:
     """Tempo in BPM by autocorrelating the onset envelope.
 
@@ -342,6 +328,15 @@ def snap_bpm_to_length(bpm: float, duration_s: float, beats_per_bar: int = 4, to
 
 # ---------------------------------------------------------------------------------------------
 # Lookup and listing
+
+
+DEFAULT_BEAT_PREFIX = "boombap"  # the shipped boombap_80bpm: the beat a track gets when nobody chooses
+
+
+def default_beat(effects: list[EffectFile]) -> EffectFile | None:
+    """The beat loop used when none is chosen: the shipped boom-bap, else the first beat by name."""
+    beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
+    return next((e for e in beats if e.name.startswith(DEFAULT_BEAT_PREFIX)), beats[0] if beats else None)
 
 
 def find_effect(query: str, kind: str | None = None, effects: list[EffectFile] | None = None) -> EffectFile:
@@ -661,6 +656,8 @@ def ambience_track(
     if crossfade_s < 0:
         raise BadValueError(f"crossfade must be >= 0 s, got {crossfade_s}")
     needed_s = min(MAX_AMBIENCE_SECONDS, math.ceil(n_samples / sample_rate + crossfade_s + 1.0))
+    # A file shorter than that is read whole: one cache entry whatever the track's length.
+    needed_s = min(needed_s, math.ceil(effect.duration_s + 1.0))
     audio = _load_cached(str(effect.path), *_stat_key(effect.path), int(sample_rate), float(needed_s))
     length = audio.shape[1]
     if n_samples <= length:

@@ -225,9 +225,3 @@ def _longest(changes: list[tuple[int, object]], end_tick: int, default):
         stop = changes[i + 1][0] if i + 1 < len(changes) else max(end_tick, tick)
         held[value] = held.get(value, 0) + max(0, stop - start)
     return max(held, key=lambda v: (held[v], -next(i for i, c in enumerate(changes) if c[1] == v)))
-
-
-def read_midi_tracks(path: str | Path) -> tuple[list[tuple[str, int, list[Note]]], tuple[int, int], float]:
-    """read_midi_lines as (lines, time signature, BPM), for callers that need nothing else."""
-    found = read_midi_lines(path)
-    return found.lines, found.time_signature, found.bpm

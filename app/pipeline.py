@@ -214,7 +214,7 @@ def _lock(fd: int, blocking: bool) -> bool | None:
 
 def resolve_choices(spec: TrackSpec) -> Choices:
     """Resolve defaults and 'surprise me' values; unknown instruments or effects raise BadValueError."""
-    from app.effect_files import discover_effects, find_effect
+    from app.effect_files import default_beat, discover_effects, find_effect
     from app.instruments import default_instrument, discover_soundfonts, find_instrument
 
     seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**31)
@@ -232,8 +232,7 @@ def resolve_choices(spec: TrackSpec) -> Choices:
         if spec.beat:
             beat = find_effect(spec.beat, "beat", effects)
         else:
-            beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
-            beat = next((e for e in beats if e.name.startswith("boombap")), beats[0] if beats else None)
+            beat = default_beat(effects)
     ambience = [(find_effect(name, "ambience", effects), level) for name, level in spec.ambience]
     if spec.bpm is not None:
         bpm = spec.bpm
@@ -349,7 +348,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             def draw_picture():
                 from app.pictures import track_picture
 
-                facts = _sidecar(name, spec, choices, song, lufs, peak_job.result(), {}, timings)
+                facts = _sidecar(name, spec, choices, song, mastered, lufs, peak_job.result(), {}, timings)
                 return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]))
 
             picture_job = pool.submit(draw_picture)
@@ -378,7 +377,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             files[f"stem_{part}"] = stem_paths[part]
         if picture_job is not None:
             picture_job.result()
-        sidecar = _sidecar(name, spec, choices, song, lufs, peak_job.result(), files, timings)
+        sidecar = _sidecar(name, spec, choices, song, mastered, lufs, peak_job.result(), files, timings)
         files["sidecar"] = dirs.results / f"{name}.json"
         write_sidecar(sidecar, stage.temp(files["sidecar"]))
     step(None)
@@ -455,7 +454,7 @@ def _checkpoint_facts() -> dict:
     return facts
 
 
-def _sidecar(name, spec, choices, song, lufs, peak, files, timings) -> dict:
+def _sidecar(name, spec, choices, song, audio, lufs, peak, files, timings) -> dict:
     checkpoints = _checkpoint_facts()
     return {
         "version": SPEC_VERSION,
@@ -464,7 +463,7 @@ def _sidecar(name, spec, choices, song, lufs, peak, files, timings) -> dict:
         "key": theory.key_name(choices.key),
         "mode": choices.mode,
         "bpm": song.tempo_bpm,
-        "duration_s": round(song.length_seconds + 2.0, 3),
+        "duration_s": round(audio.shape[1] / SAMPLE_RATE, 3),  # the music plus its release tail
         "music_s": round(song.length_seconds, 3),
         "lufs": round(lufs, 2),
         "true_peak_dbtp": round(peak, 2),

@@ -153,13 +153,13 @@ def ask_mode(default: str | None) -> str | None:
 
 def ask_beat(default: str | None) -> tuple[str, float | None]:
     """A beat loop from app/effects/ (listed now) or 'none'. Returns (name or NO_BEAT, its BPM)."""
-    from app.effect_files import discover_effects
+    from app.effect_files import default_beat, discover_effects
 
     effects, skipped = discover_effects()
     print_skipped(skipped, "effects")
     beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
     if default is None:  # the pipeline's default beat
-        default = next((e.name for e in beats if e.name.startswith("boombap")), beats[0].name if beats else NO_BEAT)
+        default = getattr(default_beat(effects), "name", NO_BEAT)
     choices = [Choice(f"{e.name}  ({e.bpm:g} BPM)" if e.bpm else e.name, value=e.name) for e in beats]
     choices.append(Choice("none (no drums)", value=NO_BEAT))
     names = [c.value for c in choices]
