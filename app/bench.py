@@ -123,18 +123,16 @@ def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64)
     import torch
 
     from app import encoding
-    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
-    from app.train import _losses
+    from app.train import _losses, new_model
 
     v = encoding.VOCAB
     g = torch.Generator().manual_seed(0)
     out = {}
     for kind in ("chord", "melody"):
+        model = new_model(kind)
         if kind == "melody":
-            model = MelodyLSTM(MelodyConfig(v.note, v.duration, v.velocity, v.chord, v.position, v.mode))
             highs = [v.note, v.duration, v.velocity, v.chord, v.position, v.mode, v.note, v.duration, v.velocity]
         else:
-            model = ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
             highs = [v.chord_symbol, v.chord_duration, v.position, v.mode, v.chord_symbol, v.chord_duration]
         batch = torch.stack([torch.randint(1 if i in (0, 1, 2) else 0, h, (batch_size, window), generator=g)
                              for i, h in enumerate(highs)], dim=-1)

@@ -75,6 +75,16 @@ def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
 
 # --- one model ----------------------------------------------------------------------------
 
+def new_model(kind: str):
+    """A freshly initialised 'melody' or 'chord' LSTM sized for this code's vocabulary."""
+    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+
+    v = encoding.VOCAB
+    if kind == "melody":
+        return MelodyLSTM(MelodyConfig(v.note, v.duration, v.velocity, v.chord, v.position, v.mode))
+    return ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
+
+
 def _losses(model, batch, kind: str):
     """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
     import torch.nn.functional as F
@@ -102,7 +112,6 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
 
     from app.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
     from app.corpus import split_pieces
-    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -111,11 +120,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     make = melody_windows if kind == "melody" else chord_windows
     train_data = torch.from_numpy(make(train_pieces, cfg.window))
     val_data = torch.from_numpy(make(val_pieces, cfg.window)) if val_pieces else train_data[:0]
-    v = encoding.VOCAB
-    if kind == "melody":
-        model = MelodyLSTM(MelodyConfig(v.note, v.duration, v.velocity, v.chord, v.position, v.mode))
-    else:
-        model = ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
+    model = new_model(kind)
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
     history: list[dict] = []
