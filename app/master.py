@@ -317,6 +317,22 @@ class Mastered:
     audio: np.ndarray
     lufs: float
     _peaks: "_BlockTruePeaks"
+    _loudness: "_LoudnessModel"
+    _sample_rate: int
+
+    def short_term_lufs(self, window_s: float = 3.0, hop_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(times_s, LUFS) every hop_s over windows of window_s, from the K-weighted energy the final
+        measurement already summed (no second filtering pass)."""
+        model = self._loudness
+        per_s = self._sample_rate / model.block
+        energy = model.energy[: -(-self.audio.shape[1] // model.block)]
+        win, hop = max(1, round(window_s * per_s)), max(1, round(hop_s * per_s))
+        csum = np.concatenate([[0.0], np.cumsum(energy)])
+        starts = np.arange(0, max(1, energy.size - win + 1), hop)
+        ends = np.minimum(starts + win, energy.size)
+        mean_square = (csum[ends] - csum[starts]) / (np.maximum(1, ends - starts) * model.block)
+        times = (starts + (ends - starts) / 2) / per_s
+        return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
 
     @functools.cached_property
     def true_peak_dbtp(self) -> float:
@@ -407,15 +423,17 @@ def master(
         if over > 0:  # the curve moved an inter-sample peak: aim the limiter lower and redo
             threshold_db -= over + 0.05
             continue
-        measured = _LoudnessModel(result, sample_rate, block).lufs()
+        loudness = _LoudnessModel(result, sample_rate, block)
+        measured = loudness.lufs()
         if abs(measured - target_lufs) <= LOUDNESS_TOLERANCE_LU:
             break
         aim += target_lufs - measured  # the model's small bias, measured: correct for it
     if over > 0:  # never seen; a static trim keeps the promise about the ceiling whatever happens
         result *= np.float32(10 ** (-(over + 0.01) / 20))
         final_peaks = _BlockTruePeaks(result, block)
-        measured = _LoudnessModel(result, sample_rate, block).lufs()
-    return Mastered(result, float(measured), final_peaks)
+        loudness = _LoudnessModel(result, sample_rate, block)
+        measured = loudness.lufs()
+    return Mastered(result, float(measured), final_peaks, loudness, int(sample_rate))
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:

@@ -59,8 +59,12 @@ def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3
     return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
 
 
-def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path) -> Path:
-    """Piano roll of melody, chords and bass with sections marked, loudness over time, key facts."""
+def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path, loudness=None) -> Path:
+    """Piano roll of melody, chords and bass with sections marked, loudness over time, key facts.
+
+    loudness: (times_s, LUFS) short-term curve when already known (master's Mastered.short_term_lufs);
+    otherwise it is measured from audio.
+    """
     fig = _figure((12, 7))
     grid = fig.add_gridspec(3, 4, height_ratios=[3, 1.2, 0.1], hspace=0.45)
     roll = fig.add_subplot(grid[0, :3])
@@ -104,7 +108,7 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
         info.text(0.38, 1 - i * 0.075, str(v)[:28], fontsize=9, transform=info.transAxes, va="top")
 
     loud = fig.add_subplot(grid[1, :3])
-    t, lufs = short_term_loudness(audio, sample_rate)
+    t, lufs = loudness if loudness is not None else short_term_loudness(audio, sample_rate)
     loud.plot(t, lufs, color="#333333", label="short-term (3 s)")
     if "lufs" in facts:
         loud.axhline(facts["lufs"], color="#e4572e", linestyle="--", label=f"integrated {facts['lufs']:.1f} LUFS")

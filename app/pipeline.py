@@ -349,7 +349,8 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
                 from app.pictures import track_picture
 
                 facts = _sidecar(name, spec, choices, song, mastered, lufs, peak_job.result(), {}, timings)
-                return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]))
+                return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]),
+                                     loudness=done.short_term_lufs())
 
             picture_job = pool.submit(draw_picture)
         stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in layers}

@@ -251,3 +251,19 @@ def test_master_reports_what_the_meters_measure():
     assert abs(result.lufs - loudness_lufs(result.audio, 44100)) < 0.05
     assert abs(result.true_peak_dbtp - true_peak_dbtp(result.audio, 44100)) < 1e-3
     assert result.true_peak_dbtp <= -1.0
+
+
+def test_master_short_term_curve_matches_the_picture_meter():
+    from app.master import master
+    from app.pictures import short_term_loudness
+
+    rng = np.random.default_rng(3)
+    t = np.arange(44100 * 12) / 44100
+    swell = 0.2 * (1 + np.sin(2 * np.pi * 0.1 * t))
+    audio = np.stack([swell * rng.standard_normal(t.size)] * 2).astype(np.float32)
+    result = master(audio, 44100)
+    times, values = result.short_term_lufs()
+    ref_times, ref_values = short_term_loudness(result.audio, 44100)
+    assert len(values) == len(ref_values)
+    np.testing.assert_allclose(times, ref_times, atol=0.01)
+    np.testing.assert_allclose(values, ref_values, atol=0.1)
