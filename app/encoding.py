@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app import theory
-from app.song import Chord, Note
+from app.song import Chord, Note, chord_finder
 
 PAD, BOS = 0, 1  # shared by every vocabulary
 REST = 2  # note vocabulary only
@@ -122,17 +122,10 @@ def encode_melody(notes: list[Note], chords: list[Chord], tonic_pc: int, mode: s
     ordered = sorted(notes, key=lambda n: n.start)
     cursor = onset_16ths(ordered[0].start) if ordered else 0
     cursor = min(cursor, cursor % bar_16ths)  # drop leading silence beyond one bar
-    chord_index = 0
-    ordered_chords = sorted(chords, key=lambda c: c.start)
+    chord_at_beat = chord_finder(chords)
 
     def chord_at(t16: int) -> Chord | None:
-        nonlocal chord_index
-        beat = t16 / 4
-        while chord_index + 1 < len(ordered_chords) and ordered_chords[chord_index + 1].start <= beat + 1e-9:
-            chord_index += 1
-        if ordered_chords and ordered_chords[chord_index].start <= beat + 1e-9 < ordered_chords[chord_index].end:
-            return ordered_chords[chord_index]
-        return None
+        return chord_at_beat(t16 / 4)
 
     def add(pitch, length16, velocity, onset16):
         events.append((encode_pitch(pitch, tonic_pc), encode_duration(length16), encode_velocity(velocity),

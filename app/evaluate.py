@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from app import encoding, theory
-from app.song import Song
+from app.song import Song, chord_finder
 
 WINDOW = 16
 
@@ -47,8 +47,9 @@ def song_figures(song: Song) -> dict:
     on_beat = [n for n in melody if abs(n.start - round(n.start)) < 1e-6]
     chord_hits = 0
     counted = 0
+    chord_at = chord_finder(song.chords)
     for n in on_beat:
-        chord = song.chord_at(n.start)
+        chord = chord_at(n.start)
         if chord is not None:
             counted += 1
             chord_hits += n.pitch % 12 in chord.pitch_classes()

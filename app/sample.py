@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app import encoding, theory
-from app.song import Chord, Note
+from app.song import Chord, Note, chord_finder
 
 
 @dataclass
@@ -110,7 +110,7 @@ def sample_melody(model, chords: list[Chord], key: int, mode: str, length_beats:
     vel_mask = np.ones(v.velocity, dtype=bool)
     vel_mask[:2] = False
     dur_classes = [encoding.decode_duration(t) for t in range(2, v.duration)]
-    chord_at = _chord_lookup(chords)
+    chord_at = chord_finder(chords)
 
     state = None
     prev = (encoding.BOS, encoding.BOS, encoding.BOS)
@@ -139,15 +139,3 @@ def sample_melody(model, chords: list[Chord], key: int, mode: str, length_beats:
         prev = (note, dur, vel)
         t16 += length
     return notes
-
-
-def _chord_lookup(chords: list[Chord]):
-    starts = np.array([c.start for c in chords]) if chords else np.zeros(0)
-
-    def at(beat: float) -> Chord | None:
-        i = int(np.searchsorted(starts, beat + 1e-9, side="right")) - 1
-        if i >= 0 and beat < chords[i].end - 1e-9:
-            return chords[i]
-        return None
-
-    return at

@@ -118,10 +118,7 @@ class Song:
 
     def chord_at(self, beat: float) -> Chord | None:
         """The chord sounding at a beat (None before the first or after the last)."""
-        for chord in self.chords:
-            if chord.start <= beat + 1e-9 < chord.end:
-                return chord
-        return None
+        return chord_finder(self.chords)(beat)
 
     def melody(self) -> list[Note]:
         return self.parts["melody"].notes if "melody" in self.parts else []
@@ -129,6 +126,21 @@ class Song:
     def with_part(self, part: Part) -> "Song":
         """A copy with one part added or replaced."""
         return replace(self, parts={**self.parts, part.name: part})
+
+
+def chord_finder(chords: list[Chord]):
+    """A function beat -> the chord sounding then (None in a gap, before the first or after the
+    last), by binary search over the chords' starts; build it once, ask it many times."""
+    import bisect
+
+    ordered = sorted(chords, key=lambda c: c.start)
+    starts = [c.start for c in ordered]
+
+    def at(beat: float) -> Chord | None:
+        i = bisect.bisect_right(starts, beat + 1e-9) - 1
+        return ordered[i] if i >= 0 and beat + 1e-9 < ordered[i].end else None
+
+    return at
 
 
 def chords_to_part(chords: list[Chord], velocity: int = 62) -> Part:
