@@ -488,53 +488,11 @@ def _remove_files(files) -> None:
 
 
 def retag(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None) -> None:
-    """Set title/artist/album/track number on a final and embed the cover (MP3: ID3 APIC, FLAC:
-    a front-cover picture block; WAV keeps text tags only). Other tags run_track wrote stay."""
-    path = Path(path)
-    if fmt in ("mp3", "wav"):
-        from mutagen import id3
+    """Set title/artist/album/track number on a final and embed the cover; other tags run_track
+    wrote stay (see app.master.tag_file)."""
+    from app.master import tag_file
 
-        frames = [id3.TIT2(encoding=3, text=[tags["title"]]), id3.TPE1(encoding=3, text=[tags["artist"]]),
-                  id3.TALB(encoding=3, text=[tags["album"]]), id3.TRCK(encoding=3, text=[tags["tracknumber"]])]
-        if fmt == "mp3":
-            try:
-                tag = id3.ID3(path)
-            except id3.ID3NoHeaderError:
-                tag = id3.ID3()
-            if cover_jpeg:
-                tag.delall("APIC")
-                frames.append(id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover", data=cover_jpeg))
-            for frame in frames:
-                tag.setall(frame.FrameID, [frame])
-            tag.save(path, v2_version=3)
-        else:
-            from mutagen.wave import WAVE
-
-            wav = WAVE(path)
-            if wav.tags is None:
-                wav.add_tags()
-            for frame in frames:
-                wav.tags.setall(frame.FrameID, [frame])
-            wav.save(v2_version=3)
-    elif fmt == "flac":
-        from mutagen.flac import FLAC, Picture
-
-        flac = FLAC(path)
-        number, _, total = tags["tracknumber"].partition("/")
-        for name, value in (("title", tags["title"]), ("artist", tags["artist"]), ("album", tags["album"]),
-                            ("tracknumber", number), ("tracktotal", total)):
-            flac[name] = [value]
-        if cover_jpeg:
-            from PIL import Image
-
-            with Image.open(io.BytesIO(cover_jpeg)) as im:
-                width, height = im.size
-            pic = Picture()
-            pic.type, pic.mime, pic.desc = 3, "image/jpeg", "Cover"
-            pic.width, pic.height, pic.depth, pic.data = width, height, 24, cover_jpeg
-            flac.clear_pictures()
-            flac.add_picture(pic)
-        flac.save()
+    tag_file(path, fmt, {k: tags[k] for k in ("title", "artist", "album", "tracknumber")}, cover_jpeg)
 
 
 def _read_audio(path: Path):

@@ -530,36 +530,61 @@ def _id3_frames(tags: dict[str, str]) -> list:
     return frames
 
 
-def _tag_mp3(path: Path, tags: dict[str, str]) -> None:
-    from mutagen.id3 import ID3, ID3NoHeaderError
+def tag_file(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None = None) -> None:
+    """Set tags on an exported file, replacing those of the same name and keeping the rest:
+    ID3v2.3 in MP3 and in WAV (an `id3 ` chunk), Vorbis comments in FLAC. cover_jpeg, when given,
+    is embedded as the front cover (MP3: APIC frame; FLAC: picture block; WAV keeps text tags only).
+    tags uses TAG_NAMES; a 'tracknumber' like '3/10' also sets FLAC's tracktotal."""
+    tags = _normalise_tags(tags)
+    path = Path(path)
+    if fmt in ("mp3", "wav"):
+        from mutagen import id3
 
-    try:
-        id3_tags = ID3(path)
-    except ID3NoHeaderError:
-        id3_tags = ID3()
-    for frame in _id3_frames(tags):
-        id3_tags.add(frame)
-    id3_tags.save(path, v2_version=3)
+        frames = _id3_frames(tags)
+        if fmt == "mp3":
+            try:
+                holder = id3.ID3(path)
+            except id3.ID3NoHeaderError:
+                holder = id3.ID3()
+            if cover_jpeg:
+                holder.delall("APIC")
+                frames.append(id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover", data=cover_jpeg))
+            for frame in frames:
+                holder.setall(frame.FrameID, [frame])
+            holder.save(path, v2_version=3)
+        else:
+            from mutagen.wave import WAVE
 
+            wav = WAVE(path)
+            if wav.tags is None:
+                wav.add_tags()
+            for frame in frames:
+                wav.tags.setall(frame.FrameID, [frame])
+            wav.save(v2_version=3)
+    elif fmt == "flac":
+        from mutagen.flac import FLAC, Picture
 
-def _tag_wav(path: Path, tags: dict[str, str]) -> None:
-    from mutagen.wave import WAVE
+        flac = FLAC(path)
+        for name, value in tags.items():
+            if name == "tracknumber" and "/" in value:
+                value, total = value.split("/", 1)
+                flac["tracktotal"] = [total]
+            flac[name] = [value]
+        if cover_jpeg:
+            import io
 
-    wav = WAVE(path)
-    if wav.tags is None:
-        wav.add_tags()
-    for frame in _id3_frames(tags):
-        wav.tags.add(frame)
-    wav.save(v2_version=3)
+            from PIL import Image
 
-
-def _tag_flac(path: Path, tags: dict[str, str]) -> None:
-    from mutagen.flac import FLAC
-
-    flac = FLAC(path)
-    for name, value in tags.items():
-        flac[name] = [value]
-    flac.save()
+            with Image.open(io.BytesIO(cover_jpeg)) as im:
+                width, height = im.size
+            pic = Picture()
+            pic.type, pic.mime, pic.desc = 3, "image/jpeg", "Cover"
+            pic.width, pic.height, pic.depth, pic.data = width, height, 24, cover_jpeg
+            flac.clear_pictures()
+            flac.add_picture(pic)
+        flac.save()
+    else:
+        raise BadValueError(f"cannot tag format {fmt!r}; allowed: wav, mp3, flac")
 
 
 def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
@@ -567,7 +592,7 @@ def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
 
     soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="WAV")
     if tags:
-        _tag_wav(tmp, tags)
+        tag_file(tmp, "wav", tags)
 
 
 def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
@@ -575,7 +600,7 @@ def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
 
     soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="FLAC")
     if tags:
-        _tag_flac(tmp, tags)
+        tag_file(tmp, "flac", tags)
 
 
 def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
@@ -591,7 +616,7 @@ def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
             raise OutputError(f"ffmpeg could not encode {tmp.name}: {str(exc).splitlines()[0]}") from exc
         raise
     if tags:
-        _tag_mp3(tmp, tags)
+        tag_file(tmp, "mp3", tags)
 
 
 _WRITERS = {"wav": _write_wav, "mp3": _write_mp3, "flac": _write_flac}
