@@ -222,33 +222,29 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     from app.effect_files import discover_effects, find_effect
     from app.fx import PRESETS
     from app.instruments import discover_soundfonts, find_instrument
-    from app.spec import FORMATS, RANGES, parse_ambience
-
-    def within(name, value, lo, hi):
-        if not lo <= value <= hi:
-            raise BadValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+    from app.spec import FORMATS, RANGES, check_range, parse_ambience
 
     def ordered(name, pair, key):
         lo, hi = RANGES[key]
-        within(name, pair[0], lo, hi)
-        within(name, pair[1], lo, hi)
+        check_range(name, pair[0], lo, hi)
+        check_range(name, pair[1], lo, hi)
         if pair[0] > pair[1]:
             raise BadValueError(f"{name} {pair[0]:g}-{pair[1]:g} runs backwards; give LOW-HIGH")
 
-    within("count", req.count, 1, 999)
-    within("jobs", req.jobs, 1, 64)
+    check_range("count", req.count, 1, 999)
+    check_range("jobs", req.jobs, 1, 64)
     if req.minutes_range is not None:
         ordered("minutes range", req.minutes_range, "minutes")
     else:
-        within("minutes", req.minutes, *RANGES["minutes"])
+        check_range("minutes", req.minutes, *RANGES["minutes"])
     ordered("bpm range", req.bpm_range, "bpm")
     ordered("swing range", req.swing_range, "swing")
-    within("temperature", req.temperature, *RANGES["temperature"])
+    check_range("temperature", req.temperature, *RANGES["temperature"])
     if req.seed is not None:
-        within("seed", req.seed, 0, 2**32 - 1)
+        check_range("seed", req.seed, 0, 2**32 - 1)
     if req.mix_minutes is not None:
-        within("mix minutes", req.mix_minutes, 0.1, 600)
-    within("crossfade", req.crossfade, 0.0, 15.0)
+        check_range("mix minutes", req.mix_minutes, 0.1, 600)
+    check_range("crossfade", req.crossfade, 0.0, 15.0)
     bad = [f for f in req.formats if f not in FORMATS]
     if bad:
         raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")
@@ -280,7 +276,7 @@ def validate_request(req: BatchRequest) -> BatchRequest:
             name, level = parse_ambience(entry) if ":" in entry else (entry, None)
             find_effect(name, "ambience", effects)
             if level is not None:
-                within(f"ambience level of {name}", level, *RANGES["level_db"])
+                check_range(f"ambience level of {name}", level, *RANGES["level_db"])
     return req
 
 
