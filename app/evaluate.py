@@ -56,6 +56,11 @@ def song_figures(song: Song) -> dict:
     return {"scale_hits": hits, "notes": total, "chord_hits": chord_hits, "on_beat": counted, "pitches": pitches}
 
 
+def piece_pitches(piece) -> list[int]:
+    """A training piece's melody as MIDI pitches (rests left out), in its own key."""
+    return [encoding.decode_pitch(int(t), piece.key) for t in piece.melody[:, 0] if t != encoding.REST]
+
+
 def corpus_figures(pieces) -> tuple[dict, set]:
     """The four figures on the training melodies, and the set of their 16-note interval windows."""
     scale_hits = notes = chord_hits = on_beat = 0
@@ -66,7 +71,7 @@ def corpus_figures(pieces) -> tuple[dict, set]:
     for index, piece in enumerate(pieces):
         m = piece.melody
         pitched = m[m[:, 0] != encoding.REST]
-        pitches = [encoding.decode_pitch(int(t), piece.key) for t in pitched[:, 0]]
+        pitches = piece_pitches(piece)
         h, n = in_scale(pitches, piece.key, piece.mode)
         scale_hits, notes = scale_hits + h, notes + n
         for row, pitch in zip(pitched, pitches):
@@ -135,9 +140,7 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     if plots_dir is not None:
         from app.pictures import evaluation_plots
 
-        corpus_melodies = [[encoding.decode_pitch(int(t), p.key) for t in p.melody[:, 0] if t != encoding.REST]
-                           for p in corpus.pieces]
-        written = evaluation_plots(melodies, corpus_melodies, report, plots_dir,
+        written = evaluation_plots(melodies, [piece_pitches(p) for p in corpus.pieces], report, plots_dir,
                                    keys=(tonics, [p.key for p in corpus.pieces]))
         report["plots"] = [str(p) for p in written]
     return report
