@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.spec import RANGES, SEED_MAX
+from app.spec import RANGES, SEED_MAX, check_range
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
 
@@ -30,12 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
-
-
-def _check(name: str, value, lo, hi=None) -> None:
-    from app.spec import check_range
-
-    check_range(name, value, lo, hi)
 
 
 def _spec_from_args(args):
@@ -123,12 +117,12 @@ def _print_result(result) -> int:
 def _train(args) -> int:
     from app import paths
 
-    _check("epochs", args.epochs, *EPOCHS_RANGE)
-    _check("patience", args.patience, 1)
-    _check("jobs", args.jobs, *JOBS_RANGE)
-    _check("limit", args.limit, 1)
-    _check("max steps", args.max_steps, 1)
-    _check("seed", args.seed, 0, SEED_MAX)
+    check_range("epochs", args.epochs, *EPOCHS_RANGE)
+    check_range("patience", args.patience, 1)
+    check_range("jobs", args.jobs, *JOBS_RANGE)
+    check_range("limit", args.limit, 1)
+    check_range("max steps", args.max_steps, 1)
+    check_range("seed", args.seed, 0, SEED_MAX)
     from app.corpus import load_corpus
     from app.train import TrainConfig, train_model
 
@@ -165,10 +159,10 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    _check("count", args.count, *COUNT_RANGE)
-    _check("minutes", args.minutes, *RANGES["minutes"])
-    _check("temperature", args.temperature, *RANGES["temperature"])
-    _check("seed", args.seed, 0, SEED_MAX)
+    check_range("count", args.count, *COUNT_RANGE)
+    check_range("minutes", args.minutes, *RANGES["minutes"])
+    check_range("temperature", args.temperature, *RANGES["temperature"])
+    check_range("seed", args.seed, 0, SEED_MAX)
     from app.evaluate import evaluate, format_report
 
     report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
