@@ -123,8 +123,8 @@ def _train(args) -> int:
     check_range("limit", args.limit, 1)
     check_range("max steps", args.max_steps, 1)
     check_range("seed", args.seed, 0, SEED_MAX)
-    from app.corpus import load_corpus
-    from app.train import TrainConfig, train_model
+    from app.learn.corpus import load_corpus
+    from app.learn.train import TrainConfig, train_model
 
     out_dir = Path(args.out_dir) if args.out_dir else paths.MODELS_DIR
     print(f"importing {'the Bach chorales (music21 corpus)' if not args.midi_dir else args.midi_dir} ...", flush=True)
@@ -147,7 +147,7 @@ def _train(args) -> int:
         print(f"{r['kind']}: best val loss {r['best_val_loss']:.3f} at epoch {r['best_epoch'] + 1} "
               f"-> {r['checkpoint']}")
     try:
-        from app.pictures import plot_loss_curves
+        from app.report.pictures import plot_loss_curves
 
         for r in results:
             print(f"loss curves: {plot_loss_curves(r['history'], Path(r['checkpoint']).with_suffix('.png'), r['kind'])}")
@@ -163,7 +163,7 @@ def _evaluate(args) -> int:
     check_range("minutes", args.minutes, *RANGES["minutes"])
     check_range("temperature", args.temperature, *RANGES["temperature"])
     check_range("seed", args.seed, 0, SEED_MAX)
-    from app.evaluate import evaluate, format_report
+    from app.report.evaluate import evaluate, format_report
 
     report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
                       plots_dir=Path(args.plots) if args.plots else None)
@@ -172,7 +172,7 @@ def _evaluate(args) -> int:
 
 
 def _instruments(args) -> int:
-    from app.instruments import discover_soundfonts, format_listing
+    from app.audio.instruments import discover_soundfonts, format_listing
 
     files, skipped = discover_soundfonts()
     print(format_listing(files, skipped))
@@ -180,7 +180,7 @@ def _instruments(args) -> int:
 
 
 def _effects(args) -> int:
-    from app.effect_files import discover_effects, format_listing
+    from app.audio.loops import discover_effects, format_listing
 
     effects, skipped = discover_effects()
     print(format_listing(effects, skipped))
@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
     p.set_defaults(func=_evaluate)
 
-    from app.batch_cli import add_batch_parser
-    from app.bench import add_bench_parser
+    from app.release.cli import add_batch_parser
+    from app.report.bench import add_bench_parser
 
     add_batch_parser(sub)
     add_bench_parser(sub)

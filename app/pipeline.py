@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import paths, theory
+from app import paths
+from app.music import theory
 from app.errors import BadValueError, OutputError
 from app.files import staged_files
 from app.spec import DEFAULT_BPM, NO_BEAT, RANGES, SPEC_VERSION, TrackSpec
@@ -214,8 +215,8 @@ def _lock(fd: int, blocking: bool) -> bool | None:
 
 def resolve_choices(spec: TrackSpec) -> Choices:
     """Resolve defaults and 'surprise me' values; unknown instruments or effects raise BadValueError."""
-    from app.effect_files import default_beat, discover_effects, find_effect
-    from app.instruments import default_instrument, discover_soundfonts, find_instrument
+    from app.audio.loops import default_beat, discover_effects, find_effect
+    from app.audio.instruments import default_instrument, discover_soundfonts, find_instrument
 
     seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
@@ -249,7 +250,7 @@ def resolve_choices(spec: TrackSpec) -> Choices:
 def _section_gain(song, layer: str, n: int, ramp_s: float = 0.05) -> np.ndarray:
     """Gain per sample, 1 where the song's sections play `layer` and 0 elsewhere, with short
     linear ramps at each change (so a beat never clicks in or out)."""
-    from app.compose import SECTION_LAYERS
+    from app.music.compose import SECTION_LAYERS
 
     spb = 60.0 / song.tempo_bpm * SAMPLE_RATE
     ramp = ramp_s * SAMPLE_RATE
@@ -268,7 +269,7 @@ def _section_gain(song, layer: str, n: int, ramp_s: float = 0.05) -> np.ndarray:
 def _filter_intro(mixed: np.ndarray, song, cutoff_hz: float = 900.0) -> np.ndarray:
     """The intro plays through a low-pass that opens over a second when the groove starts
     (filters the mix in place: only the chords and the ambience sound in the intro)."""
-    from app.fx import lowpass
+    from app.audio.fx import lowpass
 
     intro = next((s for s in song.sections if s.name == "intro"), None)
     if intro is None:
@@ -288,13 +289,13 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     Returns the files written (kind -> path) and the sidecar dict. Raises LofiError subclasses for
     anything a user can fix.
     """
-    from app.compose import compose_song, load_models
-    from app.effect_files import ambience_track, beat_track
-    from app.fx import fade, lofi_chain
-    from app.master import export_track, master
-    from app.midi_io import write_midi, write_part_midis
-    from app.mix import mix_track
-    from app.render import render_song
+    from app.music.compose import compose_song, load_models
+    from app.audio.loops import ambience_track, beat_track
+    from app.audio.fx import fade, lofi_chain
+    from app.audio.master import export_track, master
+    from app.music.midi_io import write_midi, write_part_midis
+    from app.audio.mix import mix_track
+    from app.audio.render import render_song
 
     spec.validate()
     dirs = dirs or OutputDirs()
@@ -346,7 +347,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
             files["picture"] = dirs.results / f"{name}.png"
 
             def draw_picture():
-                from app.pictures import track_picture
+                from app.report.pictures import track_picture
 
                 facts = _sidecar(name, spec, choices, song, mastered, lufs, peak_job.result(), {}, timings)
                 return track_picture(song, mastered, SAMPLE_RATE, facts, stage.temp(files["picture"]),
@@ -442,7 +443,7 @@ def _write_stem(audio: np.ndarray, path: Path) -> Path:
 def _checkpoint_facts() -> dict:
     """Which weights made the music: file and content hash of each model's checkpoint and the numpy
     sampling weights exported from it."""
-    from app.checkpoint import file_sha256, sampling_weights_path
+    from app.learn.checkpoint import file_sha256, sampling_weights_path
 
     facts = {}
     for kind, path in (("chord", paths.CHORD_CHECKPOINT), ("melody", paths.MELODY_CHECKPOINT)):

@@ -7,7 +7,7 @@ import argparse
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from app import theory
+from app.music import theory
 from app.errors import BadValueError
 
 SPEC_VERSION = 1
@@ -101,7 +101,7 @@ class TrackSpec:
                 raise BadValueError(f"ambience level for {name} must be between {lo:g} and {hi:g} dB, got {level:g}")
         if self.seed is not None and not 0 <= self.seed <= SEED_MAX:
             raise BadValueError(f"seed must be between 0 and {SEED_MAX}, got {self.seed}")
-        from app.fx import PRESETS
+        from app.audio.fx import PRESETS
 
         if self.lofi_preset not in PRESETS:
             raise BadValueError(f"unknown lo-fi preset {self.lofi_preset!r}; allowed: {', '.join(PRESETS)}")

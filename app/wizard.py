@@ -26,7 +26,7 @@ from pathlib import Path
 import questionary
 from questionary import Choice, Separator
 
-from app import theory
+from app.music import theory
 from app.errors import LofiError
 from app.files import printable
 from app.spec import NO_BEAT, RANGES, TrackSpec
@@ -153,7 +153,7 @@ def ask_mode(default: str | None) -> str | None:
 
 def ask_beat(default: str | None) -> tuple[str, float | None]:
     """A beat loop from app/effects/ (listed now) or 'none'. Returns (name or NO_BEAT, its BPM)."""
-    from app.effect_files import default_beat, discover_effects
+    from app.audio.loops import default_beat, discover_effects
 
     effects, skipped = discover_effects()
     print_skipped(skipped, "effects")
@@ -199,7 +199,7 @@ def pick_instrument(part: str, current: str | None):
     """Default (or current) first, then CURATED presets of the GM SoundFont, then 'more...' (every
     preset of every file, grouped by file). SoundFonts are scanned now, not cached."""
     from app.errors import BadValueError
-    from app.instruments import default_instrument, discover_soundfonts, find_gm_soundfont, find_instrument
+    from app.audio.instruments import default_instrument, discover_soundfonts, find_gm_soundfont, find_instrument
 
     files, skipped = discover_soundfonts()
     if part == "melody":  # once per round of questions is enough
@@ -233,7 +233,7 @@ def pick_instrument(part: str, current: str | None):
 
 def play_preview(instrument, path: Path) -> None:
     """Render a short audition and play it with the first system player that works; else print its path."""
-    from app.render import audition
+    from app.audio.render import audition
 
     print(f"  rendering a {AUDITION_SECONDS:g}-second preview of {instrument.label}...", flush=True)
     audition(instrument, path, seconds=AUDITION_SECONDS)
@@ -260,7 +260,7 @@ def print_skipped(skipped: list, command: str) -> None:
 
 def ask_ambience(current: list[tuple[str, float]]) -> list[tuple[str, float]]:
     """Ambience files (listed now) to layer, then a level in dB for each."""
-    from app.effect_files import discover_effects
+    from app.audio.loops import discover_effects
 
     names = [e.name for e in discover_effects()[0] if e.kind == "ambience"]
     if not names:
@@ -272,7 +272,7 @@ def ask_ambience(current: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 def ask_sound(default: str) -> str:
-    from app.fx import PRESET_DESCRIPTIONS
+    from app.audio.fx import PRESET_DESCRIPTIONS
 
     choices = [Choice(f"{name:<8} {text}", value=name) for name, text in PRESET_DESCRIPTIONS.items()]
     return _ask(questionary.select("Lo-fi sound", choices,
@@ -302,7 +302,7 @@ def _seed_check(text: str) -> bool | str:
 
 def _instrument_label(query: str | None, part: str) -> str:
     """An instrument choice as a person reads it ('Rhodes EP (FluidR3_GM)'), or the raw value."""
-    from app.instruments import default_instrument, find_instrument
+    from app.audio.instruments import default_instrument, find_instrument
 
     try:
         return (find_instrument(query) if query else default_instrument(part)).label

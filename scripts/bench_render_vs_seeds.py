@@ -27,17 +27,17 @@ SAMPLE_RATE = 44100
 
 
 def make_song(minutes: float, seed: int):
-    from app.compose import compose_song, load_models
+    from app.music.compose import compose_song, load_models
 
     return compose_song(load_models(), key=9, mode="minor", bpm=80, minutes=minutes, seed=seed)
 
 
 def ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
-    from app.effect_files import ambience_track, beat_track
-    from app.fx import lofi_chain
-    from app.master import export_track, master
-    from app.mix import mix_track
-    from app.render import render_song
+    from app.audio.loops import ambience_track, beat_track
+    from app.audio.fx import lofi_chain
+    from app.audio.master import export_track, master
+    from app.audio.mix import mix_track
+    from app.audio.render import render_song
 
     t0 = time.perf_counter()
     stems = render_song(song, instruments, seed=1)
@@ -52,7 +52,7 @@ def ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
 def seeds(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
     from pydub import AudioSegment
 
-    from app.midi_io import write_part_midis
+    from app.music.midi_io import write_part_midis
 
     t0 = time.perf_counter()
     wavs = []
@@ -86,8 +86,8 @@ def main() -> int:
     if not shutil.which("fluidsynth"):
         print("the seeds' path needs the fluidsynth command: sudo apt-get install fluidsynth", file=sys.stderr)
         return 1
-    from app.effect_files import discover_effects, find_effect
-    from app.instruments import default_instrument
+    from app.audio.loops import discover_effects, find_effect
+    from app.audio.instruments import default_instrument
 
     song = make_song(args.minutes, seed=3)
     instruments = {p: default_instrument(p) for p in ("melody", "chords", "bass")}

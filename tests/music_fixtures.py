@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.song import Chord, Note, Part, Song, bass_from_chords, chords_to_part
+from app.music.song import Chord, Note, Part, Song, bass_from_chords, chords_to_part
 
 
 def little_song(key: int = 9, mode: str = "minor", bars: int = 4) -> Song:

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import theory
-from app.batch import (FAIL_HOOK_ENV, BatchRequest, new_release, produce_release, request_from_args,
+from app.music import theory
+from app.release.batch import (FAIL_HOOK_ENV, BatchRequest, new_release, produce_release, request_from_args,
                        validate_request)
 from app.errors import BadValueError
-from app.originality import check_song, passage_hashes, training_windows, windows_of_melodies
-from app.song import Chord, Note, Part, Song, chords_to_part
+from app.release.originality import check_song, passage_hashes, training_windows, windows_of_melodies
+from app.music.song import Chord, Note, Part, Song, chords_to_part
 
 # A made-up "training melody": 40 notes, wandering in C major.
 TRAINING_PITCHES = [60, 62, 64, 65, 67, 65, 64, 62, 64, 67, 72, 71, 69, 67, 65, 64, 62, 60, 59, 60, 64, 67, 69, 67,
@@ -36,7 +36,7 @@ def _song(pitches: list[int], key: int = 0, mode: str = "major") -> Song:
 
 @pytest.fixture(scope="module")
 def models():
-    from app.compose import load_models
+    from app.music.compose import load_models
 
     return load_models()
 
@@ -161,7 +161,7 @@ def test_rerun_is_a_no_op(release):
 
 
 def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, models, monkeypatch):
-    from app.compose import compose_song
+    from app.music.compose import compose_song
 
     req = validate_request(BatchRequest(count=3, minutes=0.4, jobs=1, out=tmp_path, seed=7, formats=("wav",)))
     # Make track 3's first seed a "copy" of the training data, so the guard must regenerate it.
@@ -169,7 +169,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
     plan = plan_manifest["tracks"][2]["plan"]
     first = compose_song(models, key=theory.pitch_class(plan["key"]), mode=plan["mode"], bpm=plan["bpm"],
                          minutes=plan["minutes"], seed=plan["seed"], temperature=plan["temperature"])
-    from app.originality import melody_pitches
+    from app.release.originality import melody_pitches
 
     copied = windows_of_melodies([melody_pitches(first)])
     assert copied  # at least 16 melody notes
@@ -207,7 +207,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
 
 
 def test_originality_guard_rejects_a_copied_training_melody():
-    from app.corpus import song_to_piece
+    from app.learn.corpus import song_to_piece
 
     training = _song(TRAINING_PITCHES)
     windows = training_windows([song_to_piece(training, "training")])  # through the corpus encoding
@@ -234,7 +234,7 @@ def test_originality_guard_rejects_a_twin_passage():
 
 
 def test_titles_are_unique_across_releases_in_a_folder(tmp_path):
-    from app.titles import make_titles, title_key, titles_in_folder
+    from app.release.titles import make_titles, title_key, titles_in_folder
 
     first = make_titles(40, seed=1)
     assert len({title_key(t) for t in first}) == 40 and make_titles(40, seed=1) == first
@@ -250,7 +250,7 @@ def test_titles_are_unique_across_releases_in_a_folder(tmp_path):
 def test_cover_varies_with_the_seed(tmp_path):
     from PIL import Image
 
-    from app.cover import make_cover
+    from app.release.cover import make_cover
 
     a = np.asarray(Image.open(make_cover(tmp_path / "a.jpg", "Amber Windows", "Night Owl", seed=1, size=600)), np.float32)
     b = np.asarray(Image.open(make_cover(tmp_path / "b.jpg", "Amber Windows", "Night Owl", seed=2, size=600)), np.float32)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import default_effects as de
-from app import effect_files as ef
+from app.audio import default_loops as de
+from app.audio import loops as ef
 
 SR = 44100
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import effect_files as ef
-from app.default_effects import make_default_effects
+from app.audio import loops as ef
+from app.audio.default_loops import make_default_effects
 from app.errors import BadValueError, EffectFileError
 from tests.wav_fixture import SR, click_loop, kick_pattern, noise_bed, threshold_onsets, write_wav
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from app import fx
+from app.audio import fx
 from app.errors import BadValueError
 
 SR = 44100

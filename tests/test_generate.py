@@ -24,7 +24,7 @@ def _cli(*args, out: Path, stdin=subprocess.DEVNULL, timeout=180):
 
 @pytest.fixture(scope="module")
 def models():
-    from app.compose import load_models
+    from app.music.compose import load_models
 
     return load_models()
 
@@ -67,7 +67,7 @@ def test_master_wav_matches_song(track):
 def test_midi_has_key_tempo_and_named_tracks(track):
     import mido
 
-    from app.midi_io import read_midi
+    from app.music.midi_io import read_midi
 
     result, _ = track
     song = read_midi(result.files["midi"])

@@ -28,7 +28,7 @@ def files_under(folder: Path) -> set[Path]:
 
 @pytest.fixture(scope="module")
 def models():
-    from app.compose import load_models
+    from app.music.compose import load_models
 
     return load_models()
 
@@ -239,7 +239,7 @@ def test_hostile_names_write_only_inside_the_output_folders(tmp_path, models):
 
 
 def test_batch_album_and_titles_stay_inside_the_release_folder(tmp_path):
-    from app.batch import BatchRequest, TrackPlan, new_release
+    from app.release.batch import BatchRequest, TrackPlan, new_release
 
     req = BatchRequest(count=2, album="../../escape/.hidden", out=tmp_path / "releases", seed=1)
     folder, manifest = new_release(req)
@@ -315,7 +315,7 @@ def enospc_writer(written: list):
 
 
 def test_disk_full_during_export_leaves_no_file_of_the_track(tmp_path, models, monkeypatch):
-    from app import master
+    from app.audio import master
 
     written: list = []
     monkeypatch.setitem(master._WRITERS, "flac", enospc_writer(written))
@@ -346,7 +346,7 @@ def test_disk_full_writing_the_sidecar(tmp_path, models, monkeypatch):
 
 
 def test_existing_tracks_are_never_touched_without_overwrite(tmp_path, models, monkeypatch):
-    from app import master
+    from app.audio import master
 
     dirs = OutputDirs.under(tmp_path)
     old = {dirs.results / "keep.wav": b"old master", dirs.results / "keep.json": b"{}",

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import effect_files as ef
+from app.audio import loops as ef
 from app import paths
-from app.instruments import discover_soundfonts, find_instrument, format_listing
+from app.audio.instruments import discover_soundfonts, find_instrument, format_listing
 from tests.sf2_fixture import write_tiny_sf2
 from tests.wav_fixture import SR, noise_bed, write_wav
 
@@ -154,7 +154,8 @@ def test_unreadable_wav_and_soundfont_are_skipped_with_a_reason(tmp_path):
     result = run_without_read_permission(tmp_path / "ambience" / "locked.wav", f'''
         import json
         from pathlib import Path
-        from app import effect_files, instruments
+        from app.audio import loops as effect_files
+        from app.audio import instruments
         folder = Path({str(tmp_path)!r})
         effects, skipped = effect_files.discover_effects(folder)
         files, sf_skipped = instruments.discover_soundfonts([folder / "fonts"])
@@ -193,8 +194,8 @@ def test_soundfont_drop_folder_odd_files(tmp_path):
 
 
 def test_soundfont_with_non_utf8_name_renders(tmp_path):
-    from app.render import render_part
-    from app.song import Note, Part
+    from app.audio.render import render_part
+    from app.music.song import Note, Part
 
     path = write_tiny_sf2(odd_name(tmp_path, b"\xff\xfeodd.sf2"))
     files, skipped = discover_soundfonts([tmp_path])
@@ -258,7 +259,7 @@ def test_wizard_says_which_files_were_skipped(tmp_path, monkeypatch, capsys):
 def test_a_run_goes_through_drop_folders_full_of_bad_files(tmp_path, monkeypatch):
     """Everything above at once, through run_track: the track is made with the odd-named files and the
     sidecar (which stores their printable names) replays."""
-    from app.compose import load_models
+    from app.music.compose import load_models
     from app.pipeline import OutputDirs, load_replay, resolve_choices, run_track
     from app.spec import TrackSpec
 
@@ -356,7 +357,7 @@ def every_octave(tones):
 
 
 def test_midi_import_takes_what_it_can_and_says_why_it_skips_the_rest(tmp_path):
-    from app.corpus import load_corpus, midi_file_to_song
+    from app.learn.corpus import load_corpus, midi_file_to_song
 
     folder = tmp_path / "midi"
     folder.mkdir()
@@ -402,7 +403,7 @@ def test_midi_import_takes_what_it_can_and_says_why_it_skips_the_rest(tmp_path):
 
     # Imported correctly, not just imported: metre, positions, onsets in beats.
     pieces = {p.name: p for p in corpus.pieces}
-    from app import encoding
+    from app.learn import encoding
 
     waltz = midi_file_to_song(folder / "waltz.mid")
     seven = midi_file_to_song(folder / "seven.mid")

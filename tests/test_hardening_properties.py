@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app import encoding, theory
+from app.learn import encoding
+from app.music import theory
 from app.pipeline import MAX_NAME, MAX_NAME_BYTES, safe_name
-from app.song import Chord, Note
+from app.music.song import Chord, Note
 
 # No example database: nothing is written into the repository.
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
@@ -112,7 +113,7 @@ SUBTYPES = ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"]
 def test_load_wav_on_generated_headers(tmp_path, channels, rate, subtype, extensible, seconds):
     import soundfile as sf
 
-    from app import effect_files as ef
+    from app.audio import loops as ef
 
     assume(not (extensible and subtype == "PCM_U8"))  # libsndfile writes no 8-bit WAVEX
     frames = int(seconds * rate)

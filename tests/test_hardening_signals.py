@@ -149,7 +149,7 @@ def test_sigterm_in_the_wizard(tmp_path):
 def tiny_corpus_cache(tmp_path_factory) -> Path:
     """A cache folder holding a one-piece 'Bach corpus', so the batch CLI's originality guard starts
     at once instead of importing 400 chorales."""
-    from app.corpus import Corpus, chorale_paths, fingerprint, song_to_piece
+    from app.learn.corpus import Corpus, chorale_paths, fingerprint, song_to_piece
     from tests.music_fixtures import little_song
 
     folder = tmp_path_factory.mktemp("cache")
@@ -257,8 +257,8 @@ def test_batch_sigint_stops_the_workers_and_the_rerun_completes(tmp_path, tiny_c
 
 
 def test_two_processes_making_the_same_name_at_once_both_finish(tmp_path):
-    from app.midi_io import read_midi
-    from app.theory import pitch_class
+    from app.music.midi_io import read_midi
+    from app.music.theory import pitch_class
 
     common = ["generate_music", "--yes", "--name", "twin", "--minutes", "0.15", "--no-picture"]
     first = Cli([*common, "--seed", "1", "--key", "C"], tmp_path)

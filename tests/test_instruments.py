@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import instruments
+from app.audio import instruments
 from app.errors import BadValueError, SoundFontError
-from app.instruments import (
+from app.audio.instruments import (
     DEFAULT_INSTRUMENTS,
     Instrument,
     default_instrument,

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from app import master as M
+from app.audio import master as M
 from app.errors import BadValueError
 
 SR = 44100
@@ -239,7 +239,7 @@ def test_export_rejects_unknown_format_and_tag(tmp_path):
 
 def test_master_reports_what_the_meters_measure():
     """The figures master returns (and the sidecar records) are the reference meters' figures."""
-    from app.master import loudness_lufs, master, true_peak_dbtp
+    from app.audio.master import loudness_lufs, master, true_peak_dbtp
 
     rng = np.random.default_rng(7)
     t = np.arange(44100 * 20) / 44100
@@ -254,8 +254,8 @@ def test_master_reports_what_the_meters_measure():
 
 
 def test_master_short_term_curve_matches_the_picture_meter():
-    from app.master import master
-    from app.pictures import short_term_loudness
+    from app.audio.master import master
+    from app.report.pictures import short_term_loudness
 
     rng = np.random.default_rng(3)
     t = np.arange(44100 * 12) / 44100

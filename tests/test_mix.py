@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import mix
+from app.audio import mix
 from app.errors import BadValueError
 
 SR = 44100

@@ -10,7 +10,7 @@ from tests.music_fixtures import write_folk_midi
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    from app.corpus import load_corpus
+    from app.learn.corpus import load_corpus
 
     folder = tmp_path_factory.mktemp("midis")
     for i, offset in enumerate([0, 2, -3, 5, -5, 4]):
@@ -20,7 +20,7 @@ def tiny_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tiny_corpus, tmp_path_factory):
-    from app.train import TrainConfig, train_model
+    from app.learn.train import TrainConfig, train_model
 
     out = tmp_path_factory.mktemp("models")
     cfg = TrainConfig(epochs=6, batch_size=8, window=32, out_dir=out, patience=10, val_fraction=0.2)
@@ -37,7 +37,7 @@ def test_training_lowers_loss(trained):
 
 
 def test_checkpoint_describes_itself(trained, tiny_corpus):
-    from app.checkpoint import load_checkpoint
+    from app.learn.checkpoint import load_checkpoint
 
     out, _ = trained
     model, payload = load_checkpoint(out / "melody_lstm.pt", "melody")
@@ -48,7 +48,7 @@ def test_checkpoint_describes_itself(trained, tiny_corpus):
 
 
 def test_resume_continues_from_last_epoch(trained, tiny_corpus):
-    from app.train import TrainConfig, train_model
+    from app.learn.train import TrainConfig, train_model
 
     out, results = trained
     cfg = TrainConfig(epochs=7, batch_size=8, window=32, out_dir=out, patience=10, val_fraction=0.2)
@@ -57,7 +57,7 @@ def test_resume_continues_from_last_epoch(trained, tiny_corpus):
 
 
 def test_same_seed_same_song_different_seed_different(trained):
-    from app.compose import compose_song, load_models
+    from app.music.compose import compose_song, load_models
 
     out, _ = trained
     models = load_models(out / "chord_lstm.pt", out / "melody_lstm.pt")
@@ -69,8 +69,8 @@ def test_same_seed_same_song_different_seed_different(trained):
 
 
 def test_composed_song_meets_length_key_and_scale(trained):
-    from app import theory
-    from app.compose import compose_song, load_models
+    from app.music import theory
+    from app.music.compose import compose_song, load_models
 
     out, _ = trained
     models = load_models(out / "chord_lstm.pt", out / "melody_lstm.pt")
@@ -87,7 +87,7 @@ def test_composed_song_meets_length_key_and_scale(trained):
 def test_mismatched_checkpoint_fails_clearly(trained, tmp_path):
     import torch
 
-    from app.checkpoint import load_checkpoint
+    from app.learn.checkpoint import load_checkpoint
 
     out, _ = trained
     payload = torch.load(out / "melody_lstm.pt", weights_only=False)
@@ -114,7 +114,7 @@ def test_numpy_port_matches_torch_logits(trained):
     import numpy as np
     import torch
 
-    from app.checkpoint import load_checkpoint, load_sampling_model
+    from app.learn.checkpoint import load_checkpoint, load_sampling_model
 
     out, _ = trained
     rng = np.random.default_rng(0)
@@ -138,7 +138,7 @@ def test_numpy_port_matches_torch_logits(trained):
 def test_mismatched_sampling_weights_fail_clearly(trained, tmp_path):
     import numpy as np
 
-    from app.checkpoint import load_sampling_model
+    from app.learn.checkpoint import load_sampling_model
 
     out, _ = trained
     with np.load(out / "chord_lstm.npz") as data:

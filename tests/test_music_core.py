@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import encoding, theory
-from app.midi_io import read_midi, write_midi
-from app.song import Note
+from app.learn import encoding
+from app.music import theory
+from app.music.midi_io import read_midi, write_midi
+from app.music.song import Note
 from tests.music_fixtures import little_song, write_folk_midi
 
 
@@ -68,7 +69,7 @@ def test_midi_write_is_byte_identical(tmp_path):
 
 
 def test_chorale_import():
-    from app.corpus import load_corpus
+    from app.learn.corpus import load_corpus
 
     corpus = load_corpus(limit=3, jobs=1, use_cache=False)
     assert len(corpus.pieces) == 3
@@ -81,7 +82,7 @@ def test_chorale_import():
 
 
 def test_midi_folder_import_skips_bad_files(tmp_path):
-    from app.corpus import load_corpus
+    from app.learn.corpus import load_corpus
 
     write_folk_midi(tmp_path / "good_c.mid")
     write_folk_midi(tmp_path / "good_g.mid", key_offset=-5)
@@ -100,7 +101,7 @@ def test_midi_folder_import_skips_bad_files(tmp_path):
 
 
 def test_corpus_cache_hits(tmp_path, monkeypatch):
-    from app import corpus as corpus_mod
+    from app.learn import corpus as corpus_mod
 
     monkeypatch.setattr(corpus_mod.paths, "CACHE_DIR", tmp_path / "cache")
     write_folk_midi(tmp_path / "a.mid")
@@ -113,7 +114,7 @@ def test_corpus_cache_hits(tmp_path, monkeypatch):
 
 
 def test_evaluation_figures_on_a_known_song():
-    from app.evaluate import interval_windows, repetitiveness, song_figures
+    from app.report.evaluate import interval_windows, repetitiveness, song_figures
 
     song = little_song(key=9, mode="minor")
     f = song_figures(song)

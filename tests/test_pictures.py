@@ -17,7 +17,7 @@ def _assert_picture(path, min_w=600, min_h=300):
 
 
 def test_loss_curves(tmp_path):
-    from app.pictures import plot_loss_curves
+    from app.report.pictures import plot_loss_curves
 
     history = [{"epoch": i, "train_loss": 3 - i * 0.2, "val_loss": 3.1 - i * 0.15, "val_note": 2 - i * 0.1,
                 "val_duration": 1 - i * 0.05} for i in range(6)]
@@ -25,10 +25,10 @@ def test_loss_curves(tmp_path):
 
 
 def test_track_picture(tmp_path):
-    from app.pictures import track_picture
+    from app.report.pictures import track_picture
 
     song = little_song()
-    from app.song import Section
+    from app.music.song import Section
 
     song.sections = [Section("intro", 0, 4), Section("A", 4, 12)]
     t = np.arange(int(song.length_seconds * 44100)) / 44100
@@ -40,8 +40,8 @@ def test_track_picture(tmp_path):
 
 
 def test_short_term_loudness_matches_integrated():
-    from app.master import loudness_lufs
-    from app.pictures import short_term_loudness
+    from app.audio.master import loudness_lufs
+    from app.report.pictures import short_term_loudness
 
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal((2, 44100 * 12)) * 0.05).astype(np.float32)
@@ -50,7 +50,7 @@ def test_short_term_loudness_matches_integrated():
 
 
 def test_evaluation_plots(tmp_path):
-    from app.pictures import evaluation_plots
+    from app.report.pictures import evaluation_plots
 
     rng = np.random.default_rng(1)
     gen = [list(60 + rng.integers(0, 12, 60)) for _ in range(3)]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from app import song
+from app.music import song
 from app.errors import BadValueError, RenderError, SoundFontError
-from app.instruments import default_instrument, discover_soundfonts, find_gm_soundfont
-from app.render import audition, render_part, render_song, stem_length, swing_beats
-from app.song import Chord, Note, Part, Song
+from app.audio.instruments import default_instrument, discover_soundfonts, find_gm_soundfont
+from app.audio.render import audition, render_part, render_song, stem_length, swing_beats
+from app.music.song import Chord, Note, Part, Song
 from tests.sf2_fixture import write_tiny_sf2
 
 SR = 44100

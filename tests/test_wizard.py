@@ -64,7 +64,7 @@ ALL_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Te
 def test_enter_all_the_way_makes_a_track_with_the_defaults(tmp_path):
     import soundfile as sf
 
-    from app.instruments import default_instrument
+    from app.audio.instruments import default_instrument
 
     name = unique("d")
     child = spawn(tmp_path, name)

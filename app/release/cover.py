@@ -1,6 +1,6 @@
 """Procedural cover art: a 3000x3000 JPEG per release, drawn from its seed, with title and artist.
 
-    from app.cover import make_cover
+    from app.release.cover import make_cover
     make_cover(Path("release/cover.jpg"), "Amber Windows", "lofi generator", seed=7)
 
 A scene is a sky gradient from one of a few palettes, a soft glow, bokeh circles, a moon or sun,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import encoding, theory
-from app.song import Song, chord_finder
+from app.learn import encoding
+from app.music import theory
+from app.music.song import Song, chord_finder
 
 WINDOW = 16
 
@@ -103,8 +104,8 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     Returns {figure: {'generated': x, 'corpus': y}, ..., 'songs': count}; with plots_dir, also
     writes the comparison PNGs there (report['plots'] lists them).
     """
-    from app.compose import compose_song, load_models
-    from app.corpus import load_corpus
+    from app.music.compose import compose_song, load_models
+    from app.learn.corpus import load_corpus
 
     models = models or load_models()
     corpus = corpus or load_corpus()
@@ -138,7 +139,7 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     report["minutes"] = minutes
     report["notes"] = totals["notes"]
     if plots_dir is not None:
-        from app.pictures import evaluation_plots
+        from app.report.pictures import evaluation_plots
 
         written = evaluation_plots(melodies, [piece_pitches(p) for p in corpus.pieces], report, plots_dir,
                                    keys=(tonics, [p.key for p in corpus.pieces]))

@@ -46,7 +46,7 @@ def _label(ax, title: str, xlabel: str, ylabel: str, ylim=None, grid: bool = Tru
 
 def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
     """(times_s, LUFS) every hop_s over windows of window_s (EBU short-term loudness, K-weighted)."""
-    from app.master import k_weighted
+    from app.audio.master import k_weighted
 
     win, hop = int(window_s * sample_rate), int(hop_s * sample_rate)
     weighted = k_weighted(audio, sample_rate)
@@ -140,7 +140,7 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
     pitch_classes.png: pitch-class histograms relative to the tonic (keys: tonic per melody);
     figures.png: the four musical figures, generated beside corpus.
     """
-    from app.evaluate import interval_windows, repetitiveness
+    from app.report.evaluate import interval_windows, repetitiveness
 
     out_dir = Path(out_dir)
     written = []

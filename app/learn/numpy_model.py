@@ -1,7 +1,7 @@
 """The two LSTMs' forward pass in numpy, for sampling.
 
 Generation steps one event at a time through small LSTMs, and importing torch alone takes longer
-than writing a whole song, so `generate_music` runs this port of app.model's networks on weights
+than writing a whole song, so `generate_music` runs this port of app.learn.model's networks on weights
 exported from the torch checkpoints (checkpoint.export_sampling_weights). Training, validation and
 checkpoints stay in PyTorch; tests check that both give the same logits.
 """

@@ -46,7 +46,7 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--crossfade", type=number_arg(0, 15), help="crossfade between tracks in the mix, 0-15 s (default 4)")
 
     def run(args):
-        from app.batch import run_batch
+        from app.release.batch import run_batch
 
         return run_batch(args)
 

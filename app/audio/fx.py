@@ -4,7 +4,7 @@ Every effect has one signature, `effect(audio, sample_rate) -> audio`: float32 a
 (channels, samples), the pedalboard convention. Parameters are keyword arguments with units in their
 names; a `Chain` is a list of effects that is itself callable; presets are plain data (`PRESETS`).
 
-    from app.fx import lofi_chain
+    from app.audio.fx import lofi_chain
     chain = lofi_chain("dusty", lowpass_hz=3500)
     music = chain(music, 44100)
 

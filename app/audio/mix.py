@@ -1,7 +1,7 @@
 """Layering: the music stems become one bus, the lo-fi chain colours it, and pydub lays the beat and the
 ambience over it.
 
-    from app.mix import mix_track
+    from app.audio.mix import mix_track
     mixed = mix_track({"melody": m, "chords": c, "bass": b}, beat=loop, ambience=[(rain, -18.0)])
 
 Levels: the music bus is set to MUSIC_BUS_RMS_DBFS (-18 dBFS RMS) before layering, and every layer's
@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from app.errors import BadValueError
-from app.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
+from app.audio.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
 
 # Balance of the music stems (dB); the bass sits a touch lower so it doesn't swamp laptop speakers.
 DEFAULT_STEM_GAINS_DB = {"melody": 0.0, "chords": -2.0, "bass": -3.0}

@@ -49,7 +49,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from app import paths, theory
+from app import paths
+from app.music import theory
 from app.errors import BadValueError, LofiError, OutputError, RenderError
 from app.files import atomic_path, file_sha256, hold_signals
 
@@ -219,9 +220,9 @@ def request_from_args(args) -> BatchRequest:
 def validate_request(req: BatchRequest) -> BatchRequest:
     """Check every value and pool entry (instruments and effects must exist); BadValueError names the
     first problem. Returns req."""
-    from app.effect_files import discover_effects, find_effect
-    from app.fx import PRESETS
-    from app.instruments import discover_soundfonts, find_instrument
+    from app.audio.loops import discover_effects, find_effect
+    from app.audio.fx import PRESETS
+    from app.audio.instruments import discover_soundfonts, find_instrument
     from app.spec import FORMATS, RANGES, check_range, parse_ambience
 
     def ordered(name, pair, key):
@@ -318,7 +319,7 @@ def track_seed(release_seed: int, number: int, attempt: int) -> int:
 
 
 def _effect_names(kind: str) -> tuple[str, ...]:
-    from app.effect_files import discover_effects
+    from app.audio.loops import discover_effects
 
     return tuple(e.name for e in discover_effects()[0] if e.kind == kind)
 
@@ -400,7 +401,7 @@ def make_track(task: dict, models, windows: set, progress=None) -> dict:
     {format: path}, 'sidecar', 'row': manifest fields, 'passages': [...], 'attempt'}.
     Raises LofiError subclasses (OriginalityError when no seed passes).
     """
-    from app.originality import check_song
+    from app.release.originality import check_song
     from app.pipeline import run_track
 
     plan = TrackPlan(**task["plan"])
@@ -485,8 +486,8 @@ def _remove_files(files) -> None:
 
 def retag(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None) -> None:
     """Set title/artist/album/track number on a final and embed the cover; other tags run_track
-    wrote stay (see app.master.tag_file)."""
-    from app.master import tag_file
+    wrote stay (see app.audio.master.tag_file)."""
+    from app.audio.master import tag_file
 
     tag_file(path, fmt, {k: tags[k] for k in ("title", "artist", "album", "tracknumber")}, cover_jpeg)
 
@@ -515,7 +516,7 @@ def measure_compliance(path: Path, expected_s: float, bar_s: float, intro_end_s:
     dBFS) between intro and outro (<= 2 s), duration (the requested length plus the tail, within a bar)."""
     import numpy as np
 
-    from app.master import loudness_lufs, true_peak_dbtp
+    from app.audio.master import loudness_lufs, true_peak_dbtp
 
     audio, rate = _read_audio(path)
     lufs = loudness_lufs(audio, rate)
@@ -554,7 +555,7 @@ def _worker_main(worker_id: int, tasks, events, windows) -> None:
     """A worker process: load the models once, then make tracks from its task queue until None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    from app.compose import load_models  # the numpy sampling port: workers never import torch
+    from app.music.compose import load_models  # the numpy sampling port: workers never import torch
 
     models = load_models()
     events.put(("ready", worker_id, None, None))
@@ -892,7 +893,7 @@ def new_release(req: BatchRequest) -> tuple[Path, dict]:
     """Draw a new release: seed, album title, track titles (none reused from OUT's other releases),
     the plan; returns its folder and a manifest with every track pending."""
     from app.pipeline import safe_name
-    from app.titles import album_title, make_titles, titles_in_folder
+    from app.release.titles import album_title, make_titles, titles_in_folder
 
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(2**31)
     taken_titles, taken_albums = titles_in_folder(req.out)
@@ -918,8 +919,8 @@ def produce_release(req: BatchRequest, windows: set | None = None, models=None) 
 
     Returns (exit code: 0 all done / 1 some failed, release folder, manifest).
     """
-    from app.compose import load_models
-    from app.cover import make_cover
+    from app.music.compose import load_models
+    from app.release.cover import make_cover
 
     folder, manifest = find_release(req)
     if manifest is None:
@@ -936,7 +937,7 @@ def produce_release(req: BatchRequest, windows: set | None = None, models=None) 
             models = models if models is not None else load_models()  # fail fast on a broken checkpoint
             if windows is None:
                 print("loading the training melodies for the originality guard ...", file=sys.stderr, flush=True)
-                from app.originality import load_training_windows
+                from app.release.originality import load_training_windows
 
                 windows = load_training_windows()
             try:

@@ -1,6 +1,6 @@
 """The project's own default effects, synthesised from scratch (no third-party recordings).
 
-    python -m app.default_effects            # (re)writes app/effects/beats/*.wav and app/effects/ambience/*.wav
+    python -m app.audio.default_loops            # (re)writes app/effects/beats/*.wav and app/effects/ambience/*.wav
 
 Three lo-fi drum loops at 72, 80 and 88 BPM (two bars each) and two loopable ambience beds, rain and
 vinyl crackle. Everything is deterministic (fixed seeds), 16-bit stereo at 44.1 kHz, and written

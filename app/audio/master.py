@@ -1,6 +1,6 @@
 """Mastering and export: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter, tagged files.
 
-    from app.master import master, export_track
+    from app.audio.master import master, export_track
     final = master(mixed, 44100).audio                 # -14 LUFS integrated, <= -1 dBTP
     export_track(final, 44100, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
 
@@ -90,7 +90,7 @@ def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """audio (channels, n) through the BS.1770 K-weighting filter (pyloudnorm's coefficients); float32."""
     from scipy import signal
 
-    from app.fx import map_channels
+    from app.audio.fx import map_channels
 
     audio = _check_stereo(audio)
     sos = _k_weighting_sos(int(sample_rate))
@@ -437,7 +437,7 @@ def master(
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:
-    from app.fx import run_chunked, upsample_linear
+    from app.audio.fx import run_chunked, upsample_linear
 
     gain = upsample_linear(10 ** (curve_db / 20), block, audio.shape[1])
     out = np.empty_like(audio)

@@ -16,7 +16,7 @@ def save_checkpoint(path: Path, kind: str, model, extra: dict) -> Path:
     """Write {'kind', 'model', 'model_config', 'vocab', ...extra} atomically."""
     import torch
 
-    from app.encoding import VOCAB
+    from app.learn.encoding import VOCAB
     from app.files import atomic_path
 
     payload = {"kind": kind, "model": model.state_dict(), "model_config": asdict(model.cfg),
@@ -34,8 +34,8 @@ def load_checkpoint(path: Path, kind: str):
     """
     import torch
 
-    from app.encoding import VOCAB
-    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+    from app.learn.encoding import VOCAB
+    from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
     path = Path(path)
     if not path.exists():
@@ -113,8 +113,8 @@ def load_sampling_model(path: Path, kind: str):
 
     import numpy as np
 
-    from app.encoding import VOCAB
-    from app.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
+    from app.learn.encoding import VOCAB
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
 
     path = sampling_weights_path(path)
     if not path.exists():
@@ -141,7 +141,7 @@ def load_sampling_model(path: Path, kind: str):
 
 
 def _expected_shapes(kind: str, cfg) -> dict[str, tuple]:
-    """Weight shapes the numpy port reads, derived from the config (as app.model builds them)."""
+    """Weight shapes the numpy port reads, derived from the config (as app.learn.model builds them)."""
     if kind == "melody":
         emb = {"note_emb": (cfg.note_vocab, cfg.note_dim), "duration_emb": (cfg.duration_vocab, cfg.duration_dim),
                "velocity_emb": (cfg.velocity_vocab, cfg.velocity_dim), "chord_emb": (cfg.chord_vocab, cfg.chord_dim),

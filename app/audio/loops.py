@@ -357,7 +357,7 @@ def find_effect(query: str, kind: str | None = None, effects: list[EffectFile] |
     if len(prefixed) == 1:
         return prefixed[0]
     what = f"{kind} effect" if kind else "effect"
-    names = ", ".join(_printable(e.name) for e in pool) or "none (run: python -m app.default_effects)"
+    names = ", ".join(_printable(e.name) for e in pool) or "none (run: python -m app.audio.default_loops)"
     raise BadValueError(f"no {what} named {_printable(query)!r}; available: {names}")
 
 
@@ -387,7 +387,7 @@ def format_listing(effects: list[EffectFile], skipped: list[tuple[Path, str]]) -
         for path, reason in skipped:
             lines.append(f"  {_printable(str(path))}: {reason}")
     if not effects:
-        lines.append("No usable effect files; `python -m app.default_effects` writes the defaults.")
+        lines.append("No usable effect files; `python -m app.audio.default_loops` writes the defaults.")
     return "\n".join(lines)
 
 

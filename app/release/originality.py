@@ -3,7 +3,7 @@
 Two checks on a composed Song:
 
 - training copy: every 16-note window of the melody, as its 15 intervals (so a transposed copy still
-  counts), is looked up in the set of the training melodies' windows (app.evaluate.interval_windows,
+  counts), is looked up in the set of the training melodies' windows (app.report.evaluate.interval_windows,
   the same windows `evaluate` reports as copied_16gram). One hit rejects the song.
 - release twin: every 8-bar passage starting on a bar line (melody notes and chords, relative to
   the song's key and the passage start, so a transposed twin still counts) is hashed; a song sharing
@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from app.evaluate import WINDOW, interval_windows
-from app.song import Song
+from app.report.evaluate import WINDOW, interval_windows
+from app.music.song import Song
 
 PASSAGE_BARS = 8
 MIN_PASSAGE_NOTES = 4
@@ -42,8 +42,8 @@ def _as_ints(window) -> tuple[int, ...]:
 
 
 def training_windows(pieces) -> set[tuple[int, ...]]:
-    """The 16-note interval windows of corpus pieces' melodies (app.corpus.Piece)."""
-    from app.evaluate import corpus_figures
+    """The 16-note interval windows of corpus pieces' melodies (app.learn.corpus.Piece)."""
+    from app.report.evaluate import corpus_figures
 
     return {_as_ints(w) for w in corpus_figures(pieces)[1]}
 
@@ -54,8 +54,8 @@ def windows_of_melodies(melodies: list[list[int]]) -> set[tuple[int, ...]]:
 
 
 def load_training_windows(progress=None) -> set[tuple[int, ...]]:
-    """The training melodies' windows from app.corpus.load_corpus() (cached after the first import)."""
-    from app.corpus import load_corpus
+    """The training melodies' windows from app.learn.corpus.load_corpus() (cached after the first import)."""
+    from app.learn.corpus import load_corpus
 
     return training_windows(load_corpus(progress=progress).pieces)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import theory
-from app.song import Chord, Note, Part, Section, Song
+from app.music import theory
+from app.music.song import Chord, Note, Part, Section, Song
 
 TICKS_PER_BEAT = 480
 CHANNELS = {"melody": 0, "chords": 1, "bass": 2, "drums": 9}

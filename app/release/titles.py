@@ -1,6 +1,6 @@
 """Pleasant, unique track and album titles, deterministic from a seed.
 
-    from app.titles import make_titles, titles_in_folder
+    from app.release.titles import make_titles, titles_in_folder
     taken = titles_in_folder(Path("data/releases"))        # every title of earlier releases there
     make_titles(10, seed=7, taken=taken)                   # ['Amber Window', 'Rain on the Tram', ...]
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from app.errors import BadValueError, OutputError, RenderError, SoundFontError
 from app.files import atomic_path
-from app.instruments import Instrument
-from app.song import Note, Part, Song
+from app.audio.instruments import Instrument
+from app.music.song import Note, Part, Song
 
 SAMPLE_RATE = 44100
 BLOCK_SAMPLES = 64  # FluidSynth's FLUID_BUFSIZE: events take effect on these boundaries

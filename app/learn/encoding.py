@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app import theory
-from app.song import Chord, Note, chord_finder
+from app.music import theory
+from app.music.song import Chord, Note, chord_finder
 
 PAD, BOS = 0, 1  # shared by every vocabulary
 REST = 2  # note vocabulary only

@@ -1,7 +1,7 @@
 """Training data: music21's bundled Bach chorales or a folder of MIDI files -> encoded pieces.
 
 Each source file becomes a Song (melody + chords per beat, key, mode), then key-relative tokens
-(app.encoding). Preprocessing is cached under paths.CACHE_DIR by a fingerprint of the sources and
+(app.learn.encoding). Preprocessing is cached under paths.CACHE_DIR by a fingerprint of the sources and
 the encoding parameters, so a second run starts training at once.
 """
 
@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app import encoding, paths, theory
+from app import paths
+from app.learn import encoding
+from app.music import theory
 from app.errors import LofiError, MidiImportError
-from app.song import Chord, Note, Song
+from app.music.song import Chord, Note, Song
 
 # Bump when the import or encoding changes, so old caches are not reused.
 PREPROCESS_VERSION = 3
@@ -30,7 +32,7 @@ _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98,
 
 @dataclass
 class Piece:
-    """One training piece: melody (T, 6) and chord (C, 4) token arrays, see app.encoding."""
+    """One training piece: melody (T, 6) and chord (C, 4) token arrays, see app.learn.encoding."""
 
     name: str
     key: int
@@ -196,7 +198,7 @@ def score_to_song(score) -> Song:
     everything = [n for p in parts[:5] for n in part_notes(p)]
     end = max(n.end for n in everything)
     chords = harmony_per_step(everything, end, step=1.0, offset=0.0)
-    from app.song import Part
+    from app.music.song import Part
 
     return Song(120.0, tonic, mode, time_sig, chords=chords, parts={"melody": Part("melody", melody)})
 
@@ -258,8 +260,8 @@ def midi_file_to_song(path: Path) -> Song:
     import os
     import stat
 
-    from app.midi_io import read_midi_lines
-    from app.song import Part
+    from app.music.midi_io import read_midi_lines
+    from app.music.song import Part
 
     path = Path(path)
     try:

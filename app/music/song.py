@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from app import theory
+from app.music import theory
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Sampling from the two LSTMs: temperature, top-p, an optional in-key constraint, and masks that
 make a progression fill whole bars. Deterministic for a seed (one numpy Generator drives every draw).
 
-The models here are the numpy ports (app.numpy_model) loaded by checkpoint.load_sampling_model,
+The models here are the numpy ports (app.learn.numpy_model) loaded by checkpoint.load_sampling_model,
 so generating a song never imports torch.
 """
 
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app import encoding, theory
-from app.song import Chord, Note, chord_finder
+from app.learn import encoding
+from app.music import theory
+from app.music.song import Chord, Note, chord_finder
 
 
 @dataclass

@@ -78,7 +78,7 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dic
     import statistics
     import tempfile
 
-    from app.compose import load_models
+    from app.music.compose import load_models
     from app.pipeline import OutputDirs, run_track
     from app.spec import TrackSpec
 
@@ -122,8 +122,8 @@ def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64)
     """Tokens per second of both models' training steps on batches shaped like the real ones."""
     import torch
 
-    from app import encoding
-    from app.train import _losses, new_model
+    from app.learn import encoding
+    from app.learn.train import _losses, new_model
 
     v = encoding.VOCAB
     g = torch.Generator().manual_seed(0)

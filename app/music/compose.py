@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from app import theory
-from app.sample import SamplingOptions, sample_melody, sample_progression
-from app.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
+from app.music import theory
+from app.learn.sample import SamplingOptions, sample_melody, sample_progression
+from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
 
 # Which layers play in each kind of section. The mix reads 'beat' from here too.
 SECTION_LAYERS = {
@@ -31,7 +31,7 @@ class Models:
 def load_models(chord_path=None, melody_path=None) -> Models:
     """Load the shipped (or given) checkpoints' sampling weights (numpy; no torch import)."""
     from app import paths
-    from app.checkpoint import load_sampling_model
+    from app.learn.checkpoint import load_sampling_model
 
     return Models(load_sampling_model(chord_path or paths.CHORD_CHECKPOINT, "chord"),
                   load_sampling_model(melody_path or paths.MELODY_CHECKPOINT, "melody"))

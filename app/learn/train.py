@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app import encoding, paths
-from app.corpus import Corpus, Piece
+from app import paths
+from app.learn import encoding
+from app.learn.corpus import Corpus, Piece
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
 
 def new_model(kind: str):
     """A freshly initialised 'melody' or 'chord' LSTM sized for this code's vocabulary."""
-    from app.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+    from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
     v = encoding.VOCAB
     if kind == "melody":
@@ -110,8 +111,8 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     import torch
     from tqdm import tqdm
 
-    from app.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
-    from app.corpus import split_pieces
+    from app.learn.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
+    from app.learn.corpus import split_pieces
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

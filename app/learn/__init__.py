@@ -1,0 +1,1 @@
+"""The models: encoding, corpus import, the LSTMs, training, checkpoints and sampling."""

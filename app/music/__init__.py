@@ -1,0 +1,1 @@
+"""Composition: theory, the Song record, MIDI files and the arrangement."""

@@ -1,0 +1,1 @@
+"""Batch releases: planning, workers, originality, manifests, compliance, cover, titles, long mix."""
