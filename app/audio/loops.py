@@ -226,7 +226,7 @@ def _detect_bpm_cached(path_str: str, mtime_ns: int, size: int) -> float | None:
     bpm = detect_bpm(audio, 22050)
     if bpm is None:
         return None
-    return round(snap_bpm_to_length(bpm, audio.shape[1] / 22050), 2)
+    return float(round(snap_bpm_to_length(bpm, audio.shape[1] / 22050), 2))  # a plain float for JSON
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def _parabolic_peak(values: np.ndarray, i: int) -> float:
         return float(i)
     a, b, c = values[i - 1], values[i], values[i + 1]
     denom = a - 2 * b + c
-    return float(i) if denom == 0 else i + 0.5 * (a - c) / denom
+    return float(i) if denom == 0 else float(i + 0.5 * (a - c) / denom)
 
 
 def fold_bpm(bpm: float, low: float = FOLD_BPM_RANGE[0], high: float = FOLD_BPM_RANGE[1]) -> float:
