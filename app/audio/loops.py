@@ -27,7 +27,7 @@ import numpy as np
 
 from app import paths
 from app.audio.tempo import (  # noqa: F401 - detect_bpm, fold_bpm, onset_envelope: re-exported
-    LoopTempo, detect_bpm, detect_loop_tempo, first_hit_s, fold_bpm, onset_envelope, track_bpm,
+    LoopTempo, detect_bpm, detect_loop_tempo, first_hit_s, fold_bpm, onset_envelope, stretch_loop, track_bpm,
 )
 from app.errors import BadValueError, EffectFileError
 
@@ -489,50 +489,6 @@ def _tempo_unit(
     unit = np.ascontiguousarray(unit, dtype=np.float32)
     unit.flags.writeable = False
     return unit, exact
-
-
-def stretch_loop(loop: np.ndarray, target_length: float, n_beats: int, sample_rate: int = 44100) -> np.ndarray:
-    """Time-stretch a seamless loop (2, n) to `target_length` samples (may be fractional) keeping pitch.
-
-    Returns (2, ceil(target_length)), itself seamless when repeated every target_length samples.
-    Rubber Band (pedalboard.time_stretch) keeps pitch and transients but drifts by up to ~10 ms
-    over a few seconds, so each beat is stretched on its own, with context from its neighbours
-    (read circularly), and the beats are joined with 5 ms crossfades placed 10 ms before each
-    beat line: every beat then starts within ~1-2 ms of its grid position.
-    """
-    from pedalboard import time_stretch
-
-    length = loop.shape[1]
-    factor = length / target_length  # > 1 speeds up (pedalboard's convention)
-    n_out = int(math.ceil(target_length))
-    out = np.zeros((2, n_out), np.float64)
-    weight = np.zeros(n_out, np.float64)
-    lead = 0.010 * sample_rate  # joins sit this far before each beat, where it is quietest
-    fade = max(1, int(0.005 * sample_rate))
-    context = int(0.1 * sample_rate)
-    beat_out = target_length / n_beats
-    ramp_up = np.linspace(0.0, 1.0, fade, endpoint=False) + 0.5 / fade
-    for j in range(n_beats):
-        start_out = j * beat_out - lead
-        end_out = (j + 1) * beat_out - lead
-        first = int(round(start_out))
-        count = int(round(end_out)) - first + fade
-        src_start = int(math.floor(start_out * factor)) - context
-        src_count = int(math.ceil(count * factor)) + 2 * context + 2
-        chunk = np.ascontiguousarray(loop[:, np.arange(src_start, src_start + src_count) % length], np.float32)
-        stretched = time_stretch(chunk, sample_rate, stretch_factor=factor)
-        # Output sample k of the chunk sits at output time src_start / factor + k.
-        offset = int(round(first - src_start / factor))
-        piece = stretched[:, offset:offset + count]
-        if piece.shape[1] < count:
-            piece = np.pad(piece, ((0, 0), (0, count - piece.shape[1])))
-        w = np.ones(count)
-        w[:fade] = ramp_up
-        w[-fade:] = ramp_up[::-1]
-        index = np.arange(first, first + count) % n_out
-        np.add.at(out, (slice(None), index), piece * w)
-        np.add.at(weight, index, w)
-    return (out / np.maximum(weight, 1e-9)).astype(np.float32)
 
 
 def _tile_exact(unit: np.ndarray, unit_exact: float, n_samples: int) -> np.ndarray:
