@@ -312,7 +312,7 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     query = printable(query).strip()
     match = _ID_PATTERN.match(query)
     if match:
-        bank, program = int(match["bank"]), int(match["program"])
+        bank, program = _preset_numbers(match["bank"], match["program"], query)
         for f in _files_named(files, match["stem"]):
             for preset in f.presets:
                 if (preset.bank, preset.program) == (bank, program):
@@ -337,6 +337,17 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
         if preset is not None:
             return preset
     raise BadValueError(_unknown_message(query, wanted, scope))
+
+
+def _preset_numbers(bank_text: str, program_text: str, query: str) -> tuple[int, int]:
+    """(bank, program) of an id, or BadValueError with the allowed ranges (int() of a 5000-digit
+    text is refused by Python itself, so the digits are counted first)."""
+    from app.spec import shorten
+
+    if len(bank_text) > 3 or len(program_text) > 3 or int(bank_text) > PERCUSSION_BANK or int(program_text) > 127:
+        raise BadValueError(f"instrument {shorten(query)}: preset numbers are bank 0-{PERCUSSION_BANK} "
+                            "and program 0-127 (`python -m app.main instruments` lists them)")
+    return int(bank_text), int(program_text)
 
 
 _GM_PROGRAM_BY_NAME = {_normalise(n): program for program, n in enumerate(GM_PROGRAM_NAMES)}
@@ -373,7 +384,9 @@ def _unknown_message(query: str, wanted: str, files: list[SoundFontFile]) -> str
             ids.add(preset.id)
             suggestions.append(f"{shown!r} ({preset.id})")
     hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-    return f"unknown instrument {query!r}{hint} (`python -m app.main instruments` lists them all)"
+    from app.spec import shorten
+
+    return f"unknown instrument {shorten(repr(query))}{hint} (`python -m app.main instruments` lists them all)"
 
 
 def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) -> str:
