@@ -234,7 +234,7 @@ def pick_instrument(part: str, current: str | None):
         more = [Choice(BACK, value=BACK)]
         for f in files:
             more.append(Separator(f"-- {printable(f.path.stem)} ({len(f.presets)} presets) --"))
-            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets]
+            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets if not p.unplayable]
         answer = _ask(questionary.select(f"{part.capitalize()} instrument (type to filter)", more,
                                          use_search_filter=True, use_jk_keys=False))
         if answer != BACK:
