@@ -93,3 +93,56 @@ def test_fluidsynth_warnings_are_summarised_once_per_file(broken, capfd):
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1, err
     assert "chip.sf2" in lines[0] and "ROM sample ignored" in lines[0] and "invalid start/end" in lines[0]
+
+
+# --- Drop-ins do not change what defaults and GM names mean (item 4) ------------------------------
+
+GM = paths.SYSTEM_SF2_DIRS[0] / "FluidR3_GM.sf2"
+needs_gm = pytest.mark.skipif(not GM.exists(), reason="the system GM SoundFont (fluid-soundfont-gm) is not installed")
+# A toy SoundFont dropped into app/sf2/ naming its presets like FluidR3_GM's and like GM programs.
+TOY_PRESETS = [(0, 0, "Vibraphone", 0), (0, 1, "Rhodes EP", 0), (0, 2, "Fingered Bass", 0), (0, 3, "Electric Piano 1", 0),
+               (0, 4, "Toy Vibes", 0)]
+
+
+@pytest.fixture
+def with_toy(tmp_path, monkeypatch):
+    from tests.sf2_fixture import write_tiny_sf2
+
+    write_tiny_sf2(tmp_path / "sf2" / "aaa toy.sf2", TOY_PRESETS)  # sorts before anything
+    monkeypatch.setattr(paths, "SF2_DIR", tmp_path / "sf2")
+    return discover_soundfonts()[0]
+
+
+@needs_gm
+@pytest.mark.parametrize("name, gm_id", [("Vibraphone", "FluidR3_GM:0:11"), ("Rhodes EP", "FluidR3_GM:0:4"),
+                                         ("Electric Piano 1", "FluidR3_GM:0:4"), ("fingered bass", "FluidR3_GM:0:33")])
+def test_bare_gm_names_resolve_to_the_gm_soundfont(with_toy, name, gm_id):
+    assert with_toy[0].path.stem == "aaa toy"  # the drop folder is scanned first
+    assert find_instrument(name, with_toy).id == gm_id
+
+
+@needs_gm
+def test_a_dropped_preset_is_chosen_by_id_file_or_a_name_only_it_has(with_toy):
+    assert find_instrument("aaa toy:0:0", with_toy).name == "Vibraphone"
+    assert find_instrument("Vibraphone@aaa toy", with_toy).id == "aaa toy:0:0"
+    assert find_instrument("toy vibes", with_toy).id == "aaa toy:0:4"
+
+
+@needs_gm
+def test_defaults_and_the_batch_pool_names_stay_on_the_gm_soundfont(with_toy):
+    from app.audio.instruments import default_instrument
+    from app.release.batch import BatchRequest
+
+    for part in ("melody", "chords", "bass"):
+        assert default_instrument(part, with_toy).sf2_path.stem == "FluidR3_GM"
+    request = BatchRequest(count=1)
+    names = [*request.melody_instruments, *request.chords_instruments, *request.bass_instruments]
+    assert names and {find_instrument(n, with_toy).sf2_path.stem for n in names} == {"FluidR3_GM"}
+
+
+@needs_gm
+def test_the_listing_says_where_a_bare_name_goes(with_toy):
+    listing = format_listing(with_toy, [])
+    line = next(x for x in listing.splitlines() if "(aaa toy:0:0)" in x)
+    assert "the name alone gives FluidR3_GM:0:11" in line
+    assert "the name alone" not in next(x for x in listing.splitlines() if "(aaa toy:0:4)" in x)

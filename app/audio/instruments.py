@@ -365,7 +365,10 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     """An instrument from a query: an id 'FluidR3_GM:0:4', a preset name ('Electric Piano 1',
     'electric-piano-1', any case) or 'name@file' ('Vibraphone@FluidR3_GM', file stem or name).
 
-    A bare name is looked up in file order (app/sf2/ first, so a dropped-in SoundFont wins).
+    A bare name is looked up in the General MIDI SoundFont first (its preset names, then the standard
+    GM program names), then in the other files in order: a SoundFont dropped into app/sf2/ never
+    changes what a GM name or a default means; its presets are chosen by id, 'name@file', or a name
+    only it has. A preset FluidSynth cannot sound is never chosen (BadValueError says why).
     Raises BadValueError naming a few close matches when nothing fits.
     """
     files = discover_soundfonts()[0] if files is None else files
@@ -389,16 +392,30 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     else:
         name, scope = query, files
     wanted = _normalise(name)
-    named = [p for f in scope for p in f.presets if _normalise(p.name) == wanted]
-    gm_program = _GM_PROGRAM_BY_NAME.get(wanted)
-    gm_preset = _gm_preset(scope, gm_program) if gm_program is not None else None
-    # A playable preset of that name wins over one that cannot sound.
-    for preset in [*named, *([gm_preset] if gm_preset else [])]:
+    candidates = _named_presets(scope, wanted)
+    for preset in candidates:  # a playable preset of that name wins over one that cannot sound
         if not preset.unplayable:
             return preset
-    if named or gm_preset:
-        return _playable((named or [gm_preset])[0])
+    if candidates:
+        return _playable(candidates[0])
     raise BadValueError(_unknown_message(query, wanted, scope))
+
+
+def _named_presets(files: list[SoundFontFile], wanted: str) -> list[Instrument]:
+    """Presets answering to the normalised name `wanted`, best first: the GM SoundFont's own preset
+    of that name, its preset for the GM program of that name, then the other files' in order."""
+    try:
+        gm = find_gm_soundfont(files)
+    except SoundFontError:
+        gm = None
+    others = [p for f in files if f is not gm for p in f.presets if _normalise(p.name) == wanted]
+    if gm is None:
+        return others
+    found = [p for p in gm.presets if _normalise(p.name) == wanted]
+    program = _GM_PROGRAM_BY_NAME.get(wanted)
+    if program is not None:
+        found += [p for p in gm.presets if (p.bank, p.program) == (0, program) and p not in found]
+    return found + others
 
 
 def _playable(preset: Instrument) -> Instrument:
@@ -469,6 +486,9 @@ def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) 
         lines.append(f"{printable(f.path.stem)}  ({printable(f.path)}, {count} preset{'s' if count != 1 else ''})")
         for p in f.presets:
             mark = f"  UNPLAYABLE: {p.unplayable}" if p.unplayable else ""
+            owner = next((c for c in _named_presets(files, _normalise(p.name)) if not c.unplayable), p)
+            if owner != p and not p.unplayable:  # the bare name means another file's preset
+                mark = f"  (the name alone gives {owner.id}; use the id)"
             lines.append(f"  {p.bank:>3}:{p.program:<3}  {p.name:<20}  ({p.id}){mark}")
         lines.append("")
     if skipped:
