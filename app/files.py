@@ -13,6 +13,7 @@ drop-folder scans skip them and clean_stale_temps() can remove those of processe
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -193,3 +194,60 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def json_ready(value, where: str = "value"):
+    """`value` made of plain JSON types only: numpy scalars become int/float/bool, numpy arrays and
+    tuples become lists, Paths become strings, dict keys become strings. Everything else that is not
+    str/int/float/bool/None raises TypeError, and a NaN or infinite float raises ValueError (JSON has
+    no such numbers, and a sidecar or manifest holding one is a bug upstream); both name the field
+    (`where`, e.g. "sidecar.beat.bpm"). Returns a new structure; `value` is left alone."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return int(value)  # an IntEnum or other int subclass as a plain int
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value}, which JSON cannot hold")
+        return float(value)
+    if isinstance(value, Path):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_json_key(k, where): json_ready(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where} is a {type(value).__name__}, which JSON cannot hold")
+
+
+def _json_key(key, where: str) -> str:
+    import numpy as np
+
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, (str, int, float, bool)) or key is None:
+        return key if isinstance(key, str) else json.dumps(key)
+    raise TypeError(f"{where} has a key of type {type(key).__name__}, which JSON cannot hold")
+
+
+def json_text(data, where: str = "value") -> str:
+    """The JSON text (indented, UTF-8 friendly, ending in a newline) of json_ready(data)."""
+    return json.dumps(json_ready(data, where), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(path: str | Path, data, where: str | None = None) -> Path:
+    """Write json_text(data) to `path` atomically (temporary name, then rename). Text that is not
+    valid Unicode (undecodable file-name bytes) is written as escapes rather than failing.
+    Returns the path; OutputError when it cannot be written."""
+    path = Path(path)
+    text = json_text(data, where or path.name)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
+    return path

@@ -157,7 +157,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import json
+    from app.files import json_text
 
     check_range("count", args.count, *COUNT_RANGE)
     check_range("minutes", args.minutes, *RANGES["minutes"])
@@ -167,7 +167,7 @@ def _evaluate(args) -> int:
 
     report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
                       plots_dir=Path(args.plots) if args.plots else None)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(json_text(report, "evaluate report").rstrip("\n") if args.json else format_report(report))
     return 0
 
 

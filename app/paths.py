@@ -10,15 +10,16 @@ APP_DIR = ROOT / "app"
 SF2_DIR = APP_DIR / "sf2"
 EFFECTS_DIR = APP_DIR / "effects"
 # LOFI_MODELS_DIR points generation (and train's default --out-dir) at other weights.
-MODELS_DIR = Path(os.environ.get("LOFI_MODELS_DIR", ROOT / "models"))
+# An empty variable (LOFI_OUTPUT_DIR=) counts as unset, not as the current directory.
+MODELS_DIR = Path(os.environ.get("LOFI_MODELS_DIR") or ROOT / "models")
 DATA_DIR = ROOT / "data"
 # LOFI_OUTPUT_DIR moves midi/, wav/ and final_results/ elsewhere (tests, scripted runs).
-OUTPUT_ROOT = Path(os.environ.get("LOFI_OUTPUT_DIR", DATA_DIR))
+OUTPUT_ROOT = Path(os.environ.get("LOFI_OUTPUT_DIR") or DATA_DIR)
 MIDI_DIR = OUTPUT_ROOT / "midi"
 WAV_DIR = OUTPUT_ROOT / "wav"
 RESULTS_DIR = OUTPUT_ROOT / "final_results"
 # Preprocessed training data; LOFI_CACHE_DIR lets tests keep theirs apart.
-CACHE_DIR = Path(os.environ.get("LOFI_CACHE_DIR", ROOT / ".cache"))
+CACHE_DIR = Path(os.environ.get("LOFI_CACHE_DIR") or ROOT / ".cache")
 
 # Where Debian/Ubuntu (fluid-soundfont-gm), Homebrew and others put General MIDI SoundFonts.
 SYSTEM_SF2_DIRS = [

@@ -99,8 +99,7 @@ class TrackSpec:
             lo, hi = RANGES["level_db"]
             if not lo <= level <= hi:
                 raise BadValueError(f"ambience level for {name} must be between {lo:g} and {hi:g} dB, got {level:g}")
-        if self.seed is not None and not 0 <= self.seed <= SEED_MAX:
-            raise BadValueError(f"seed must be between 0 and {SEED_MAX}, got {self.seed}")
+        check_range("seed", self.seed, 0, SEED_MAX)
         from app.audio.fx import PRESETS
 
         if self.lofi_preset not in PRESETS:
@@ -158,11 +157,14 @@ def _field_value(name: str, value, where: str):
     if kind == _NUMBER:
         if not is_number:
             raise wrong()
+        if isinstance(value, int) and abs(value) > MAX_EXACT_INT:  # float() of a 400-digit int overflows
+            lo, hi = RANGES.get(name, (0, MAX_EXACT_INT))
+            check_range(f"{where}: field 'spec.{name}'", value, lo, hi)
         if not math.isfinite(value):
             raise BadValueError(f"{where}: field 'spec.{name}' must be a finite number, got {value}")
         return value
     if kind == "a whole number":
-        if not (is_number and float(value).is_integer()):
+        if not (isinstance(value, int) and is_number or isinstance(value, float) and value.is_integer()):
             raise wrong()
         return int(value)
     if kind == _TEXT:
@@ -194,9 +196,28 @@ def check_range(name: str, value, lo: float, hi: float | None = None) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             lo <= value and (hi is None or value <= hi)):
-        allowed = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
-        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
-        raise BadValueError(f"{name} must be {allowed}, got {shown}")
+        allowed = f"between {_shown(lo)} and {_shown(hi)}" if hi is not None else f"at least {_shown(lo)}"
+        raise BadValueError(f"{name} must be {allowed}, got {_shown(value)}")
+
+
+MAX_EXACT_INT = 2**53  # larger ints lose digits as floats; a 400-digit one does not fit one at all
+_MAX_SHOWN_CHARS = 24
+
+
+def _shown(value) -> str:
+    """A value for an error message, short however big: 4294967295, 0.1, 'abc', 'a 400-digit number'."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return shorten(repr(value))
+    if isinstance(value, int):
+        if abs(value) >= 10**_MAX_SHOWN_CHARS:  # str() of a 5000-digit int is refused by Python itself
+            return f"a {int(abs(value).bit_length() * 0.30103) + 1}-digit number"
+        return str(value)
+    return f"{value:g}"
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text`, or its start and its length when longer than `limit` characters (for one-line errors)."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}... ({len(text)} characters)"
 
 
 def _in_range(name: str, value: float) -> None:
@@ -225,7 +246,7 @@ def number_arg(lo: float, hi: float):
         try:
             return float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number from {lo:g} to {hi:g}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a number from {lo:g} to {hi:g}, got {shorten(repr(text))}") from None
 
     return parse
 
@@ -234,10 +255,13 @@ def whole_arg(lo: int, hi: int | None = None):
     """An argparse type: an int (see number_arg)."""
 
     def parse(text: str) -> int:
+        allowed = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
         try:
-            return int(text)
+            value = int(text)  # more than 4300 digits: ValueError too
         except ValueError:
-            allowed = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {allowed}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number {allowed}, got {shorten(repr(text))}") from None
+        if len(text) > _MAX_SHOWN_CHARS and not (lo <= value and (hi is None or value <= hi)):
+            raise argparse.ArgumentTypeError(f"expected a whole number {allowed}, got {_shown(value)}")
+        return value
 
     return parse

@@ -43,6 +43,9 @@ CURATED = {
     "chords": [(0, 4), (0, 5), (0, 0), (0, 24), (0, 26), (0, 11), (0, 89), (0, 88), (0, 94)],
     "bass": [(0, 33), (0, 32), (0, 35), (0, 34), (0, 38)],
 }
+SAVE_PREVIEW = "write the preview to a WAV"  # offered when there is no audio device
+SOUND_DEVICE_DIR = Path("/dev/snd")  # Linux sound cards: pcmC0D0p is card 0's first playback device
+SOUND_SERVER_SOCKETS = ("pulse/native", "pipewire-0")  # under XDG_RUNTIME_DIR
 MORE = "more..."
 BACK = "<- back"
 
@@ -185,13 +188,20 @@ def ask_instrument(part: str, current: str | None, preview_dir: Path) -> str:
     while True:
         inst = pick_instrument(part, current)
         while True:
-            action = _ask(questionary.select(f"{inst.name} for the {part}: listen first?",
-                                             ["no, use it", f"listen ({AUDITION_SECONDS:g} s)", "choose another"]))
+            actions = ["no, use it", f"listen ({AUDITION_SECONDS:g} s)", "choose another"]
+            if not audio_device_available():
+                actions.append(SAVE_PREVIEW)
+            action = _ask(questionary.select(f"{inst.name} for the {part}: listen first?", actions))
             if action == "no, use it":
                 return inst.id
             if action == "choose another":
                 current = inst.id
                 break
+            if action == SAVE_PREVIEW:
+                default = Path.cwd() / f"{part}-preview.wav"
+                where = _ask(questionary.text("Write the preview to", default=str(default)))
+                save_preview(inst, Path(where).expanduser())
+                continue
             play_preview(inst, preview_dir / f"{part}.wav")
 
 
@@ -224,19 +234,53 @@ def pick_instrument(part: str, current: str | None):
         more = [Choice(BACK, value=BACK)]
         for f in files:
             more.append(Separator(f"-- {printable(f.path.stem)} ({len(f.presets)} presets) --"))
-            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets]
+            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets if not p.unplayable]
         answer = _ask(questionary.select(f"{part.capitalize()} instrument (type to filter)", more,
                                          use_search_filter=True, use_jk_keys=False))
         if answer != BACK:
             return answer
 
 
+def audio_device_available() -> bool:
+    """Whether sound can be heard here: a sound card's playback device in /dev/snd, or a PulseAudio
+    or PipeWire server (PULSE_SERVER, or its socket under XDG_RUNTIME_DIR). Players such as ffplay
+    'succeed' without one, so their exit code cannot tell. Always True on macOS and Windows."""
+    import os
+
+    if not sys.platform.startswith("linux"):
+        return True
+    if os.environ.get("PULSE_SERVER"):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and any((Path(runtime) / socket).exists() for socket in SOUND_SERVER_SOCKETS):
+        return True
+    try:
+        return any(p.name.startswith("pcm") and p.name.endswith("p") for p in SOUND_DEVICE_DIR.iterdir())
+    except OSError:
+        return False
+
+
+def save_preview(instrument, path: Path) -> None:
+    """Render the audition into `path` (a WAV) and say where it is; an unwritable path is a message."""
+    from app.audio.render import audition
+
+    try:
+        print(f"  preview written: {audition(instrument, path, seconds=AUDITION_SECONDS)}")
+    except LofiError as exc:
+        print(f"  {exc}")
+
+
 def play_preview(instrument, path: Path) -> None:
-    """Render a short audition and play it with the first system player that works; else print its path."""
+    """Render a short audition and play it with the first system player that works; else print its
+    path. Without an audio device nothing is played: it says so (the menu then offers SAVE_PREVIEW)."""
     from app.audio.render import audition
 
     print(f"  rendering a {AUDITION_SECONDS:g}-second preview of {instrument.label}...", flush=True)
     audition(instrument, path, seconds=AUDITION_SECONDS)
+    if not audio_device_available():
+        print(f"  there is no audio device here (no sound card, no PulseAudio/PipeWire), so nothing was "
+              f"played; choose '{SAVE_PREVIEW}' to keep it")
+        return
     for command in PLAYERS:
         if shutil.which(command[0]):
             done = subprocess.run([*command, str(path)], stdin=subprocess.DEVNULL,

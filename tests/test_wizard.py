@@ -103,7 +103,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         ("Include chords", "n"),
         ("Melody instrument", DOWN + ENTER),  # the first curated preset after the default
         ("for the melody: listen", DOWN + ENTER),  # audition it
-        ("rendering a 5-second preview", None), (r"played with|no audio player", None),
+        ("rendering a 5-second preview", None), (r"played with|no audio player|no audio device", None),
         ("for the melody: listen", ENTER),
         ("Bass instrument", DOWN * 2 + ENTER), ("for the bass: listen", ENTER),  # Fretless Bass
         ("Ambience", SPACE + ENTER),  # also rain

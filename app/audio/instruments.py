@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import paths
@@ -29,6 +29,12 @@ _PDTA_RECORD_SIZES = {
     b"inst": 22, b"ibag": 4, b"imod": 10, b"igen": 4, b"shdr": 46,
 }
 _PHDR_RECORD = struct.Struct("<20sHHHIII")  # name, program, bank, bag index, library, genre, morphology
+_BAG_RECORD = struct.Struct("<HH")  # generator index, modulator index
+_GEN_RECORD = struct.Struct("<HH")  # operator, amount (unsigned here: instrument and sample ids)
+_INST_RECORD = struct.Struct("<20sH")  # name, bag index
+_SHDR_RECORD = struct.Struct("<20sIIIIIBbHH")  # name, start, end, loops, rate, key, correction, link, type
+_GEN_INSTRUMENT, _GEN_SAMPLE_ID = 41, 53
+_ROM_SAMPLE, _COMPRESSED_SAMPLE = 0x8000, 0x10  # sfSampleType bits (0x10: SF3 Ogg Vorbis)
 
 GM_INSTALL_HINT = (
     "install a General MIDI SoundFont: `sudo apt install fluid-soundfont-gm` (Debian/Ubuntu), "
@@ -95,6 +101,8 @@ class Instrument:
     bank: int
     program: int
     name: str
+    # Why FluidSynth cannot sound this preset (ROM samples, sample data missing), or None.
+    unplayable: str | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -144,6 +152,7 @@ def read_presets(path: Path) -> list[Instrument]:
         if pdta is None:
             raise _Unusable("broken SoundFont (no 'pdta' preset data)")
         chunks = _read_subchunks(f, *pdta)
+        sample_frames = _sample_frames(f, riff_end)
     for tag, size in _PDTA_RECORD_SIZES.items():
         if tag not in chunks:
             raise _Unusable(f"broken SoundFont (no '{tag.decode()}' chunk)")
@@ -152,16 +161,69 @@ def read_presets(path: Path) -> list[Instrument]:
     phdr = chunks[b"phdr"]
     presets: dict[tuple[int, int], Instrument] = {}
     # The last record is the terminal 'EOP' sentinel, not a preset.
-    for offset in range(0, len(phdr) - _PHDR_RECORD.size, _PHDR_RECORD.size):
+    for index, offset in enumerate(range(0, len(phdr) - _PHDR_RECORD.size, _PHDR_RECORD.size)):
         raw_name, program, bank, *_ = _PHDR_RECORD.unpack_from(phdr, offset)
         name = raw_name.split(b"\0", 1)[0].decode("latin-1").strip() or f"Preset {bank}:{program}"
-        if program > 127 or bank > PERCUSSION_BANK:
-            continue  # not addressable through MIDI bank/program select
-        # Duplicate bank:program in one file: the first one is what FluidSynth selects too.
-        presets.setdefault((bank, program), Instrument(path, bank, program, name))
+        if program > 127 or bank > PERCUSSION_BANK or (bank, program) in presets:
+            continue  # not addressable through MIDI; or a duplicate (FluidSynth selects the first too)
+        presets[bank, program] = Instrument(path, bank, program, name, _unplayable_reason(chunks, index, sample_frames))
     if not presets:
         raise _Unusable("no presets")
     return [presets[key] for key in sorted(presets)]
+
+
+def _sample_frames(f, riff_end: int) -> int | None:
+    """16-bit frames in the 'smpl' chunk (only its header is read), or None when there is none."""
+    sdta = _find_list(f, 12, riff_end, b"sdta")
+    pos = sdta[0] if sdta else riff_end
+    while sdta and pos + 8 <= sdta[1]:
+        f.seek(pos)
+        head = f.read(8)
+        size = struct.unpack("<I", head[4:8])[0] if len(head) == 8 else 0
+        if head[:4] == b"smpl":
+            return size // 2
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _zone_amounts(bags: bytes, gens: bytes, first_bag: int, end_bag: int, oper: int) -> list[int]:
+    """The amounts of generator `oper` in zones first_bag..end_bag-1 (a preset's or instrument's)."""
+    found = []
+    for bag in range(first_bag, end_bag):
+        gen_start = _BAG_RECORD.unpack_from(bags, bag * 4)[0]
+        gen_end = _BAG_RECORD.unpack_from(bags, bag * 4 + 4)[0]
+        for g in range(gen_start, gen_end):
+            op, amount = _GEN_RECORD.unpack_from(gens, g * 4)
+            if op == oper:
+                found.append(amount)
+    return found
+
+
+def _unplayable_reason(chunks: dict, preset_index: int, sample_frames: int | None) -> str | None:
+    """Why FluidSynth would sound nothing for this preset (every sample it reaches is a ROM sample or
+    lies outside the file's sample data), read from the preset, instrument and sample headers; None
+    when at least one sample is usable."""
+    try:
+        phdr, inst, shdr = chunks[b"phdr"], chunks[b"inst"], chunks[b"shdr"]
+        first = _PHDR_RECORD.unpack_from(phdr, preset_index * 38)[3]
+        end = _PHDR_RECORD.unpack_from(phdr, preset_index * 38 + 38)[3]
+        problems = set()
+        for inst_id in _zone_amounts(chunks[b"pbag"], chunks[b"pgen"], first, end, _GEN_INSTRUMENT):
+            ibag_first = _INST_RECORD.unpack_from(inst, inst_id * 22)[1]
+            ibag_end = _INST_RECORD.unpack_from(inst, inst_id * 22 + 22)[1]
+            for sample_id in _zone_amounts(chunks[b"ibag"], chunks[b"igen"], ibag_first, ibag_end,
+                                           _GEN_SAMPLE_ID):
+                _, start, stop, *_, kind = _SHDR_RECORD.unpack_from(shdr, sample_id * 46)
+                if kind & _ROM_SAMPLE:
+                    problems.add("it uses ROM samples, which are not in the file")
+                elif not (kind & _COMPRESSED_SAMPLE) and not (
+                        start < stop and (sample_frames is None or stop <= sample_frames)):
+                    problems.add("its sample data is missing from the file")
+                else:
+                    return None
+    except (struct.error, IndexError):
+        return "its preset data is broken"
+    return "; ".join(sorted(problems)) or "it has no samples"
 
 
 def _find_list(f, start: int, end: int, list_type: bytes) -> tuple[int, int] | None:
@@ -303,7 +365,10 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     """An instrument from a query: an id 'FluidR3_GM:0:4', a preset name ('Electric Piano 1',
     'electric-piano-1', any case) or 'name@file' ('Vibraphone@FluidR3_GM', file stem or name).
 
-    A bare name is looked up in file order (app/sf2/ first, so a dropped-in SoundFont wins).
+    A bare name is looked up in the General MIDI SoundFont first (its preset names, then the standard
+    GM program names), then in the other files in order: a SoundFont dropped into app/sf2/ never
+    changes what a GM name or a default means; its presets are chosen by id, 'name@file', or a name
+    only it has. A preset FluidSynth cannot sound is never chosen (BadValueError says why).
     Raises BadValueError naming a few close matches when nothing fits.
     """
     files = discover_soundfonts()[0] if files is None else files
@@ -312,11 +377,11 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     query = printable(query).strip()
     match = _ID_PATTERN.match(query)
     if match:
-        bank, program = int(match["bank"]), int(match["program"])
+        bank, program = _preset_numbers(match["bank"], match["program"], query)
         for f in _files_named(files, match["stem"]):
             for preset in f.presets:
                 if (preset.bank, preset.program) == (bank, program):
-                    return preset
+                    return _playable(preset)
         # fall through: maybe a preset name containing colons; then suggestions
     name, at, file_query = query.rpartition("@")
     if at:
@@ -327,16 +392,49 @@ def find_instrument(query: str, files: list[SoundFontFile] | None = None) -> Ins
     else:
         name, scope = query, files
     wanted = _normalise(name)
-    for f in scope:
-        for preset in f.presets:
-            if _normalise(preset.name) == wanted:
-                return preset
-    gm_program = _GM_PROGRAM_BY_NAME.get(wanted)
-    if gm_program is not None:
-        preset = _gm_preset(scope, gm_program)
-        if preset is not None:
+    candidates = _named_presets(scope, wanted)
+    for preset in candidates:  # a playable preset of that name wins over one that cannot sound
+        if not preset.unplayable:
             return preset
+    if candidates:
+        return _playable(candidates[0])
     raise BadValueError(_unknown_message(query, wanted, scope))
+
+
+def _named_presets(files: list[SoundFontFile], wanted: str) -> list[Instrument]:
+    """Presets answering to the normalised name `wanted`, best first: the GM SoundFont's own preset
+    of that name, its preset for the GM program of that name, then the other files' in order."""
+    try:
+        gm = find_gm_soundfont(files)
+    except SoundFontError:
+        gm = None
+    others = [p for f in files if f is not gm for p in f.presets if _normalise(p.name) == wanted]
+    if gm is None:
+        return others
+    found = [p for p in gm.presets if _normalise(p.name) == wanted]
+    program = _GM_PROGRAM_BY_NAME.get(wanted)
+    if program is not None:
+        found += [p for p in gm.presets if (p.bank, p.program) == (0, program) and p not in found]
+    return found + others
+
+
+def _playable(preset: Instrument) -> Instrument:
+    """`preset`, or BadValueError saying why FluidSynth cannot sound it."""
+    if preset.unplayable:
+        raise BadValueError(f"instrument {preset.id} ({preset.name}) cannot be played: {preset.unplayable}; "
+                            "choose another (`python -m app.main instruments` marks the unplayable ones)")
+    return preset
+
+
+def _preset_numbers(bank_text: str, program_text: str, query: str) -> tuple[int, int]:
+    """(bank, program) of an id, or BadValueError with the allowed ranges (int() of a 5000-digit
+    text is refused by Python itself, so the digits are counted first)."""
+    from app.spec import shorten
+
+    if len(bank_text) > 3 or len(program_text) > 3 or int(bank_text) > PERCUSSION_BANK or int(program_text) > 127:
+        raise BadValueError(f"instrument {shorten(query)}: preset numbers are bank 0-{PERCUSSION_BANK} "
+                            "and program 0-127 (`python -m app.main instruments` lists them)")
+    return int(bank_text), int(program_text)
 
 
 _GM_PROGRAM_BY_NAME = {_normalise(n): program for program, n in enumerate(GM_PROGRAM_NAMES)}
@@ -373,7 +471,9 @@ def _unknown_message(query: str, wanted: str, files: list[SoundFontFile]) -> str
             ids.add(preset.id)
             suggestions.append(f"{shown!r} ({preset.id})")
     hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-    return f"unknown instrument {query!r}{hint} (`python -m app.main instruments` lists them all)"
+    from app.spec import shorten
+
+    return f"unknown instrument {shorten(repr(query))}{hint} (`python -m app.main instruments` lists them all)"
 
 
 def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) -> str:
@@ -385,7 +485,11 @@ def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) 
         count = len(f.presets)
         lines.append(f"{printable(f.path.stem)}  ({printable(f.path)}, {count} preset{'s' if count != 1 else ''})")
         for p in f.presets:
-            lines.append(f"  {p.bank:>3}:{p.program:<3}  {p.name:<20}  ({p.id})")
+            mark = f"  UNPLAYABLE: {p.unplayable}" if p.unplayable else ""
+            owner = next((c for c in _named_presets(files, _normalise(p.name)) if not c.unplayable), p)
+            if owner != p and not p.unplayable:  # the bare name means another file's preset
+                mark = f"  (the name alone gives {owner.id}; use the id)"
+            lines.append(f"  {p.bank:>3}:{p.program:<3}  {p.name:<20}  ({p.id}){mark}")
         lines.append("")
     if skipped:
         lines.append("Skipped:")

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from app import paths
+from app.audio.tempo import (  # noqa: F401 - detect_bpm, fold_bpm, onset_envelope: re-exported
+    LoopTempo, detect_bpm, detect_loop_tempo, first_hit_s, fold_bpm, onset_envelope, stretch_loop, track_bpm,
+)
 from app.errors import BadValueError, EffectFileError
 
 BEAT = "beat"
@@ -53,10 +56,6 @@ MAX_LOAD_SECONDS = 600.0  # load_wav's default cap
 SAMPLE_RATE_RANGE = (4000, 384000)  # Hz; outside it resampling is absurd (a '1 Hz' header)
 CACHE_BYTES = 256 * 2**20  # decoded audio kept between calls (least recently used goes first)
 NAME_BPM_RANGE = (40.0, 250.0)
-DETECT_BPM_RANGE = (60.0, 180.0)
-FOLD_BPM_RANGE = (70.0, 140.0)
-# Normalised onset autocorrelation at the beat period: noise and rain score ~0.07, drum loops 0.5-0.9.
-MIN_BEAT_PERIODICITY = 0.25
 
 _BPM_AFTER = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*[-_ ]?\s*bpm", re.IGNORECASE)
 _BPM_BEFORE = re.compile(r"bpm\s*[-_ =]?\s*(\d{2,3}(?:\.\d+)?)(?![\d])", re.IGNORECASE)
@@ -67,10 +66,17 @@ class EffectFile:
     path: Path
     kind: str  # 'beat' | 'ambience'
     name: str  # stem of the file name
-    bpm: float | None  # beat loops only: from the name, else detected
+    bpm: float | None  # beat loops only: the tempo a track plays it at (its own, folded into 50-140)
     frames: int  # at the file's own sample rate
     sample_rate: int
     channels: int
+    source_bpm: float | None = None  # the loop's own tempo, from the name or detected
+    tempo_note: str | None = None  # for people, when bpm is not source_bpm: "170 BPM played half-time ..."
+
+    @property
+    def bpm_clamped(self) -> bool:
+        """True when even half- or double-time could not bring the loop into the track's tempo range."""
+        return bool(self.tempo_note and "clamped" in self.tempo_note)
 
     @property
     def duration_s(self) -> float:
@@ -191,11 +197,12 @@ def _read_effect(path: Path, folder: Path) -> EffectFile:
 
     kind = kind_of(path, folder)
     name = _printable(path.stem)  # names are for people (and JSON): undecodable bytes become U+FFFD
-    bpm = None
+    source_bpm = bpm = note = None
     if kind == BEAT:
-        bpm = bpm_from_name(name)
-        if bpm is None:
-            bpm = _detected_bpm(path, duration)
+        source_bpm = bpm_from_name(name)
+        if source_bpm is None:
+            source_bpm = _detected_bpm(path, duration)
+        bpm, note = track_bpm(source_bpm)
     return EffectFile(
         path=path,
         kind=kind,
@@ -204,6 +211,8 @@ def _read_effect(path: Path, folder: Path) -> EffectFile:
         frames=int(info.frames),
         sample_rate=int(info.samplerate),
         channels=int(info.channels),
+        source_bpm=source_bpm,
+        tempo_note=note,
     )
 
 
@@ -214,116 +223,16 @@ def _detected_bpm(path: Path, duration_s: float) -> float:
             "add it to the name, e.g. loop_84bpm.wav"
         )
     st = _stat(path)
-    bpm = _detect_bpm_cached(str(path), st.st_mtime_ns, st.st_size)
-    if bpm is None:
+    tempo = _detect_tempo_cached(str(path), st.st_mtime_ns, st.st_size)
+    if tempo is None:
         raise EffectFileError("no steady beat found; put the BPM in the name, e.g. loop_84bpm.wav")
-    return bpm
+    return round(tempo.bpm, 2)
 
 
 @functools.lru_cache(maxsize=64)
-def _detect_bpm_cached(path_str: str, mtime_ns: int, size: int) -> float | None:
+def _detect_tempo_cached(path_str: str, mtime_ns: int, size: int) -> LoopTempo | None:
     audio = load_wav(Path(path_str), 22050, max_seconds=MAX_DETECT_SECONDS)
-    bpm = detect_bpm(audio, 22050)
-    if bpm is None:
-        return None
-    return round(snap_bpm_to_length(bpm, audio.shape[1] / 22050), 2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Tempo and onsets
-
-
-def onset_envelope(audio: np.ndarray, sample_rate: int, hop: int = 256) -> tuple[np.ndarray, float]:
-    """Spectral-flux onset strength of `audio` ((channels, n) or (n,)).
-
-    Returns (envelope, frames_per_second); envelope[i] describes the hop starting at i*hop samples.
-    """
-    mono = np.asarray(audio, dtype=np.float32)
-    if mono.ndim == 2:
-        mono = mono.mean(axis=0)
-    n_fft = 4 * hop
-    if mono.size < n_fft:
-        return np.zeros(0, np.float32), sample_rate / hop
-    # Centre frames on their hop so a peak marks the onset time, not a window-length later.
-    padded = np.pad(mono, (n_fft // 2, n_fft // 2))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
-    log_mag = np.log1p(1000.0 * spectrum)
-    flux = np.maximum(0.0, np.diff(log_mag, axis=0, prepend=log_mag[:1])).sum(axis=1)
-    return flux.astype(np.float32), sample_rate / hop
-
-
-def detect_bpm(audio: np.ndarray, sample_rate: int) -> float | None:
-    """Tempo in BPM by autocorrelating the onset envelope.
-
-    Searches 60-180 BPM, refines on the envelope's later periodicities, then folds into 70-140
-    (doubling or halving). Returns None for silence or when nothing periodic stands out.
-    """
-    env, fps = onset_envelope(audio, sample_rate)
-    env = env - env.mean() if env.size else env
-    n = env.size
-    max_lag = int(math.ceil(60.0 * fps / DETECT_BPM_RANGE[0])) + 2
-    min_lag = int(math.floor(60.0 * fps / DETECT_BPM_RANGE[1]))
-    if n < 2 * max_lag or not np.any(env):
-        return None
-    spectrum = np.fft.rfft(env, 2 * n)
-    acf = np.fft.irfft(np.abs(spectrum) ** 2)[:n]
-    if acf[0] <= 0:
-        return None
-    acf = acf / acf[0]
-    lags = np.arange(min_lag, max_lag + 1)
-    is_peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
-    if not is_peak.any():
-        return None
-    # A gentle preference for the middle of the range breaks ties between octaves.
-    bpms = 60.0 * fps / lags
-    prior = np.exp(-0.5 * (np.log2(bpms / 100.0) / 1.5) ** 2)
-    score = np.where(is_peak, acf[lags] * prior, -np.inf)
-    best = int(lags[int(np.argmax(score))])
-    if acf[best] < MIN_BEAT_PERIODICITY:
-        return None
-    lag = _parabolic_peak(acf, best)
-    # Later multiples of the period pin it down more finely (lag resolution / m).
-    for multiple in (2, 4, 8):
-        centre = int(round(lag * multiple))
-        if centre + 3 >= n * 0.7:
-            break
-        window = np.arange(centre - 2, centre + 3)
-        peak = int(window[np.argmax(acf[window])])
-        if acf[peak] < 0.5 * acf[best]:
-            break
-        lag = _parabolic_peak(acf, peak) / multiple
-    bpm = 60.0 * fps / lag
-    return fold_bpm(bpm)
-
-
-def _parabolic_peak(values: np.ndarray, i: int) -> float:
-    if i <= 0 or i >= values.size - 1:
-        return float(i)
-    a, b, c = values[i - 1], values[i], values[i + 1]
-    denom = a - 2 * b + c
-    return float(i) if denom == 0 else i + 0.5 * (a - c) / denom
-
-
-def fold_bpm(bpm: float, low: float = FOLD_BPM_RANGE[0], high: float = FOLD_BPM_RANGE[1]) -> float:
-    """Double or halve `bpm` until it lies in [low, high] (a 160 BPM reading of a 80 BPM loop)."""
-    while bpm < low:
-        bpm *= 2.0
-    while bpm > high:
-        bpm /= 2.0
-    return bpm
-
-
-def snap_bpm_to_length(bpm: float, duration_s: float, beats_per_bar: int = 4, tolerance: float = 0.02) -> float:
-    """If the file is (within `tolerance`) a whole number of bars (1-16) at `bpm`, the BPM that makes
-    it exactly so; loops are cut on bar lines, so this removes the detector's last fraction of a BPM."""
-    bars = duration_s * bpm / 60.0 / beats_per_bar
-    whole = round(bars)
-    if 1 <= whole <= 16:
-        snapped = whole * beats_per_bar * 60.0 / duration_s
-        if abs(snapped - bpm) <= tolerance * bpm:
-            return snapped
-    return bpm
+    return detect_loop_tempo(audio, 22050)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,6 +282,7 @@ def format_listing(effects: list[EffectFile], skipped: list[tuple[Path, str]]) -
         lines.append(
             f"  {_printable(e.name):<{width}}  {e.bpm:6.1f} BPM {source:<11}  {e.duration_s:5.1f} s"
             f"  ~{bars:.1f} bars  {_format_details(e)}{_long_note(e, MAX_BEAT_SECONDS)}"
+            + (f"  ({e.tempo_note})" if e.tempo_note else "")
         )
     if not beats:
         lines.append("  none")
@@ -549,8 +459,11 @@ def beat_track(
 
 
 def _bar_loop(audio: np.ndarray, loop_bpm: float, sample_rate: int, beats_per_bar: int) -> tuple[np.ndarray, int]:
-    """Trim or pad `audio` to the nearest whole number of bars (at least one). Returns (loop, bars)."""
+    """Trim or pad `audio` to the nearest whole number of bars (at least one). Returns (loop, bars).
+    A loop shorter than 3/4 bar (a 170 BPM bar played half-time at 85) is repeated to fill one."""
     bar = beats_per_bar * 60.0 / loop_bpm * sample_rate
+    if 0 < audio.shape[1] < 0.75 * bar:
+        audio = np.tile(audio, (1, max(1, int(round(bar / audio.shape[1])))))
     bars = max(1, int(round(audio.shape[1] / bar)))
     length = int(round(bars * bar))
     if audio.shape[1] >= length:
@@ -563,9 +476,11 @@ def _tempo_unit(
     path_str: str, mtime_ns: int, size: int, sample_rate: int, loop_bpm: float, bpm: float, beats_per_bar: int
 ) -> tuple[np.ndarray, float]:
     """The loop as one seamless unit at `bpm` and its exact (fractional) length in samples.
-    A loop longer than MAX_BEAT_SECONDS is cut to its first whole bars within that."""
+    Silence before the first hit is cut (bar 1 starts on it); a loop longer than MAX_BEAT_SECONDS
+    is cut to its first whole bars within that."""
     audio = _load_cached(path_str, mtime_ns, size, sample_rate, MAX_BEAT_SECONDS)
-    loop, bars = _bar_loop(audio, loop_bpm, sample_rate, beats_per_bar)
+    lead_in = int(round(first_hit_s(audio, sample_rate) * sample_rate))
+    loop, bars = _bar_loop(audio[:, lead_in:], loop_bpm, sample_rate, beats_per_bar)
     exact = bars * beats_per_bar * 60.0 / bpm * sample_rate
     if abs(loop.shape[1] - exact) < 1.0:
         unit = loop
@@ -574,50 +489,6 @@ def _tempo_unit(
     unit = np.ascontiguousarray(unit, dtype=np.float32)
     unit.flags.writeable = False
     return unit, exact
-
-
-def stretch_loop(loop: np.ndarray, target_length: float, n_beats: int, sample_rate: int = 44100) -> np.ndarray:
-    """Time-stretch a seamless loop (2, n) to `target_length` samples (may be fractional) keeping pitch.
-
-    Returns (2, ceil(target_length)), itself seamless when repeated every target_length samples.
-    Rubber Band (pedalboard.time_stretch) keeps pitch and transients but drifts by up to ~10 ms
-    over a few seconds, so each beat is stretched on its own, with context from its neighbours
-    (read circularly), and the beats are joined with 5 ms crossfades placed 10 ms before each
-    beat line: every beat then starts within ~1-2 ms of its grid position.
-    """
-    from pedalboard import time_stretch
-
-    length = loop.shape[1]
-    factor = length / target_length  # > 1 speeds up (pedalboard's convention)
-    n_out = int(math.ceil(target_length))
-    out = np.zeros((2, n_out), np.float64)
-    weight = np.zeros(n_out, np.float64)
-    lead = 0.010 * sample_rate  # joins sit this far before each beat, where it is quietest
-    fade = max(1, int(0.005 * sample_rate))
-    context = int(0.1 * sample_rate)
-    beat_out = target_length / n_beats
-    ramp_up = np.linspace(0.0, 1.0, fade, endpoint=False) + 0.5 / fade
-    for j in range(n_beats):
-        start_out = j * beat_out - lead
-        end_out = (j + 1) * beat_out - lead
-        first = int(round(start_out))
-        count = int(round(end_out)) - first + fade
-        src_start = int(math.floor(start_out * factor)) - context
-        src_count = int(math.ceil(count * factor)) + 2 * context + 2
-        chunk = np.ascontiguousarray(loop[:, np.arange(src_start, src_start + src_count) % length], np.float32)
-        stretched = time_stretch(chunk, sample_rate, stretch_factor=factor)
-        # Output sample k of the chunk sits at output time src_start / factor + k.
-        offset = int(round(first - src_start / factor))
-        piece = stretched[:, offset:offset + count]
-        if piece.shape[1] < count:
-            piece = np.pad(piece, ((0, 0), (0, count - piece.shape[1])))
-        w = np.ones(count)
-        w[:fade] = ramp_up
-        w[-fade:] = ramp_up[::-1]
-        index = np.arange(first, first + count) % n_out
-        np.add.at(out, (slice(None), index), piece * w)
-        np.add.at(weight, index, w)
-    return (out / np.maximum(weight, 1e-9)).astype(np.float32)
 
 
 def _tile_exact(unit: np.ndarray, unit_exact: float, n_samples: int) -> np.ndarray:
@@ -693,4 +564,4 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
     _tempo_unit.cache_clear()
-    _detect_bpm_cached.cache_clear()
+    _detect_tempo_cached.cache_clear()

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import math
 import os
+import sys
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import BadValueError, OutputError, RenderError, SoundFontError
-from app.files import atomic_path
+from app.files import atomic_path, printable
 from app.audio.instruments import Instrument
 from app.music.song import Note, Part, Song
 
@@ -179,12 +181,75 @@ def _part_rng(seed: int, part_name: str) -> np.random.Generator:
 # thread-safe: synths created at once in two threads corrupted the default velocity modulators
 # (louder stems, "Modulator with source 1 none" warnings). Synths are therefore created one at a time.
 _create_lock = threading.Lock()
-_WRITE_FLOAT_TYPE = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-    ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-)
 
-_SET_INTERP_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+
+@functools.lru_cache(maxsize=1)
+def _c_functions(fluidsynth) -> tuple[Any, Any]:
+    """(fluid_synth_write_float, fluid_synth_set_interp_method) built with pyfluidsynth's public
+    cfunc() helper: its Synth class wraps neither (it only writes 16-bit samples and has no
+    interpolation setter), and float output straight into numpy arrays is the point of this module."""
+    arg = lambda name, kind: (name, kind, 1)  # noqa: E731 - cfunc's (name, type, input flag)
+    write_float = fluidsynth.cfunc(
+        "fluid_synth_write_float", ctypes.c_int, arg("synth", ctypes.c_void_p), arg("len", ctypes.c_int),
+        arg("lout", ctypes.c_void_p), arg("loff", ctypes.c_int), arg("lincr", ctypes.c_int),
+        arg("rout", ctypes.c_void_p), arg("roff", ctypes.c_int), arg("rincr", ctypes.c_int))
+    set_interp = fluidsynth.cfunc("fluid_synth_set_interp_method", ctypes.c_int, arg("synth", ctypes.c_void_p),
+                                  arg("chan", ctypes.c_int), arg("interp_method", ctypes.c_int))
+    if write_float is None or set_interp is None:
+        raise RenderError(f"this libfluidsynth lacks fluid_synth_write_float; {INSTALL_HINT}")
+    return write_float, set_interp
+
+
+# FluidSynth's warnings (a ROM sample ignored, a sample with bad offsets...) come once per sample per
+# load, hundreds per track for some SoundFonts. They are collected per thread while a file is in use
+# and summarised in one line per file per process.
+_FLUID_LOG_LEVELS = (1, 2)  # FLUID_ERR, FLUID_WARN
+_log_target = threading.local()
+_summarised: set[str] = set()
+_summary_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _install_log_collector(fluidsynth) -> Any:
+    """Route FluidSynth's errors and warnings to _on_fluid_log (once per process); returns the
+    callback, kept alive by the cache."""
+    log_type = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    callback = log_type(_on_fluid_log)
+    set_log = fluidsynth.cfunc("fluid_set_log_function", ctypes.c_void_p, ("level", ctypes.c_int, 1),
+                               ("fun", log_type, 1), ("data", ctypes.c_void_p, 1))
+    if set_log is not None:
+        for level in _FLUID_LOG_LEVELS:
+            set_log(level, callback, None)
+    return callback
+
+
+def _on_fluid_log(level: int, message: bytes | None, data) -> None:
+    text = (message or b"").decode("utf-8", "replace").strip()
+    sink = getattr(_log_target, "messages", None)
+    if sink is not None:
+        sink.append(text)
+    else:  # outside a render (none expected): as FluidSynth itself would print it
+        print(f"fluidsynth: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _collected_warnings(sf2_path: Path):
+    """Collect FluidSynth's messages in this thread while the block runs; afterwards print one
+    summary line for the file, the first time it has any in this process."""
+    _log_target.messages = messages = []
+    try:
+        yield messages
+    finally:
+        _log_target.messages = None
+        key = str(sf2_path)
+        with _summary_lock:
+            first_time = messages and key not in _summarised
+            _summarised.add(key) if messages else None
+        if first_time:
+            distinct = list(dict.fromkeys(messages))
+            more = f" (and {len(distinct) - 2} more kinds)" if len(distinct) > 2 else ""
+            print(f"fluidsynth: {len(messages)} warning{'s' if len(messages) != 1 else ''} for "
+                  f"{printable(sf2_path.name)}, e.g. {'; '.join(distinct[:2])}{more}", file=sys.stderr)
 
 
 @dataclass
@@ -224,6 +289,8 @@ def _loaded_font(sf2_path: Path, sample_rate: int):
     costs ~35 ms for FluidR3_GM (only the chosen preset's samples are read).
     """
     fluidsynth = _fluidsynth()
+    write_float, set_interp = _c_functions(fluidsynth)
+    _install_log_collector(fluidsynth)
     with _create_lock:
         synth = fluidsynth.Synth(
             gain=SYNTH_GAIN,
@@ -232,12 +299,11 @@ def _loaded_font(sf2_path: Path, sample_rate: int):
             **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.dynamic-sample-loading": 1},
         )
     try:
-        set_interp = _SET_INTERP_TYPE(("fluid_synth_set_interp_method", fluidsynth._fl))
         set_interp(synth.synth, -1, FLUID_INTERP_LINEAR)  # -1: all channels
         sfid = _sfload(fluidsynth, synth, sf2_path)
         if sfid < 0:
             raise SoundFontError(f"FluidSynth could not load {sf2_path} (missing or not a usable SoundFont)")
-        yield _LoadedFont(synth, sfid, _WRITE_FLOAT_TYPE(("fluid_synth_write_float", fluidsynth._fl)))
+        yield _LoadedFont(synth, sfid, write_float)
     finally:
         synth.delete()
 
@@ -302,6 +368,18 @@ def render_part(
     if len(events.samples) == 0 or total == 0:
         return out
 
+    with _collected_warnings(instrument.sf2_path):
+        _play_events(out, events, instrument, sample_rate, cancel)
+    if not np.any(out):  # FluidSynth plays an unusable sample as nothing, without an error
+        raise RenderError(f"the {part.name} part ({len(part.notes)} notes) rendered silent with {instrument.label}: "
+                          f"FluidSynth cannot sound preset {instrument.id}; choose another instrument")
+    return out
+
+
+def _play_events(out: np.ndarray, events: _Events, instrument: Instrument, sample_rate: int,
+                 cancel: threading.Event | None) -> None:
+    """Load the instrument's SoundFont, apply `events` and render between them into `out`."""
+    total = out.shape[1]
     padded = -(-total // BLOCK_SAMPLES) * BLOCK_SAMPLES
     channel = DRUM_CHANNEL if instrument.is_percussion else MELODIC_CHANNEL
     with _loaded_font(instrument.sf2_path, sample_rate) as font:
@@ -327,7 +405,6 @@ def render_part(
                 synth.noteoff(channel, pitch)
         if position < padded:
             font.render_into(out, position, padded - position)
-    return out
 
 
 def _workload(part: Part) -> float:

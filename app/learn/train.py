@@ -111,7 +111,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     import torch
     from tqdm import tqdm
 
-    from app.learn.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
+    from app.learn.checkpoint import load_checkpoint
     from app.learn.corpus import split_pieces
 
     torch.manual_seed(cfg.seed)
@@ -124,9 +124,6 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     model = new_model(kind)
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
-    history: list[dict] = []
-    start_epoch, best_val, best_epoch, steps = 0, float("inf"), -1, 0
-    heads_best: dict = {}
     payload = None
     if resume and last.exists():
         resumed, payload = load_checkpoint(last, kind)
@@ -134,15 +131,8 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     # On the device before the optimiser exists, so a resumed optimiser state lands beside its weights.
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    history, start_epoch, best_val, best_epoch, steps, heads_best = _resumed_state(payload, opt)
     if payload is not None:
-        if "optimizer" in payload:
-            opt.load_state_dict(payload["optimizer"])
-        history = payload.get("history", [])
-        start_epoch = payload.get("epoch", -1) + 1
-        best_val = payload.get("best_val_loss", best_val)
-        best_epoch = payload.get("best_epoch", -1)
-        steps = payload.get("steps", 0)
-        heads_best = payload.get("val_loss_per_head", {})
         log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -173,23 +163,42 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
         improved = total < best_val - 1e-4
         if improved:
             best_val, best_epoch, heads_best = total, epoch, val
-        log(f"{kind} epoch {epoch + 1}: train {running:.3f}  val {total:.3f} "
-            f"({', '.join(f'{k} {x:.3f}' for k, x in val.items())})  {tokens_per_s:.0f} tok/s" + ("  *" if improved else ""))
         extra = {"train_config": {k: (str(x) if isinstance(x, Path) else x) for k, x in asdict(cfg).items()},
                  "data_fingerprint": corpus.fingerprint, "data_source": corpus.source, "epoch": epoch,
                  "history": history, "best_val_loss": best_val, "best_epoch": best_epoch, "steps": steps,
                  "val_loss_per_head": heads_best}
-        if improved:
-            save_checkpoint(out, kind, model.to("cpu"), extra)
-            export_sampling_weights(out, kind)
-            model.to(device)
-        save_checkpoint(last, kind, model.to("cpu"), {**extra, "optimizer": opt.state_dict()})
-        model.to(device)
+        _save_epoch(kind, model, opt, device, extra, best_path=out if improved else None, last_path=last)
+        # Printed only once the epoch is on disk: an interrupt after the line never loses that epoch.
+        log(f"{kind} epoch {epoch + 1}: train {running:.3f}  val {total:.3f} "
+            f"({', '.join(f'{k} {x:.3f}' for k, x in val.items())})  {tokens_per_s:.0f} tok/s" + ("  *" if improved else ""))
         if epoch - best_epoch >= cfg.patience or (cfg.max_steps and steps >= cfg.max_steps):
             break
     return {"kind": kind, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(history),
             "val_loss_per_head": heads_best, "history": history, "checkpoint": str(out),
             "train_pieces": len(train_pieces), "val_pieces": len(val_pieces)}
+
+
+def _resumed_state(payload: dict | None, opt) -> tuple[list, int, float, int, int, dict]:
+    """(history, first epoch to run, best val loss, best epoch, steps, best per-head losses) from a
+    last-epoch checkpoint's payload (None: a fresh start); loads its optimiser state into `opt`."""
+    if payload is None:
+        return [], 0, float("inf"), -1, 0, {}
+    if "optimizer" in payload:
+        opt.load_state_dict(payload["optimizer"])
+    return (payload.get("history", []), payload.get("epoch", -1) + 1, payload.get("best_val_loss", float("inf")),
+            payload.get("best_epoch", -1), payload.get("steps", 0), payload.get("val_loss_per_head", {}))
+
+
+def _save_epoch(kind: str, model, opt, device: str, extra: dict, best_path: Path | None, last_path: Path) -> None:
+    """Write the epoch's checkpoints: the best model (with its numpy sampling weights) when
+    `best_path` is given, and always the resumable last one (with the optimiser state)."""
+    from app.learn.checkpoint import export_sampling_weights, save_checkpoint
+
+    if best_path is not None:
+        save_checkpoint(best_path, kind, model.to("cpu"), extra)
+        export_sampling_weights(best_path, kind)
+    save_checkpoint(last_path, kind, model.to("cpu"), {**extra, "optimizer": opt.state_dict()})
+    model.to(device)
 
 
 def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") -> dict:

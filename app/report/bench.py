@@ -26,15 +26,14 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     def run(args):
-        import json
-
+        from app.files import json_text
         from app.spec import check_range
 
         check_range("minutes", args.minutes, *RANGES["minutes"])
         check_range("runs", args.runs, 1, 50)
         check_range("train steps", args.train_steps, 1, 10000)
         report = run_bench(args.minutes, args.runs, args.train_steps)
-        print(json.dumps(report, indent=2) if args.json else format_bench(report))
+        print(json_text(report, "bench report").rstrip("\n") if args.json else format_bench(report))
         return 0
 
     p.set_defaults(func=run)
