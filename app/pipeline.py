@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from app import paths
+from app.config import RANDOM_SEED_LIMIT, SAMPLE_RATE, TAIL_S
 from app.music import theory
 from app.errors import BadValueError, OutputError
 from app.files import staged_files
 from app.spec import DEFAULT_BPM, NO_BEAT, RANGES, SPEC_VERSION, TrackSpec
 
-SAMPLE_RATE = 44100
 STAGES = ("compose", "render", "mix", "master", "export")
 MAX_NAME = 80
 
@@ -218,7 +218,7 @@ def resolve_choices(spec: TrackSpec) -> Choices:
     from app.audio.loops import default_beat, discover_effects, find_effect
     from app.audio.instruments import default_instrument, discover_soundfonts, find_instrument
 
-    seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**31)
+    seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(RANDOM_SEED_LIMIT)
     rng = random.Random(seed)
     key = theory.pitch_class(spec.key) if spec.key else rng.randrange(12)
     mode = spec.mode or rng.choice(theory.MODES)
@@ -323,7 +323,7 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     mixed = _filter_intro(mixed, song)
     beat_s = 60.0 / song.tempo_bpm
     mixed = fade(mixed, SAMPLE_RATE, fade_in_s=min(2 * beat_s, 3.0),
-                 fade_out_s=min(song.length_seconds * 0.25, 4 * 4 * beat_s) + 2.0)
+                 fade_out_s=min(song.length_seconds * 0.25, 4 * 4 * beat_s) + TAIL_S)
 
     step("master")
     done = master(mixed, SAMPLE_RATE)

@@ -1,8 +1,8 @@
 """Mastering and export: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter, tagged files.
 
     from app.audio.master import master, export_track
-    final = master(mixed, 44100).audio                 # -14 LUFS integrated, <= -1 dBTP
-    export_track(final, 44100, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
+    final = master(mixed, SAMPLE_RATE).audio           # -14 LUFS integrated, <= -1 dBTP
+    export_track(final, SAMPLE_RATE, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
 
 How master() stays fast (a 3-minute track in well under a second): the signal is read only a few times.
 It is K-weighted once; the loudness of any gain curve is then predicted from ~1 ms block energies, and
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.config import CEILING_DBTP, FORMATS, SAMPLE_RATE, TARGET_LUFS
 from app.errors import BadValueError, OutputError
 from app.files import atomic_path
 
@@ -36,8 +37,6 @@ GLUE_THRESHOLD_LU = -2.0  # relative to the target loudness
 GLUE_SMOOTHING_MS = 100.0
 LOUDNESS_TOLERANCE_LU = 0.05
 
-EXPORT_FORMATS = ("wav", "mp3", "flac")
-EXPORT_SAMPLE_RATE = 44100
 MP3_BITRATE = "320k"
 TAG_NAMES = ("title", "artist", "album", "bpm", "key", "genre", "comment", "tracknumber")
 
@@ -347,8 +346,8 @@ class Mastered:
 def master(
     audio: np.ndarray,
     sample_rate: int,
-    target_lufs: float = -14.0,
-    ceiling_dbtp: float = -1.0,
+    target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float = CEILING_DBTP,
     *,
     glue_ratio: float = 1.5,
 ) -> Mastered:
@@ -493,12 +492,12 @@ def _normalise_formats(formats) -> list[str]:
     result = []
     for fmt in formats:
         name = str(fmt).lower().lstrip(".")
-        if name not in EXPORT_FORMATS:
-            raise BadValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+        if name not in FORMATS:
+            raise BadValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
         if name not in result:
             result.append(name)
     if not result:
-        raise BadValueError(f"no export format given; choose from {', '.join(EXPORT_FORMATS)}")
+        raise BadValueError(f"no export format given; choose from {', '.join(FORMATS)}")
     return result
 
 
@@ -590,7 +589,7 @@ def tag_file(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None = None) 
 def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
     import soundfile
 
-    soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     if tags:
         tag_file(tmp, "wav", tags)
 
@@ -598,7 +597,7 @@ def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
 def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
     import soundfile
 
-    soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
     if tags:
         tag_file(tmp, "flac", tags)
 
@@ -606,7 +605,7 @@ def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
 def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
     from pydub import AudioSegment
 
-    segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=EXPORT_SAMPLE_RATE, channels=pcm.shape[1])
+    segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=pcm.shape[1])
     try:
         segment.export(tmp, format="mp3", bitrate=MP3_BITRATE).close()
     except FileNotFoundError as exc:
@@ -640,16 +639,16 @@ def export_track(
     audio = _check_stereo(audio)
     if audio.shape[0] == 1:
         audio = np.repeat(audio, 2, axis=0)
-    if int(sample_rate) != EXPORT_SAMPLE_RATE:
+    if int(sample_rate) != SAMPLE_RATE:
         from scipy import signal
 
-        divisor = math.gcd(int(sample_rate), EXPORT_SAMPLE_RATE)
+        divisor = math.gcd(int(sample_rate), SAMPLE_RATE)
         audio = signal.resample_poly(
-            audio, EXPORT_SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
+            audio, SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
         ).astype(np.float32)
     pcm = _dither_to_int16(audio)
     base_path = Path(base_path)
-    if base_path.suffix.lower().lstrip(".") in EXPORT_FORMATS:
+    if base_path.suffix.lower().lstrip(".") in FORMATS:
         base_path = base_path.with_suffix("")
     written = []
     for name in names:

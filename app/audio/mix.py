@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from app.config import SAMPLE_RATE
 from app.errors import BadValueError
 from app.audio.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
 
@@ -137,7 +138,7 @@ def mix_track(
     beat_gain_db: float = -4.0,
     chain=None,
     duck_db: float = 3.0,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
     bpm: float | None = None,
 ) -> np.ndarray:
     """Mix music stems, a beat and ambience layers; returns float32 (2, n), n = the longest stem.
