@@ -14,8 +14,6 @@ from app.errors import BadValueError
 from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_SWING, FORMATS,  # noqa: F401
                         NO_BEAT, RANGES, SEED_MAX)
 
-SPEC_VERSION = 1
-
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
 _NUMBER, _TEXT, _BOOL = "a number", "a string", "true or false"

@@ -1,8 +1,9 @@
-"""Mastering and export: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter, tagged files.
+"""Mastering: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter. (Writing the files is
+app/deliver/export.py.)
 
-    from app.audio.master import master, export_track
-    final = master(mixed, SAMPLE_RATE).audio           # -14 LUFS integrated, <= -1 dBTP
-    export_track(final, SAMPLE_RATE, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
+    from app.audio.master import master
+    done = master(mixed, SAMPLE_RATE)      # TARGET_LUFS (-14) integrated, <= CEILING_DBTP (-1 dBTP)
+    done.audio, done.lufs, done.true_peak_dbtp
 
 How master() stays fast (a 3-minute track in well under a second): the signal is read only a few times.
 It is K-weighted once; the loudness of any gain curve is then predicted from ~1 ms block energies, and
@@ -20,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import CEILING_DBTP, FORMATS, SAMPLE_RATE, TARGET_LUFS
-from app.errors import BadValueError, OutputError
-from app.files import atomic_path
+from app.config import CEILING_DBTP, TARGET_LUFS
+from app.errors import BadValueError
 
 OVERSAMPLING = 4
 # Blocks whose sample peak is this far below the level that matters are not oversampled. An
@@ -37,8 +37,6 @@ GLUE_THRESHOLD_LU = -2.0  # relative to the target loudness
 GLUE_SMOOTHING_MS = 100.0
 LOUDNESS_TOLERANCE_LU = 0.05
 
-MP3_BITRATE = "320k"
-TAG_NAMES = ("title", "artist", "album", "bpm", "key", "genre", "comment", "tracknumber")
 
 _BLOCK_S = 0.4  # BS.1770 gating block
 _HOP_S = 0.1  # 75 % overlap
@@ -49,7 +47,9 @@ _RELATIVE_GATE_LU = -10.0
 # --- measurement ------------------------------------------------------------------------------------
 
 
-def _check_stereo(audio) -> np.ndarray:
+def check_audio(audio) -> np.ndarray:
+    """audio as contiguous float32 (channels, n); a 1-D array is one channel. BadValueError for
+    any other shape (more than 5 channels is taken for a transposed array)."""
     arr = np.asarray(audio, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -65,7 +65,7 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """
     import pyloudnorm
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     if audio.shape[1] < _BLOCK_S * sample_rate:
         raise BadValueError("audio is shorter than 0.4 s; loudness needs at least one 400 ms block")
     meter = pyloudnorm.Meter(int(sample_rate))
@@ -91,7 +91,7 @@ def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     from app.audio.fx import map_channels
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     sos = _k_weighting_sos(int(sample_rate))
     return map_channels(lambda channel: signal.sosfilt(sos, channel), audio).astype(np.float32, copy=False)
 
@@ -251,7 +251,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: int) -> float:
     samples (with context) stay under max|x| / (the filter's largest phase gain) cannot hold the maximum,
     so the result equals the full computation. Silence gives -inf.
     """
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     if audio.size == 0:
         return -math.inf
     peaks = _BlockTruePeaks(audio, _control_block(int(sample_rate)))
@@ -266,7 +266,7 @@ def true_peak_dbtp_full(audio: np.ndarray, sample_rate: int) -> float:
     """Reference true peak: resample_poly over the whole signal (slow: ~1.4 s for 3 minutes stereo)."""
     from scipy import signal
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     up = signal.resample_poly(audio, OVERSAMPLING, 1, axis=-1)
     peak = max(float(np.abs(up).max()), float(np.abs(audio).max()))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
@@ -360,7 +360,7 @@ def master(
     """
     from scipy import signal
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     if ceiling_dbtp >= 0:
         raise BadValueError(f"ceiling_dbtp must be below 0 dBTP, got {ceiling_dbtp:g}")
     if not -60 <= target_lufs < 0:
@@ -460,203 +460,3 @@ def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int
     peaks.refine((predicted > near) | (peaks.context_peak > near))
     loudest = float(peaks.peak.max())
     return (20 * math.log10(loudest) - ceiling_dbtp if loudest > 0 else -math.inf), peaks
-
-
-# --- export -----------------------------------------------------------------------------------------
-
-
-def _dither_to_int16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float (2, n) -> interleaved int16 (n, 2) with TPDF dither of +-1 LSB (seeded: exports repeat).
-
-    The triangular noise is the difference of two uniform bytes (256 steps per LSB is plenty), drawn
-    as raw bytes because that is ~10x faster than drawing floats.
-    """
-    rng = np.random.default_rng(seed)
-    channels, n = audio.shape
-    out = np.empty((n, channels), np.int16)
-    chunk = 1 << 16
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        block = audio[:, start:stop].T * np.float32(32767.0)
-        noise = np.frombuffer(rng.bytes(2 * block.size), np.uint8).reshape(2, *block.shape)
-        block += (noise[0].astype(np.float32) - noise[1]) * np.float32(1 / 256)
-        np.rint(block, out=block)
-        np.clip(block, -32768, 32767, out=block)
-        out[start:stop] = block
-    return out
-
-
-def _normalise_formats(formats) -> list[str]:
-    if isinstance(formats, str):
-        formats = (formats,)
-    result = []
-    for fmt in formats:
-        name = str(fmt).lower().lstrip(".")
-        if name not in FORMATS:
-            raise BadValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-        if name not in result:
-            result.append(name)
-    if not result:
-        raise BadValueError(f"no export format given; choose from {', '.join(FORMATS)}")
-    return result
-
-
-def _normalise_tags(tags: dict | None) -> dict[str, str]:
-    tags = dict(tags or {})
-    unknown = sorted(set(tags) - set(TAG_NAMES))
-    if unknown:
-        raise BadValueError(f"unknown tag(s) {', '.join(unknown)}; known: {', '.join(TAG_NAMES)}")
-    clean = {}
-    for name, value in tags.items():
-        if value is None or value == "":
-            continue
-        if name == "bpm" and isinstance(value, (int, float)):
-            value = int(round(value))  # ID3 TBPM is a whole number
-        clean[name] = str(value)
-    return clean
-
-
-def _id3_frames(tags: dict[str, str]) -> list:
-    from mutagen import id3
-
-    frame_types = {
-        "title": id3.TIT2, "artist": id3.TPE1, "album": id3.TALB, "bpm": id3.TBPM,
-        "key": id3.TKEY, "genre": id3.TCON, "tracknumber": id3.TRCK,
-    }  # fmt: skip
-    frames = [frame_types[name](encoding=3, text=[value]) for name, value in tags.items() if name in frame_types]
-    if "comment" in tags:
-        frames.append(id3.COMM(encoding=3, lang="eng", desc="", text=[tags["comment"]]))
-    return frames
-
-
-def tag_file(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None = None) -> None:
-    """Set tags on an exported file, replacing those of the same name and keeping the rest:
-    ID3v2.3 in MP3 and in WAV (an `id3 ` chunk), Vorbis comments in FLAC. cover_jpeg, when given,
-    is embedded as the front cover (MP3: APIC frame; FLAC: picture block; WAV keeps text tags only).
-    tags uses TAG_NAMES; a 'tracknumber' like '3/10' also sets FLAC's tracktotal."""
-    tags = _normalise_tags(tags)
-    path = Path(path)
-    if fmt in ("mp3", "wav"):
-        from mutagen import id3
-
-        frames = _id3_frames(tags)
-        if fmt == "mp3":
-            try:
-                holder = id3.ID3(path)
-            except id3.ID3NoHeaderError:
-                holder = id3.ID3()
-            if cover_jpeg:
-                holder.delall("APIC")
-                frames.append(id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover", data=cover_jpeg))
-            for frame in frames:
-                holder.setall(frame.FrameID, [frame])
-            holder.save(path, v2_version=3)
-        else:
-            from mutagen.wave import WAVE
-
-            wav = WAVE(path)
-            if wav.tags is None:
-                wav.add_tags()
-            for frame in frames:
-                wav.tags.setall(frame.FrameID, [frame])
-            wav.save(v2_version=3)
-    elif fmt == "flac":
-        from mutagen.flac import FLAC, Picture
-
-        flac = FLAC(path)
-        for name, value in tags.items():
-            if name == "tracknumber" and "/" in value:
-                value, total = value.split("/", 1)
-                flac["tracktotal"] = [total]
-            flac[name] = [value]
-        if cover_jpeg:
-            import io
-
-            from PIL import Image
-
-            with Image.open(io.BytesIO(cover_jpeg)) as im:
-                width, height = im.size
-            pic = Picture()
-            pic.type, pic.mime, pic.desc = 3, "image/jpeg", "Cover"
-            pic.width, pic.height, pic.depth, pic.data = width, height, 24, cover_jpeg
-            flac.clear_pictures()
-            flac.add_picture(pic)
-        flac.save()
-    else:
-        raise BadValueError(f"cannot tag format {fmt!r}; allowed: wav, mp3, flac")
-
-
-def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    if tags:
-        tag_file(tmp, "wav", tags)
-
-
-def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-    if tags:
-        tag_file(tmp, "flac", tags)
-
-
-def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    from pydub import AudioSegment
-
-    segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=pcm.shape[1])
-    try:
-        segment.export(tmp, format="mp3", bitrate=MP3_BITRATE).close()
-    except FileNotFoundError as exc:
-        raise OutputError("cannot write MP3: ffmpeg is not installed (apt install ffmpeg)") from exc
-    except Exception as exc:  # pydub's CouldntEncodeError carries ffmpeg's own message
-        if exc.__class__.__name__ == "CouldntEncodeError":
-            raise OutputError(f"ffmpeg could not encode {tmp.name}: {str(exc).splitlines()[0]}") from exc
-        raise
-    if tags:
-        tag_file(tmp, "mp3", tags)
-
-
-_WRITERS = {"wav": _write_wav, "mp3": _write_mp3, "flac": _write_flac}
-
-
-def export_track(
-    audio: np.ndarray,
-    sample_rate: int,
-    base_path: Path,
-    formats=("wav",),
-    tags: dict | None = None,
-) -> list[Path]:
-    """Write audio (2, n) as base_path.<format> for each format; returns the paths in that order.
-
-    All formats are 44.1 kHz 16-bit stereo (TPDF-dithered once and shared): WAV (with an ID3 chunk),
-    MP3 at 320 kbps (ID3v2.3) and FLAC (Vorbis comments). tags: any of TAG_NAMES. A known extension on
-    base_path is dropped. Each file is written under a temporary name and renamed when complete.
-    """
-    names = _normalise_formats(formats)
-    clean_tags = _normalise_tags(tags)
-    audio = _check_stereo(audio)
-    if audio.shape[0] == 1:
-        audio = np.repeat(audio, 2, axis=0)
-    if int(sample_rate) != SAMPLE_RATE:
-        from scipy import signal
-
-        divisor = math.gcd(int(sample_rate), SAMPLE_RATE)
-        audio = signal.resample_poly(
-            audio, SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
-        ).astype(np.float32)
-    pcm = _dither_to_int16(audio)
-    base_path = Path(base_path)
-    if base_path.suffix.lower().lstrip(".") in FORMATS:
-        base_path = base_path.with_suffix("")
-    written = []
-    for name in names:
-        path = base_path.with_name(f"{base_path.name}.{name}")
-        with atomic_path(path) as tmp:
-            try:
-                _WRITERS[name](Path(tmp), pcm, clean_tags)
-            except (RuntimeError, ValueError) as exc:  # soundfile / mutagen failures
-                raise OutputError(f"cannot write {path}: {exc}") from exc
-        written.append(path)
-    return written
