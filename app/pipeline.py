@@ -40,13 +40,11 @@ class TrackResult:
 def _section_gain(song, layer: str, n: int, ramp_s: float = 0.05) -> np.ndarray:
     """Gain per sample, 1 where the song's sections play `layer` and 0 elsewhere, with short
     linear ramps at each change (so a beat never clicks in or out)."""
-    from app.music.compose import SECTION_LAYERS
-
     spb = 60.0 / song.tempo_bpm * SAMPLE_RATE
     ramp = ramp_s * SAMPLE_RATE
     times, values = [0.0], [0.0]
     for s in song.sections:
-        on = 1.0 if layer in SECTION_LAYERS.get(s.name, ()) else 0.0
+        on = 1.0 if layer in s.layers else 0.0
         at = s.start * spb
         if on != values[-1]:
             times += [max(times[-1], at - ramp / 2), at + ramp / 2]

@@ -10,7 +10,8 @@ from app.music import theory
 from app.learn.sample import SamplingOptions, sample_melody, sample_progression
 from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
 
-# Which layers play in each kind of section. The mix reads 'beat' from here too.
+# Which layers play in each kind of section. compose_song writes each Section's set into the song
+# (Section.layers), where the mix reads when the beat plays.
 SECTION_LAYERS = {
     "intro": {"chords"},
     "groove": {"chords", "bass", "beat"},
@@ -148,7 +149,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     for s_index, (name, bars) in enumerate(plan):
         start = t
         length = bars * bar
-        sections.append(Section(name, start, length))
+        sections.append(Section(name, start, length, frozenset(SECTION_LAYERS[name])))
         if name == "outro":
             section_chords = _outro_chords(loops["A"], key, mode, start, length, bar)
         else:
