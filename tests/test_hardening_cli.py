@@ -328,14 +328,14 @@ def test_disk_full_during_export_leaves_no_file_of_the_track(tmp_path, models, m
 
 
 def test_disk_full_writing_the_sidecar(tmp_path, models, monkeypatch):
-    import app.pipeline as pipeline
+    import app.deliver.track as deliver
     from app.files import atomic_path
 
     def full_sidecar(sidecar, path):
         with atomic_path(path) as tmp:
             enospc_writer([])(tmp)
 
-    monkeypatch.setattr(pipeline, "write_sidecar", full_sidecar)
+    monkeypatch.setattr(deliver, "write_sidecar", full_sidecar)
     out = tmp_path / "out"
     with pytest.raises(OutputError, match=r"full disk\.json: No space left on device"):
         run_track(quick_spec("full disk"), models=models, dirs=OutputDirs.under(out))
