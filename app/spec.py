@@ -33,7 +33,7 @@ REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument",
 class TrackSpec:
     name: str = "lofi"
     minutes: float = 2.0
-    key: str | None = None  # 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
+    key: str | None = None  # a key name: 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
     mode: str | None = None  # 'major' | 'minor'; None = drawn from the seed
     bpm: float | None = None  # None = follow the beat (or DEFAULT_BPM without one)
     melody_instrument: str | None = None  # instrument id or preset name; None = the default

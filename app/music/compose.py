@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.music import theory
 from app.learn.sample import SamplingOptions, sample_melody, sample_progression
 from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
+
+if TYPE_CHECKING:
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
 
 # Which layers play in each kind of section. compose_song writes each Section's set into the song
 # (Section.layers), where the mix reads when the beat plays.
@@ -25,8 +29,10 @@ LOOP_BARS = 4
 
 @dataclass
 class Models:
-    chord: object
-    melody: object
+    """The two sampling models compose_song draws from (numpy ports of the trained LSTMs)."""
+
+    chord: NumpyChordLSTM
+    melody: NumpyMelodyLSTM
 
 
 def load_models(chord_path=None, melody_path=None) -> Models:

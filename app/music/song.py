@@ -88,7 +88,7 @@ class Section:
 @dataclass
 class Song:
     tempo_bpm: float
-    key: int  # tonic pitch class
+    key: int  # tonic pitch class 0..11 (inside the code keys are pitch classes: see app/config.py)
     mode: str  # 'major' | 'minor'
     time_signature: tuple[int, int] = (4, 4)
     chords: list[Chord] = field(default_factory=list)
