@@ -72,13 +72,19 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     return float(meter.integrated_loudness(audio.T.astype(np.float64)))
 
 
+# BS.1770's K-weighting as pyloudnorm's Meter builds it: (gain dB, Q, corner Hz, type) per stage.
+K_WEIGHTING_STAGES = ((4.0, 1 / np.sqrt(2), 1500.0, "high_shelf"), (0.0, 0.5, 38.0, "high_pass"))
+
+
 def _k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """pyloudnorm's own K-weighting filters (pre-filter shelf + RLB high-pass) as float32 sections."""
+    """The K-weighting filters (pre-filter shelf + RLB high-pass) as float32 second-order sections,
+    designed by pyloudnorm's public IIRfilter exactly as its Meter designs them, so k_weighted and
+    loudness_lufs filter alike."""
     import pyloudnorm
 
-    meter = pyloudnorm.Meter(int(sample_rate))
     rows = []
-    for stage in meter._filters.values():
+    for gain_db, q, corner_hz, kind in K_WEIGHTING_STAGES:
+        stage = pyloudnorm.IIRfilter(gain_db, q, corner_hz, int(sample_rate), kind)
         b = np.asarray(stage.b, dtype=np.float64) * stage.passband_gain
         a = np.asarray(stage.a, dtype=np.float64)
         rows.append(np.concatenate([b / a[0], a / a[0]]))

@@ -86,7 +86,7 @@ def new_model(kind: str):
     return ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
 
 
-def _losses(model, batch, kind: str):
+def batch_losses(model, batch, kind: str):
     """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
     import torch.nn.functional as F
 
@@ -153,7 +153,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
         running = None
         for i in bar:
             batch = train_data[order[i:i + cfg.batch_size]].to(device)
-            losses = _losses(model, batch, kind)
+            losses = batch_losses(model, batch, kind)
             loss = sum(losses.values())
             opt.zero_grad()
             loss.backward()
@@ -202,7 +202,7 @@ def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") 
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
             batch = data[i:i + batch_size].to(device)
-            for k, v in _losses(model, batch, kind).items():
+            for k, v in batch_losses(model, batch, kind).items():
                 sums[k] = sums.get(k, 0.0) + v.item() * len(batch)
             count += len(batch)
     return {k: v / max(1, count) for k, v in sums.items()}
