@@ -367,13 +367,7 @@ def master(
     from scipy import signal
 
     audio = check_audio(audio)
-    if ceiling_dbtp >= 0:
-        raise BadValueError(f"ceiling_dbtp must be below 0 dBTP, got {ceiling_dbtp:g}")
-    if not -60 <= target_lufs < 0:
-        raise BadValueError(f"target_lufs must be between -60 and 0, got {target_lufs:g}")
-    n = audio.shape[1]
-    if n < _BLOCK_S * sample_rate:
-        raise BadValueError("audio is shorter than 0.4 s; too short to master")
+    _check_master_args(audio, sample_rate, target_lufs, ceiling_dbtp)
     block = _control_block(int(sample_rate))
     blocks_per_ms = sample_rate / 1000 / block
     model = _LoudnessModel(audio, sample_rate, block)
@@ -402,27 +396,9 @@ def master(
         reduction = _limiter_reduction_db(peaks.peak * pre, threshold, lookahead, release)
         return gain_db - glue - reduction
 
-    def solve(aim_lufs: float, gain_db: float) -> np.ndarray:
-        """Gain curve whose predicted loudness is aim_lufs (loudness rises with the static gain)."""
-        low = high = None
-        for _ in range(40):
-            curve = gain_curve(gain_db)
-            error = aim_lufs - model.lufs(curve)
-            if abs(error) < 0.005:
-                break
-            if error > 0:
-                low = gain_db
-            else:
-                high = gain_db
-            step = gain_db + error
-            if low is not None and high is not None and not low < step < high:
-                step = 0.5 * (low + high)  # the limiter flattens the slope: fall back to bisection
-            gain_db = step
-        return curve
-
     aim = target_lufs
     for _ in range(4):
-        curve = solve(aim, target_lufs - start_lufs)
+        curve = _solve_gain(gain_curve, model, aim, target_lufs - start_lufs)
         result = _apply_gain_curve(audio, curve, block)
         over, final_peaks = _true_peak_overshoot_db(result, peaks.peak * 10 ** (curve / 20), block, ceiling_dbtp)
         if over > 0:  # the curve moved an inter-sample peak: aim the limiter lower and redo
@@ -439,6 +415,36 @@ def master(
         loudness = _LoudnessModel(result, sample_rate, block)
         measured = loudness.lufs()
     return Mastered(result, float(measured), final_peaks, loudness, int(sample_rate))
+
+
+def _check_master_args(audio: np.ndarray, sample_rate: int, target_lufs: float, ceiling_dbtp: float) -> None:
+    """BadValueError for a ceiling at or over 0 dBTP, a target outside -60..0 LUFS, or audio under 0.4 s."""
+    if ceiling_dbtp >= 0:
+        raise BadValueError(f"ceiling_dbtp must be below 0 dBTP, got {ceiling_dbtp:g}")
+    if not -60 <= target_lufs < 0:
+        raise BadValueError(f"target_lufs must be between -60 and 0, got {target_lufs:g}")
+    if audio.shape[1] < _BLOCK_S * sample_rate:
+        raise BadValueError("audio is shorter than 0.4 s; too short to master")
+
+
+def _solve_gain(gain_curve, model: _LoudnessModel, aim_lufs: float, gain_db: float) -> np.ndarray:
+    """The gain curve (gain_curve(static gain dB) -> dB per control block) whose loudness predicted by
+    `model` is aim_lufs, by secant steps from gain_db (loudness rises with the static gain)."""
+    low = high = None
+    for _ in range(40):
+        curve = gain_curve(gain_db)
+        error = aim_lufs - model.lufs(curve)
+        if abs(error) < 0.005:
+            break
+        if error > 0:
+            low = gain_db
+        else:
+            high = gain_db
+        step = gain_db + error
+        if low is not None and high is not None and not low < step < high:
+            step = 0.5 * (low + high)  # the limiter flattens the slope: fall back to bisection
+        gain_db = step
+    return curve
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:

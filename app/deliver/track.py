@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from app.config import SAMPLE_RATE
 from app.deliver.names import OutputDirs, reserve_name
 from app.deliver.replay import Sidecar, track_sidecar, write_sidecar
@@ -24,6 +22,8 @@ from app.music import theory
 from app.spec import TrackSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from app.audio.master import Mastered
     from app.choices import Choices
     from app.music.song import Song
