@@ -14,8 +14,9 @@ from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, c
 if TYPE_CHECKING:
     from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
 
-# Which layers play in each kind of section. compose_song writes each Section's set into the song
-# (Section.layers), where the mix reads when the beat plays.
+# Which layers play in each kind of section. compose_song writes each section's set into the song
+# (Section.layers): the melody, chords and bass parts have notes only where listed, and the mix
+# plays the beat only where listed.
 SECTION_LAYERS = {
     "intro": {"chords"},
     "groove": {"chords", "bass", "beat"},
