@@ -14,11 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.config import DEFAULT_SWING
 from app.spec import RANGES, SEED_MAX, check_range
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
 
-# Ranges of the values checked here (generate_music's are in app/spec.py RANGES, batch's in app/batch.py).
+# Ranges of the values checked here (generate_music's are in app/config.py RANGES, batch's in app/batch.py).
 COUNT_RANGE = (1, 1000)
 JOBS_RANGE = (1, 64)
 EPOCHS_RANGE = (1, 10000)
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ambience", action="store_true")
     p.add_argument("--temperature", type=temperature, help="creativity 0.1-2.0 (default 1.0)")
     p.add_argument("--seed", type=_whole(0, SEED_MAX), help="random by default (shown, stored in the sidecar)")
-    p.add_argument("--swing", type=swing, help="0.5 straight .. 0.75 (default 0.57)")
+    p.add_argument("--swing", type=swing, help=f"0.5 straight .. 0.75 (default {DEFAULT_SWING:g})")
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")

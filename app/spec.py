@@ -9,20 +9,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 from app.music import theory
 from app.errors import BadValueError
-
-SPEC_VERSION = 1
-RANGES = {
-    "minutes": (0.1, 20.0),
-    "bpm": (50.0, 140.0),
-    "temperature": (0.1, 2.0),
-    "swing": (0.5, 0.75),
-    "level_db": (-60.0, 0.0),
-}
-FORMATS = ("wav", "mp3", "flac")
-DEFAULT_BPM = 80.0
-DEFAULT_AMBIENCE = (("vinyl_crackle", -24.0),)
-NO_BEAT = "none"
-SEED_MAX = 2**32 - 1
+# The shared constants live in app.config; DEFAULT_BPM, FORMATS, NO_BEAT, RANGES and SEED_MAX are
+# also imported from here by the CLI, the wizard and the release code.
+from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_SWING, FORMATS,  # noqa: F401
+                        NO_BEAT, RANGES, SEED_MAX)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -43,7 +33,7 @@ REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument",
 class TrackSpec:
     name: str = "lofi"
     minutes: float = 2.0
-    key: str | None = None  # 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
+    key: str | None = None  # a key name: 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
     mode: str | None = None  # 'major' | 'minor'; None = drawn from the seed
     bpm: float | None = None  # None = follow the beat (or DEFAULT_BPM without one)
     melody_instrument: str | None = None  # instrument id or preset name; None = the default
@@ -56,7 +46,7 @@ class TrackSpec:
     seed: int | None = None  # None = random (shown, and stored in the sidecar)
     formats: tuple[str, ...] = ("wav",)
     overwrite: bool = False
-    swing: float = 0.57
+    swing: float = DEFAULT_SWING
     lofi_preset: str = "default"
     picture: bool = True
     artist: str = "lofi generator"
@@ -225,12 +215,12 @@ def _in_range(name: str, value: float) -> None:
 
 
 def parse_ambience(text: str) -> tuple[str, float]:
-    """'rain:-20' -> ('rain', -20.0); 'rain' -> ('rain', -24.0)."""
+    """'rain:-20' -> ('rain', -20.0); 'rain' -> ('rain', DEFAULT_AMBIENCE_LEVEL_DB)."""
     name, _, level = text.partition(":")
     if not name:
         raise BadValueError(f"ambience {text!r}: give NAME or NAME:LEVEL_DB")
     try:
-        return name, float(level) if level else DEFAULT_AMBIENCE[0][1]
+        return name, float(level) if level else DEFAULT_AMBIENCE_LEVEL_DB
     except ValueError:
         raise BadValueError(f"ambience level in {text!r} must be a number of dB, e.g. rain:-20") from None
 

@@ -27,13 +27,13 @@ import questionary
 from questionary import Choice, Separator
 
 from app.music import theory
+from app.config import DEFAULT_AMBIENCE_LEVEL_DB, RANDOM_SEED_LIMIT, SEED_MAX
 from app.errors import LofiError
 from app.files import printable
 from app.spec import NO_BEAT, RANGES, TrackSpec
 
 SURPRISE = "surprise me"
 FOLLOW_BEAT = "follow the beat"
-DEFAULT_LEVEL_DB = -24.0
 AUDITION_SECONDS = 5.0
 # Players tried in order for previews; the first that plays the file wins.
 PLAYERS = (["aplay", "-q"], ["paplay"], ["afplay"], ["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"])
@@ -312,7 +312,7 @@ def ask_ambience(current: list[tuple[str, float]]) -> list[tuple[str, float]]:
     levels = dict(current)
     picked = _ask(questionary.checkbox("Ambience",
                                        [Choice(n, value=n, checked=n in levels) for n in names]))
-    return [(n, ask_number(f"Level of {n} in dB", "level_db", levels.get(n, DEFAULT_LEVEL_DB))) for n in picked]
+    return [(n, ask_number(f"Level of {n} in dB", "level_db", levels.get(n, DEFAULT_AMBIENCE_LEVEL_DB))) for n in picked]
 
 
 def ask_sound(default: str) -> str:
@@ -324,7 +324,7 @@ def ask_sound(default: str) -> str:
 
 
 def new_seed() -> int:
-    return random.SystemRandom().randrange(2**31)
+    return random.SystemRandom().randrange(RANDOM_SEED_LIMIT)
 
 
 def ask_seed(default: int | None) -> int:
@@ -337,8 +337,8 @@ def ask_seed(default: int | None) -> int:
 
 def _seed_check(text: str) -> bool | str:
     text = text.strip()
-    if not text.isdigit() or int(text) >= 2**32:
-        return f"type a whole number from 0 to {2**32 - 1}"
+    if not text.isdigit() or int(text) > SEED_MAX:
+        return f"type a whole number from 0 to {SEED_MAX}"
     return True
 
 

@@ -35,7 +35,8 @@ def make_song(minutes: float, seed: int):
 def ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
     from app.audio.loops import ambience_track, beat_track
     from app.audio.fx import lofi_chain
-    from app.audio.master import export_track, master
+    from app.audio.master import master
+    from app.deliver.export import export_track
     from app.audio.mix import mix_track
     from app.audio.render import render_song
 

@@ -49,6 +49,11 @@ def test_track_files_and_sidecar(track):
                 "ambience", "temperature", "checkpoints", "files"):
         assert key in side, key
     assert side["key"] == "Eb" and side["mode"] == "minor" and side["seed"] == 11
+    # The file is the Sidecar record's JSON form, version first (timings gain 'export' once written).
+    from app.deliver.replay import SIDECAR_VERSION
+
+    assert next(iter(side)) == "version" and side["version"] == SIDECAR_VERSION
+    assert {k: v for k, v in s.to_json().items() if k != "timings_s"} == {k: v for k, v in side.items() if k != "timings_s"}
     assert {a["name"] for a in side["ambience"]} == {"rain", "vinyl_crackle"}
     assert abs(s["lufs"] + 14) <= 0.5 and s["true_peak_dbtp"] <= -1.0
     assert not list(out.rglob("*.partial*")) and not list(out.rglob(".*.reserved"))

@@ -315,10 +315,10 @@ def enospc_writer(written: list):
 
 
 def test_disk_full_during_export_leaves_no_file_of_the_track(tmp_path, models, monkeypatch):
-    from app.audio import master
+    from app.deliver import export
 
     written: list = []
-    monkeypatch.setitem(master._WRITERS, "flac", enospc_writer(written))
+    monkeypatch.setitem(export._WRITERS, "flac", enospc_writer(written))
     out = tmp_path / "out"
     with pytest.raises(OutputError) as info:
         run_track(quick_spec("full disk"), models=models, dirs=OutputDirs.under(out))
@@ -328,14 +328,14 @@ def test_disk_full_during_export_leaves_no_file_of_the_track(tmp_path, models, m
 
 
 def test_disk_full_writing_the_sidecar(tmp_path, models, monkeypatch):
-    import app.pipeline as pipeline
+    import app.deliver.track as deliver
     from app.files import atomic_path
 
     def full_sidecar(sidecar, path):
         with atomic_path(path) as tmp:
             enospc_writer([])(tmp)
 
-    monkeypatch.setattr(pipeline, "write_sidecar", full_sidecar)
+    monkeypatch.setattr(deliver, "write_sidecar", full_sidecar)
     out = tmp_path / "out"
     with pytest.raises(OutputError, match=r"full disk\.json: No space left on device"):
         run_track(quick_spec("full disk"), models=models, dirs=OutputDirs.under(out))
@@ -346,7 +346,7 @@ def test_disk_full_writing_the_sidecar(tmp_path, models, monkeypatch):
 
 
 def test_existing_tracks_are_never_touched_without_overwrite(tmp_path, models, monkeypatch):
-    from app.audio import master
+    from app.deliver import export
 
     dirs = OutputDirs.under(tmp_path)
     old = {dirs.results / "keep.wav": b"old master", dirs.results / "keep.json": b"{}",
@@ -365,7 +365,7 @@ def test_existing_tracks_are_never_touched_without_overwrite(tmp_path, models, m
         assert name == "keep_melody"
     # --overwrite that fails (disk full) leaves the old track whole: the new files replace it only
     # when all of them are complete.
-    monkeypatch.setitem(master._WRITERS, "flac", enospc_writer([]))
+    monkeypatch.setitem(export._WRITERS, "flac", enospc_writer([]))
     with pytest.raises(OutputError):
         run_track(quick_spec("keep", overwrite=True), models=models, dirs=dirs)
     for path, data in old.items():

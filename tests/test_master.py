@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.audio import master as M
+from app.deliver import export
 from app.errors import BadValueError
 
 SR = 44100
@@ -165,7 +166,7 @@ TAGS = {
 def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     audio = M.master(at_lufs(_music(2.0), -20.0), SR).audio
-    paths = M.export_track(audio, SR, folder / "track", formats=("wav", "mp3", "flac"), tags=TAGS)
+    paths = export.export_track(audio, SR, folder / "track", formats=("wav", "mp3", "flac"), tags=TAGS)
     return folder, paths
 
 
@@ -222,7 +223,7 @@ def test_export_resamples_to_44k1_and_drops_a_known_suffix(tmp_path):
     import soundfile
 
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, 48000))).astype(np.float32)
-    (path,) = M.export_track(audio, 48000, tmp_path / "song.wav")
+    (path,) = export.export_track(audio, 48000, tmp_path / "song.wav")
     assert path == tmp_path / "song.wav"
     info = soundfile.info(path)
     assert info.samplerate == 44100 and abs(info.duration - 1.0) < 1e-3
@@ -231,9 +232,9 @@ def test_export_resamples_to_44k1_and_drops_a_known_suffix(tmp_path):
 def test_export_rejects_unknown_format_and_tag(tmp_path):
     audio = np.zeros((2, SR), np.float32)
     with pytest.raises(BadValueError, match="wav, mp3, flac"):
-        M.export_track(audio, SR, tmp_path / "x", formats=("wav", "ogg"))
+        export.export_track(audio, SR, tmp_path / "x", formats=("wav", "ogg"))
     with pytest.raises(BadValueError, match="title"):
-        M.export_track(audio, SR, tmp_path / "x", tags={"mood": "chill"})
+        export.export_track(audio, SR, tmp_path / "x", tags={"mood": "chill"})
     assert list(tmp_path.iterdir()) == []
 
 

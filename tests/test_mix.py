@@ -153,3 +153,39 @@ def test_to_segment_clips_instead_of_wrapping():
     loud = np.array([[1.5, -1.5, 0.5]] * 2, np.float32)
     back = mix.from_segment(mix.to_segment(loud, SR))
     assert back[0, 0] > 0.99 and back[0, 1] <= -0.99
+
+
+def _sectioned_song():
+    """A 12-beat song at 120 BPM (0.5 s a beat): a 4-beat intro without the beat, then 8 beats with it."""
+    from app.music.song import Note, Part, Section, Song
+
+    sections = [Section("intro", 0, 4, frozenset({"chords"})), Section("A", 4, 8, frozenset({"chords", "beat"}))]
+    melody = Part("melody", [Note(69, 0, 12)])
+    return Song(120.0, 9, "minor", parts={"melody": melody}, sections=sections)
+
+
+def test_section_gain_follows_the_sections_layers():
+    song = _sectioned_song()
+    n = 6 * SR
+    gain = mix.section_gain(song, "beat", n)
+    assert gain.shape == (n,)
+    assert gain[: int(1.9 * SR)].max() == 0.0  # intro: no beat
+    assert gain[int(2.1 * SR):].min() == 1.0  # A: the beat plays
+    ramp = gain[int(1.97 * SR): int(2.03 * SR)]
+    assert np.all(np.diff(ramp) >= 0) and 0 < ramp[len(ramp) // 2] < 1  # a short ramp, no click
+    assert mix.section_gain(song, "melody", n).max() == 0.0  # no section lists it
+
+
+def test_intro_is_low_passed_until_the_groove():
+    song = _sectioned_song()
+    rng = np.random.default_rng(1)
+    noise = (0.1 * rng.standard_normal((2, 6 * SR))).astype(np.float32)
+    out = mix.filter_intro(noise.copy(), song)
+
+    def high_share(audio):  # energy share above 4 kHz
+        spectrum = np.abs(np.fft.rfft(audio[0])) ** 2
+        freqs = np.fft.rfftfreq(audio.shape[1], 1 / SR)
+        return spectrum[freqs > 4000].sum() / spectrum.sum()
+
+    assert high_share(out[:, : int(1.4 * SR)]) < 0.05 * high_share(noise[:, : int(1.4 * SR)])
+    assert np.array_equal(out[:, int(2.6 * SR):], noise[:, int(2.6 * SR):])  # after the intro: untouched

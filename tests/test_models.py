@@ -82,6 +82,13 @@ def test_composed_song_meets_length_key_and_scale(trained):
     assert song.chords[0].root == 10  # the progression opens on the tonic
     assert song.sections[0].name == "intro" and song.sections[-1].name == "outro"
     assert song.chords[-1].root == 10  # the outro resolves
+    # Each section carries the layers it plays; the parts keep to them (the mix gates the beat so).
+    assert song.sections[0].layers == {"chords"}
+    assert all({"beat", "melody"} <= s.layers for s in song.sections if s.name == "A")
+    for part in ("melody", "bass"):
+        for note in song.parts[part].notes:
+            section = next(s for s in song.sections if s.start <= note.start < s.end)
+            assert part in section.layers, (part, note, section)
 
 
 def test_mismatched_checkpoint_fails_clearly(trained, tmp_path):

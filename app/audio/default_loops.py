@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from app import paths
+from app.config import SAMPLE_RATE
 from app.files import atomic_path
 
-SAMPLE_RATE = 44100
 KICK_PEAK_DBFS = -3.0  # loudest hit of a loop; leaves headroom for the mix
 STEPS_PER_BAR = 16  # sixteenth notes in 4/4
 

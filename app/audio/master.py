@@ -1,8 +1,9 @@
-"""Mastering and export: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter, tagged files.
+"""Mastering: loudness (ITU-R BS.1770), true peak, a true-peak-aware limiter. (Writing the files is
+app/deliver/export.py.)
 
-    from app.audio.master import master, export_track
-    final = master(mixed, 44100).audio                 # -14 LUFS integrated, <= -1 dBTP
-    export_track(final, 44100, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
+    from app.audio.master import master
+    done = master(mixed, SAMPLE_RATE)      # TARGET_LUFS (-14) integrated, <= CEILING_DBTP (-1 dBTP)
+    done.audio, done.lufs, done.true_peak_dbtp
 
 How master() stays fast (a 3-minute track in well under a second): the signal is read only a few times.
 It is K-weighted once; the loudness of any gain curve is then predicted from ~1 ms block energies, and
@@ -16,12 +17,11 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from app.errors import BadValueError, OutputError
-from app.files import atomic_path
+from app.config import CEILING_DBTP, TARGET_LUFS
+from app.errors import BadValueError
 
 OVERSAMPLING = 4
 # Blocks whose sample peak is this far below the level that matters are not oversampled. An
@@ -36,10 +36,6 @@ GLUE_THRESHOLD_LU = -2.0  # relative to the target loudness
 GLUE_SMOOTHING_MS = 100.0
 LOUDNESS_TOLERANCE_LU = 0.05
 
-EXPORT_FORMATS = ("wav", "mp3", "flac")
-EXPORT_SAMPLE_RATE = 44100
-MP3_BITRATE = "320k"
-TAG_NAMES = ("title", "artist", "album", "bpm", "key", "genre", "comment", "tracknumber")
 
 _BLOCK_S = 0.4  # BS.1770 gating block
 _HOP_S = 0.1  # 75 % overlap
@@ -50,7 +46,9 @@ _RELATIVE_GATE_LU = -10.0
 # --- measurement ------------------------------------------------------------------------------------
 
 
-def _check_stereo(audio) -> np.ndarray:
+def check_audio(audio) -> np.ndarray:
+    """audio as contiguous float32 (channels, n); a 1-D array is one channel. BadValueError for
+    any other shape (more than 5 channels is taken for a transposed array)."""
     arr = np.asarray(audio, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -66,20 +64,26 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """
     import pyloudnorm
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     if audio.shape[1] < _BLOCK_S * sample_rate:
         raise BadValueError("audio is shorter than 0.4 s; loudness needs at least one 400 ms block")
     meter = pyloudnorm.Meter(int(sample_rate))
     return float(meter.integrated_loudness(audio.T.astype(np.float64)))
 
 
+# BS.1770's K-weighting as pyloudnorm's Meter builds it: (gain dB, Q, corner Hz, type) per stage.
+K_WEIGHTING_STAGES = ((4.0, 1 / np.sqrt(2), 1500.0, "high_shelf"), (0.0, 0.5, 38.0, "high_pass"))
+
+
 def _k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """pyloudnorm's own K-weighting filters (pre-filter shelf + RLB high-pass) as float32 sections."""
+    """The K-weighting filters (pre-filter shelf + RLB high-pass) as float32 second-order sections,
+    designed by pyloudnorm's public IIRfilter exactly as its Meter designs them, so k_weighted and
+    loudness_lufs filter alike."""
     import pyloudnorm
 
-    meter = pyloudnorm.Meter(int(sample_rate))
     rows = []
-    for stage in meter._filters.values():
+    for gain_db, q, corner_hz, kind in K_WEIGHTING_STAGES:
+        stage = pyloudnorm.IIRfilter(gain_db, q, corner_hz, int(sample_rate), kind)
         b = np.asarray(stage.b, dtype=np.float64) * stage.passband_gain
         a = np.asarray(stage.a, dtype=np.float64)
         rows.append(np.concatenate([b / a[0], a / a[0]]))
@@ -92,7 +96,7 @@ def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     from app.audio.fx import map_channels
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     sos = _k_weighting_sos(int(sample_rate))
     return map_channels(lambda channel: signal.sosfilt(sos, channel), audio).astype(np.float32, copy=False)
 
@@ -252,7 +256,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: int) -> float:
     samples (with context) stay under max|x| / (the filter's largest phase gain) cannot hold the maximum,
     so the result equals the full computation. Silence gives -inf.
     """
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     if audio.size == 0:
         return -math.inf
     peaks = _BlockTruePeaks(audio, _control_block(int(sample_rate)))
@@ -267,7 +271,7 @@ def true_peak_dbtp_full(audio: np.ndarray, sample_rate: int) -> float:
     """Reference true peak: resample_poly over the whole signal (slow: ~1.4 s for 3 minutes stereo)."""
     from scipy import signal
 
-    audio = _check_stereo(audio)
+    audio = check_audio(audio)
     up = signal.resample_poly(audio, OVERSAMPLING, 1, axis=-1)
     peak = max(float(np.abs(up).max()), float(np.abs(audio).max()))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
@@ -347,8 +351,8 @@ class Mastered:
 def master(
     audio: np.ndarray,
     sample_rate: int,
-    target_lufs: float = -14.0,
-    ceiling_dbtp: float = -1.0,
+    target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float = CEILING_DBTP,
     *,
     glue_ratio: float = 1.5,
 ) -> Mastered:
@@ -361,14 +365,8 @@ def master(
     """
     from scipy import signal
 
-    audio = _check_stereo(audio)
-    if ceiling_dbtp >= 0:
-        raise BadValueError(f"ceiling_dbtp must be below 0 dBTP, got {ceiling_dbtp:g}")
-    if not -60 <= target_lufs < 0:
-        raise BadValueError(f"target_lufs must be between -60 and 0, got {target_lufs:g}")
-    n = audio.shape[1]
-    if n < _BLOCK_S * sample_rate:
-        raise BadValueError("audio is shorter than 0.4 s; too short to master")
+    audio = check_audio(audio)
+    _check_master_args(audio, sample_rate, target_lufs, ceiling_dbtp)
     block = _control_block(int(sample_rate))
     blocks_per_ms = sample_rate / 1000 / block
     model = _LoudnessModel(audio, sample_rate, block)
@@ -397,27 +395,9 @@ def master(
         reduction = _limiter_reduction_db(peaks.peak * pre, threshold, lookahead, release)
         return gain_db - glue - reduction
 
-    def solve(aim_lufs: float, gain_db: float) -> np.ndarray:
-        """Gain curve whose predicted loudness is aim_lufs (loudness rises with the static gain)."""
-        low = high = None
-        for _ in range(40):
-            curve = gain_curve(gain_db)
-            error = aim_lufs - model.lufs(curve)
-            if abs(error) < 0.005:
-                break
-            if error > 0:
-                low = gain_db
-            else:
-                high = gain_db
-            step = gain_db + error
-            if low is not None and high is not None and not low < step < high:
-                step = 0.5 * (low + high)  # the limiter flattens the slope: fall back to bisection
-            gain_db = step
-        return curve
-
     aim = target_lufs
     for _ in range(4):
-        curve = solve(aim, target_lufs - start_lufs)
+        curve = _solve_gain(gain_curve, model, aim, target_lufs - start_lufs)
         result = _apply_gain_curve(audio, curve, block)
         over, final_peaks = _true_peak_overshoot_db(result, peaks.peak * 10 ** (curve / 20), block, ceiling_dbtp)
         if over > 0:  # the curve moved an inter-sample peak: aim the limiter lower and redo
@@ -434,6 +414,36 @@ def master(
         loudness = _LoudnessModel(result, sample_rate, block)
         measured = loudness.lufs()
     return Mastered(result, float(measured), final_peaks, loudness, int(sample_rate))
+
+
+def _check_master_args(audio: np.ndarray, sample_rate: int, target_lufs: float, ceiling_dbtp: float) -> None:
+    """BadValueError for a ceiling at or over 0 dBTP, a target outside -60..0 LUFS, or audio under 0.4 s."""
+    if ceiling_dbtp >= 0:
+        raise BadValueError(f"ceiling_dbtp must be below 0 dBTP, got {ceiling_dbtp:g}")
+    if not -60 <= target_lufs < 0:
+        raise BadValueError(f"target_lufs must be between -60 and 0, got {target_lufs:g}")
+    if audio.shape[1] < _BLOCK_S * sample_rate:
+        raise BadValueError("audio is shorter than 0.4 s; too short to master")
+
+
+def _solve_gain(gain_curve, model: _LoudnessModel, aim_lufs: float, gain_db: float) -> np.ndarray:
+    """The gain curve (gain_curve(static gain dB) -> dB per control block) whose loudness predicted by
+    `model` is aim_lufs, by secant steps from gain_db (loudness rises with the static gain)."""
+    low = high = None
+    for _ in range(40):
+        curve = gain_curve(gain_db)
+        error = aim_lufs - model.lufs(curve)
+        if abs(error) < 0.005:
+            break
+        if error > 0:
+            low = gain_db
+        else:
+            high = gain_db
+        step = gain_db + error
+        if low is not None and high is not None and not low < step < high:
+            step = 0.5 * (low + high)  # the limiter flattens the slope: fall back to bisection
+        gain_db = step
+    return curve
 
 
 def _apply_gain_curve(audio: np.ndarray, curve_db: np.ndarray, block: int) -> np.ndarray:
@@ -461,203 +471,3 @@ def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int
     peaks.refine((predicted > near) | (peaks.context_peak > near))
     loudest = float(peaks.peak.max())
     return (20 * math.log10(loudest) - ceiling_dbtp if loudest > 0 else -math.inf), peaks
-
-
-# --- export -----------------------------------------------------------------------------------------
-
-
-def _dither_to_int16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float (2, n) -> interleaved int16 (n, 2) with TPDF dither of +-1 LSB (seeded: exports repeat).
-
-    The triangular noise is the difference of two uniform bytes (256 steps per LSB is plenty), drawn
-    as raw bytes because that is ~10x faster than drawing floats.
-    """
-    rng = np.random.default_rng(seed)
-    channels, n = audio.shape
-    out = np.empty((n, channels), np.int16)
-    chunk = 1 << 16
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        block = audio[:, start:stop].T * np.float32(32767.0)
-        noise = np.frombuffer(rng.bytes(2 * block.size), np.uint8).reshape(2, *block.shape)
-        block += (noise[0].astype(np.float32) - noise[1]) * np.float32(1 / 256)
-        np.rint(block, out=block)
-        np.clip(block, -32768, 32767, out=block)
-        out[start:stop] = block
-    return out
-
-
-def _normalise_formats(formats) -> list[str]:
-    if isinstance(formats, str):
-        formats = (formats,)
-    result = []
-    for fmt in formats:
-        name = str(fmt).lower().lstrip(".")
-        if name not in EXPORT_FORMATS:
-            raise BadValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
-        if name not in result:
-            result.append(name)
-    if not result:
-        raise BadValueError(f"no export format given; choose from {', '.join(EXPORT_FORMATS)}")
-    return result
-
-
-def _normalise_tags(tags: dict | None) -> dict[str, str]:
-    tags = dict(tags or {})
-    unknown = sorted(set(tags) - set(TAG_NAMES))
-    if unknown:
-        raise BadValueError(f"unknown tag(s) {', '.join(unknown)}; known: {', '.join(TAG_NAMES)}")
-    clean = {}
-    for name, value in tags.items():
-        if value is None or value == "":
-            continue
-        if name == "bpm" and isinstance(value, (int, float)):
-            value = int(round(value))  # ID3 TBPM is a whole number
-        clean[name] = str(value)
-    return clean
-
-
-def _id3_frames(tags: dict[str, str]) -> list:
-    from mutagen import id3
-
-    frame_types = {
-        "title": id3.TIT2, "artist": id3.TPE1, "album": id3.TALB, "bpm": id3.TBPM,
-        "key": id3.TKEY, "genre": id3.TCON, "tracknumber": id3.TRCK,
-    }  # fmt: skip
-    frames = [frame_types[name](encoding=3, text=[value]) for name, value in tags.items() if name in frame_types]
-    if "comment" in tags:
-        frames.append(id3.COMM(encoding=3, lang="eng", desc="", text=[tags["comment"]]))
-    return frames
-
-
-def tag_file(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None = None) -> None:
-    """Set tags on an exported file, replacing those of the same name and keeping the rest:
-    ID3v2.3 in MP3 and in WAV (an `id3 ` chunk), Vorbis comments in FLAC. cover_jpeg, when given,
-    is embedded as the front cover (MP3: APIC frame; FLAC: picture block; WAV keeps text tags only).
-    tags uses TAG_NAMES; a 'tracknumber' like '3/10' also sets FLAC's tracktotal."""
-    tags = _normalise_tags(tags)
-    path = Path(path)
-    if fmt in ("mp3", "wav"):
-        from mutagen import id3
-
-        frames = _id3_frames(tags)
-        if fmt == "mp3":
-            try:
-                holder = id3.ID3(path)
-            except id3.ID3NoHeaderError:
-                holder = id3.ID3()
-            if cover_jpeg:
-                holder.delall("APIC")
-                frames.append(id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover", data=cover_jpeg))
-            for frame in frames:
-                holder.setall(frame.FrameID, [frame])
-            holder.save(path, v2_version=3)
-        else:
-            from mutagen.wave import WAVE
-
-            wav = WAVE(path)
-            if wav.tags is None:
-                wav.add_tags()
-            for frame in frames:
-                wav.tags.setall(frame.FrameID, [frame])
-            wav.save(v2_version=3)
-    elif fmt == "flac":
-        from mutagen.flac import FLAC, Picture
-
-        flac = FLAC(path)
-        for name, value in tags.items():
-            if name == "tracknumber" and "/" in value:
-                value, total = value.split("/", 1)
-                flac["tracktotal"] = [total]
-            flac[name] = [value]
-        if cover_jpeg:
-            import io
-
-            from PIL import Image
-
-            with Image.open(io.BytesIO(cover_jpeg)) as im:
-                width, height = im.size
-            pic = Picture()
-            pic.type, pic.mime, pic.desc = 3, "image/jpeg", "Cover"
-            pic.width, pic.height, pic.depth, pic.data = width, height, 24, cover_jpeg
-            flac.clear_pictures()
-            flac.add_picture(pic)
-        flac.save()
-    else:
-        raise BadValueError(f"cannot tag format {fmt!r}; allowed: wav, mp3, flac")
-
-
-def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    if tags:
-        tag_file(tmp, "wav", tags)
-
-
-def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, EXPORT_SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-    if tags:
-        tag_file(tmp, "flac", tags)
-
-
-def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    from pydub import AudioSegment
-
-    segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=EXPORT_SAMPLE_RATE, channels=pcm.shape[1])
-    try:
-        segment.export(tmp, format="mp3", bitrate=MP3_BITRATE).close()
-    except FileNotFoundError as exc:
-        raise OutputError("cannot write MP3: ffmpeg is not installed (apt install ffmpeg)") from exc
-    except Exception as exc:  # pydub's CouldntEncodeError carries ffmpeg's own message
-        if exc.__class__.__name__ == "CouldntEncodeError":
-            raise OutputError(f"ffmpeg could not encode {tmp.name}: {str(exc).splitlines()[0]}") from exc
-        raise
-    if tags:
-        tag_file(tmp, "mp3", tags)
-
-
-_WRITERS = {"wav": _write_wav, "mp3": _write_mp3, "flac": _write_flac}
-
-
-def export_track(
-    audio: np.ndarray,
-    sample_rate: int,
-    base_path: Path,
-    formats=("wav",),
-    tags: dict | None = None,
-) -> list[Path]:
-    """Write audio (2, n) as base_path.<format> for each format; returns the paths in that order.
-
-    All formats are 44.1 kHz 16-bit stereo (TPDF-dithered once and shared): WAV (with an ID3 chunk),
-    MP3 at 320 kbps (ID3v2.3) and FLAC (Vorbis comments). tags: any of TAG_NAMES. A known extension on
-    base_path is dropped. Each file is written under a temporary name and renamed when complete.
-    """
-    names = _normalise_formats(formats)
-    clean_tags = _normalise_tags(tags)
-    audio = _check_stereo(audio)
-    if audio.shape[0] == 1:
-        audio = np.repeat(audio, 2, axis=0)
-    if int(sample_rate) != EXPORT_SAMPLE_RATE:
-        from scipy import signal
-
-        divisor = math.gcd(int(sample_rate), EXPORT_SAMPLE_RATE)
-        audio = signal.resample_poly(
-            audio, EXPORT_SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
-        ).astype(np.float32)
-    pcm = _dither_to_int16(audio)
-    base_path = Path(base_path)
-    if base_path.suffix.lower().lstrip(".") in EXPORT_FORMATS:
-        base_path = base_path.with_suffix("")
-    written = []
-    for name in names:
-        path = base_path.with_name(f"{base_path.name}.{name}")
-        with atomic_path(path) as tmp:
-            try:
-                _WRITERS[name](Path(tmp), pcm, clean_tags)
-            except (RuntimeError, ValueError) as exc:  # soundfile / mutagen failures
-                raise OutputError(f"cannot write {path}: {exc}") from exc
-        written.append(path)
-    return written

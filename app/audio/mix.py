@@ -12,11 +12,18 @@ not depend on how loud its WAV happened to be recorded. Mastering sets the final
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
 from app.audio.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
+
+if TYPE_CHECKING:
+    from app.audio.loops import EffectFile
+    from app.music.song import Song
 
 # Balance of the music stems (dB); the bass sits a touch lower so it doesn't swamp laptop speakers.
 DEFAULT_STEM_GAINS_DB = {"melody": 0.0, "chords": -2.0, "bass": -3.0}
@@ -26,6 +33,12 @@ MAX_SUM_OF_PEAKS = 10 ** (-1.0 / 20)
 # pydub works on interleaved integers; 16 bit halves the bytes it copies (its overlay makes several
 # copies) and with the bus at -18 dBFS RMS its rounding floor is still > 80 dB below the music.
 MIX_SAMPLE_WIDTH = 2
+# The song's shape in the mix: the intro plays through a low-pass that opens when the groove starts;
+# the track fades in over two beats (at most 3 s) and out over its last quarter (at most 4 bars of
+# 4/4) plus the release tail.
+INTRO_CUTOFF_HZ = 900.0
+FADE_IN_BEATS, FADE_IN_MAX_S = 2, 3.0
+FADE_OUT_SHARE, FADE_OUT_MAX_BEATS = 0.25, 4 * 4
 
 
 def to_segment(audio: np.ndarray, sample_rate: int, sample_width: int = MIX_SAMPLE_WIDTH, *, gain: float = 1.0):
@@ -137,7 +150,7 @@ def mix_track(
     beat_gain_db: float = -4.0,
     chain=None,
     duck_db: float = 3.0,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
     bpm: float | None = None,
 ) -> np.ndarray:
     """Mix music stems, a beat and ambience layers; returns float32 (2, n), n = the longest stem.
@@ -195,3 +208,77 @@ def _layer_gain(audio: np.ndarray, reference_rms: float, level_db: float) -> flo
     if rms <= 1e-9:
         return 0.0
     return reference_rms * 10 ** (level_db / 20) / rms
+
+
+# --- a song's mix: the layers its sections play, the intro filter, the fades ----------------------
+
+
+@dataclass
+class MixedSong:
+    """A song's mix, ready to master, and the layers that went into it (written as stem WAVs)."""
+
+    audio: np.ndarray  # float32 (2, n)
+    layers: dict[str, np.ndarray]  # the music stems, then 'beat' and 'ambience' when present
+
+
+def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None = None,
+             ambience: list[tuple[EffectFile, float]] = (), preset: str = "default",
+             sample_rate: int = SAMPLE_RATE) -> MixedSong:
+    """Mix a song's rendered stems with its beat loop (stretched to the tempo, playing only in the
+    sections whose layers hold 'beat') and ambience layers ((effect, level_db)) through the lo-fi
+    preset; then the intro filter and the fades. Returns the MixedSong, n = the stems' length."""
+    from app.audio.fx import fade
+    from app.audio.loops import ambience_track, beat_track
+
+    n = next(iter(stems.values())).shape[1]
+    beat_audio = None
+    if beat is not None:
+        beat_audio = beat_track(beat, song.tempo_bpm, n, sample_rate) * section_gain(song, "beat", n,
+                                                                                    sample_rate=sample_rate)
+    beds = [(ambience_track(effect, n, sample_rate), level) for effect, level in ambience]
+    mixed = mix_track(stems, beat=beat_audio, ambience=beds, chain=lofi_chain(preset),
+                      sample_rate=sample_rate, bpm=song.tempo_bpm)
+    mixed = filter_intro(mixed, song, sample_rate=sample_rate)
+    beat_s = 60.0 / song.tempo_bpm
+    mixed = fade(mixed, sample_rate, fade_in_s=min(FADE_IN_BEATS * beat_s, FADE_IN_MAX_S),
+                 fade_out_s=min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S)
+    layers = {**stems, **({"beat": beat_audio} if beat_audio is not None else {})}
+    if beds:
+        layers["ambience"] = sum(a * np.float32(10 ** (lv / 20)) for a, lv in beds)
+    return MixedSong(mixed, layers)
+
+
+def section_gain(song: Song, layer: str, n: int, ramp_s: float = 0.05,
+                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Gain per sample, 1 where the song's sections play `layer` and 0 elsewhere, with short
+    linear ramps at each change (so a beat never clicks in or out). Reads Section.layers."""
+    spb = 60.0 / song.tempo_bpm * sample_rate
+    ramp = ramp_s * sample_rate
+    times, values = [0.0], [0.0]
+    for s in song.sections:
+        on = 1.0 if layer in s.layers else 0.0
+        at = s.start * spb
+        if on != values[-1]:
+            times += [max(times[-1], at - ramp / 2), at + ramp / 2]
+            values += [values[-1], on]
+    times.append(float(n))
+    values.append(values[-1])
+    return np.interp(np.arange(n, dtype=np.float32), times, values).astype(np.float32)
+
+
+def filter_intro(mixed: np.ndarray, song: Song, cutoff_hz: float = INTRO_CUTOFF_HZ,
+                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The intro plays through a low-pass that opens over a second when the groove starts
+    (filters the mix in place: only the chords and the ambience sound in the intro)."""
+    from app.audio.fx import lowpass
+
+    intro = next((s for s in song.sections if s.name == "intro"), None)
+    if intro is None:
+        return mixed
+    end = int(intro.end * 60.0 / song.tempo_bpm * sample_rate)
+    fade = min(end, int(0.5 * sample_rate))
+    head = mixed[:, :end + fade]
+    wet = np.ones(head.shape[1], dtype=np.float32)
+    wet[end - fade:] = np.linspace(1, 0, 2 * fade, dtype=np.float32)[:head.shape[1] - (end - fade)]
+    mixed[:, :head.shape[1]] = lowpass(cutoff_hz)(head, sample_rate) * wet + head * (1 - wet)
+    return mixed

@@ -6,8 +6,12 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
 
 KINDS = ("melody", "chord")
 
@@ -101,7 +105,7 @@ def export_sampling_weights(path: Path, kind: str) -> Path:
     return out
 
 
-def load_sampling_model(path: Path, kind: str):
+def load_sampling_model(path: Path, kind: str) -> NumpyChordLSTM | NumpyMelodyLSTM:
     """Load the numpy port of a model for sampling from <checkpoint>.npz (given the .pt or .npz path).
 
     Raises CheckpointError naming the file when it is missing, unreadable, of another kind, or its

@@ -1,8 +1,9 @@
 """Training data: music21's bundled Bach chorales or a folder of MIDI files -> encoded pieces.
 
-Each source file becomes a Song (melody + chords per beat, key, mode), then key-relative tokens
-(app.learn.encoding). Preprocessing is cached under paths.CACHE_DIR by a fingerprint of the sources and
-the encoding parameters, so a second run starts training at once.
+Each source file becomes a Song (melody, key, mode, and chords named per beat for a chorale, per half
+bar for an imported MIDI file, per beat in odd metres), then key-relative tokens (app.learn.encoding).
+Preprocessing is cached under paths.CACHE_DIR by a fingerprint of the sources and the encoding
+parameters, so a second run starts training at once.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def new_model(kind: str):
     return ChordLSTM(ChordConfig(v.chord_symbol, v.chord_duration, v.position, v.mode))
 
 
-def _losses(model, batch, kind: str):
+def batch_losses(model, batch, kind: str):
     """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
     import torch.nn.functional as F
 
@@ -109,7 +109,6 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     <kind>_lstm.last.pt (every epoch, for --resume).
     """
     import torch
-    from tqdm import tqdm
 
     from app.learn.checkpoint import load_checkpoint
     from app.learn.corpus import split_pieces
@@ -135,27 +134,9 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     if payload is not None:
         log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
         order = rng.permutation(len(train_data))
-        t0, seen = time.perf_counter(), 0
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"{kind} epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False, disable=None, unit="batch")
-        running = None
-        for i in bar:
-            batch = train_data[order[i:i + cfg.batch_size]].to(device)
-            losses = _losses(model, batch, kind)
-            loss = sum(losses.values())
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            steps += 1
-            seen += int((batch[..., -1] != encoding.PAD).sum())
-            running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
-            bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{seen / (time.perf_counter() - t0):.0f}")
-            if cfg.max_steps and steps >= cfg.max_steps:
-                break
-        tokens_per_s = seen / max(1e-9, time.perf_counter() - t0)
+        running, tokens_per_s, steps = _train_epoch(model, opt, train_data, order, kind, cfg, device, steps,
+                                                    desc=f"{kind} epoch {epoch + 1}/{cfg.epochs}")
         val = evaluate_loss(model, val_data if len(val_data) else train_data, kind, cfg.batch_size, device)
         total = sum(val.values())
         history.append({"epoch": epoch, "train_loss": running, "val_loss": total, **{f"val_{k}": x for k, x in val.items()},
@@ -201,6 +182,34 @@ def _save_epoch(kind: str, model, opt, device: str, extra: dict, best_path: Path
     model.to(device)
 
 
+def _train_epoch(model, opt, train_data, order, kind: str, cfg: TrainConfig, device: str, steps: int,
+                 desc: str) -> tuple[float | None, float, int]:
+    """One pass over the training windows in `order` (stopping at cfg.max_steps): returns the
+    smoothed training loss, tokens per second, and the optimiser steps taken so far."""
+    import torch
+    from tqdm import tqdm
+
+    model.train()
+    t0, seen = time.perf_counter(), 0
+    bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc, leave=False, disable=None, unit="batch")
+    running = None
+    for i in bar:
+        batch = train_data[order[i:i + cfg.batch_size]].to(device)
+        losses = batch_losses(model, batch, kind)
+        loss = sum(losses.values())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        steps += 1
+        seen += int((batch[..., -1] != encoding.PAD).sum())
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        if cfg.max_steps and steps >= cfg.max_steps:
+            break
+    return running, seen / max(1e-9, time.perf_counter() - t0), steps
+
+
 def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") -> dict:
     """Mean validation loss per head."""
     import torch
@@ -211,7 +220,7 @@ def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") 
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
             batch = data[i:i + batch_size].to(device)
-            for k, v in _losses(model, batch, kind).items():
+            for k, v in batch_losses(model, batch, kind).items():
                 sums[k] = sums.get(k, 0.0) + v.item() * len(batch)
             count += len(batch)
     return {k: v / max(1, count) for k, v in sums.items()}

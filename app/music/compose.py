@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.music import theory
 from app.learn.sample import SamplingOptions, sample_melody, sample_progression
 from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
 
-# Which layers play in each kind of section. The mix reads 'beat' from here too.
+if TYPE_CHECKING:
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
+
+# Which layers play in each kind of section. compose_song writes each section's set into the song
+# (Section.layers): the melody, chords and bass parts have notes only where listed, and the mix
+# plays the beat only where listed.
 SECTION_LAYERS = {
     "intro": {"chords"},
     "groove": {"chords", "bass", "beat"},
@@ -24,8 +30,10 @@ LOOP_BARS = 4
 
 @dataclass
 class Models:
-    chord: object
-    melody: object
+    """The two sampling models compose_song draws from (numpy ports of the trained LSTMs)."""
+
+    chord: NumpyChordLSTM
+    melody: NumpyMelodyLSTM
 
 
 def load_models(chord_path=None, melody_path=None) -> Models:
@@ -148,7 +156,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     for s_index, (name, bars) in enumerate(plan):
         start = t
         length = bars * bar
-        sections.append(Section(name, start, length))
+        sections.append(Section(name, start, length, frozenset(SECTION_LAYERS[name])))
         if name == "outro":
             section_chords = _outro_chords(loops["A"], key, mode, start, length, bar)
         else:

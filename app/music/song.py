@@ -71,11 +71,14 @@ class Part:
 
 @dataclass(frozen=True)
 class Section:
-    """A stretch of the arrangement (intro, A, B, breakdown, outro) in beats."""
+    """A stretch of the arrangement (intro, A, B, breakdown, outro) in beats, and the layers that
+    play in it ('melody', 'chords', 'bass', 'beat'): the arrangement sets them, the mix gates the
+    beat by them. (A song read back from MIDI has no layers: the file keeps only name and length.)"""
 
     name: str
     start: float
     duration: float
+    layers: frozenset[str] = frozenset()
 
     @property
     def end(self) -> float:
@@ -85,7 +88,7 @@ class Section:
 @dataclass
 class Song:
     tempo_bpm: float
-    key: int  # tonic pitch class
+    key: int  # tonic pitch class 0..11 (inside the code keys are pitch classes: see app/config.py)
     mode: str  # 'major' | 'minor'
     time_signature: tuple[int, int] = (4, 4)
     chords: list[Chord] = field(default_factory=list)

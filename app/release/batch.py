@@ -486,8 +486,8 @@ def _remove_files(files) -> None:
 
 def retag(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None) -> None:
     """Set title/artist/album/track number on a final and embed the cover; other tags run_track
-    wrote stay (see app.audio.master.tag_file)."""
-    from app.audio.master import tag_file
+    wrote stay (see app.deliver.tags.tag_file)."""
+    from app.deliver.tags import tag_file
 
     tag_file(path, fmt, {k: tags[k] for k in ("title", "artist", "album", "tracknumber")}, cover_jpeg)
 

@@ -122,7 +122,7 @@ def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64)
     import torch
 
     from app.learn import encoding
-    from app.learn.train import _losses, new_model
+    from app.learn.train import batch_losses, new_model
 
     v = encoding.VOCAB
     g = torch.Generator().manual_seed(0)
@@ -140,7 +140,7 @@ def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64)
         for step in range(steps + 2):  # two warm-up steps
             if step == 2:
                 t0 = time.perf_counter()
-            loss = sum(_losses(model, batch, kind).values())
+            loss = sum(batch_losses(model, batch, kind).values())
             opt.zero_grad()
             loss.backward()
             opt.step()

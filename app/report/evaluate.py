@@ -15,30 +15,7 @@ import numpy as np
 from app.learn import encoding
 from app.music import theory
 from app.music.song import Song, chord_finder
-
-WINDOW = 16
-
-
-def in_scale(pitches: list[int], key: int, mode: str) -> tuple[int, int]:
-    """(notes in scale, notes) for one melody."""
-    scale = theory.scale_pitch_classes(key, mode)
-    return sum(1 for p in pitches if p % 12 in scale), len(pitches)
-
-
-def repetitiveness(pitches: list[int], span: int = 10) -> list[float]:
-    """Per t: share of pitches in notes t-span..t that also occur in t-2*span..t-span."""
-    out = []
-    for t in range(2 * span, len(pitches) + 1):
-        recent, before = pitches[t - span:t], set(pitches[t - 2 * span:t - span])
-        out.append(sum(1 for p in recent if p in before) / span)
-    return out
-
-
-def interval_windows(pitches: list[int], n: int = WINDOW) -> list[tuple[int, ...]]:
-    """All n-note windows of a melody as interval sequences (n-1 intervals): transposition-free."""
-    intervals = np.diff(np.asarray(pitches, dtype=np.int64))
-    return [tuple(intervals[i:i + n - 1]) for i in range(len(pitches) - n + 1)]
-
+from app.report.metrics import WINDOW, in_scale, interval_windows, repetitiveness  # noqa: F401 (originality, tests)
 
 def song_figures(song: Song) -> dict:
     """Raw counts for one song: scale hits, on-beat chord-tone hits, pitches."""

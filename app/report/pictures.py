@@ -140,7 +140,7 @@ def evaluation_plots(generated: list[list[int]], corpus: list[list[int]], report
     pitch_classes.png: pitch-class histograms relative to the tonic (keys: tonic per melody);
     figures.png: the four musical figures, generated beside corpus.
     """
-    from app.report.evaluate import interval_windows, repetitiveness
+    from app.report.metrics import interval_windows, repetitiveness
 
     out_dir = Path(out_dir)
     written = []

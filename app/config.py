@@ -1,0 +1,43 @@
+"""Every number the stages share, written once: the sample rate, the delivery targets, the value
+ranges a person may choose from and the defaults they get. Stage-private tuning (a limiter's
+release, a filter's cutoff) stays next to the code it tunes.
+
+Keys: inside the code a key is a pitch class, an int 0..11 with C = 0 (Song.key, Chord.root,
+Choices.key, compose_song(key=...)); a key *name* ('C', 'F#', 'Bb') appears only where a person
+reads or types it: TrackSpec.key, the sidecar's "key", file tags. theory.pitch_class() and
+theory.key_name() convert between the two.
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 44100  # Hz: rendering, mixing, mastering and every exported file
+
+# Delivery targets: what master() aims for and what a release's compliance report checks.
+TARGET_LUFS = -14.0  # integrated loudness, ITU-R BS.1770
+CEILING_DBTP = -1.0  # 4x-oversampled true peak
+
+# Seconds of release after the last note: stems are rendered this much longer than the music, and
+# the mix's fade-out runs into it.
+TAIL_S = 2.0
+
+FORMATS = ("wav", "mp3", "flac")  # export formats
+
+# Seeds: any whole number 0..SEED_MAX is accepted; a random seed is drawn below RANDOM_SEED_LIMIT
+# (short enough to read out and type back).
+SEED_MAX = 2**32 - 1
+RANDOM_SEED_LIMIT = 2**31
+
+# Allowed values (inclusive) of the choices a person makes, by TrackSpec field.
+RANGES = {
+    "minutes": (0.1, 20.0),
+    "bpm": (50.0, 140.0),
+    "temperature": (0.1, 2.0),
+    "swing": (0.5, 0.75),
+    "level_db": (-60.0, 0.0),
+}
+
+DEFAULT_BPM = 80.0  # without a beat to follow
+DEFAULT_SWING = 0.57  # eighth-note swing ratio: 0.5 straight, 2/3 triplet feel
+DEFAULT_AMBIENCE_LEVEL_DB = -24.0  # an ambience layer's level relative to the music bus
+DEFAULT_AMBIENCE = (("vinyl_crackle", DEFAULT_AMBIENCE_LEVEL_DB),)
+NO_BEAT = "none"  # the beat value that means "no beat"

@@ -1,0 +1,1 @@
+"""Deliver: the finished track as files (export, tags), its sidecar (replay) and its name (names)."""

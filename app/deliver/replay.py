@@ -1,0 +1,151 @@
+"""The sidecar: NAME.json next to each track, saying what it is (key, tempo, loudness, instruments,
+sections, which weights made it) and holding the TrackSpec that makes it again (`--replay`).
+
+One typed record, Sidecar, with its own version (SIDECAR_VERSION, in the JSON's "version"): this is
+the one place that builds it, writes it and reads it back.
+
+    sidecar = track_sidecar(name, spec, choices, song, ...); write_sidecar(sidecar, path)
+    spec = load_replay(path)        # the TrackSpec, same seed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app import paths
+from app.config import SAMPLE_RATE
+from app.errors import BadValueError
+from app.music import theory
+from app.spec import TrackSpec
+
+if TYPE_CHECKING:
+    from app.choices import Choices
+    from app.music.song import Song
+
+SIDECAR_VERSION = 1  # the JSON layout below; a reader refuses any other
+
+
+@dataclass
+class Sidecar:
+    """A track's sidecar. Its JSON form (to_json) has these fields, "version" first; record["field"]
+    reads a field of that JSON form (the release code reads it so)."""
+
+    version: int
+    name: str
+    seed: int
+    key: str  # the key's name ('C', 'F#'): people read this file
+    mode: str
+    bpm: float
+    duration_s: float  # the music plus its release tail
+    music_s: float
+    lufs: float
+    true_peak_dbtp: float
+    instruments: dict[str, dict[str, Any]]  # part -> {"id": "bank:program@file", "name": preset name}
+    beat: dict[str, Any] | None  # {"name", "bpm"} or None
+    ambience: list[dict[str, Any]]  # [{"name", "level_db"}]
+    temperature: float
+    include_chords: bool
+    sections: list[dict[str, Any]]  # [{"name", "start_beat", "bars"}]
+    chords: list[str]  # the first 16 chord symbols
+    checkpoints: dict[str, dict]  # model kind -> {"checkpoint"/"sampling_weights": {"file", "sha256"}}
+    timings_s: dict[str, float]  # stage -> seconds
+    files: dict[str, str]  # kind -> path
+    spec: dict[str, Any]  # TrackSpec.to_json() with the seed actually used: what --replay reads
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __getitem__(self, field: str) -> Any:
+        return self.to_json()[field]
+
+
+def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samples: int, lufs: float,
+                  peak_dbtp: float, files: dict[str, Path], timings: dict[str, float]) -> Sidecar:
+    """The sidecar of a track named `name`: its spec and resolved choices, the song, the master's
+    length in samples (at SAMPLE_RATE), loudness and true peak, its files and stage timings."""
+    return Sidecar(
+        version=SIDECAR_VERSION,
+        name=name,
+        seed=choices.seed,
+        key=theory.key_name(choices.key),
+        mode=choices.mode,
+        bpm=song.tempo_bpm,
+        duration_s=round(samples / SAMPLE_RATE, 3),
+        music_s=round(song.length_seconds, 3),
+        lufs=round(lufs, 2),
+        true_peak_dbtp=round(peak_dbtp, 2),
+        instruments={part: {"id": inst.id, "name": inst.name} for part, inst in choices.instruments.items()},
+        beat=None if choices.beat is None else {"name": choices.beat.name, "bpm": choices.beat.bpm},
+        ambience=[{"name": e.name, "level_db": lv} for e, lv in choices.ambience],
+        temperature=spec.temperature,
+        include_chords=spec.include_chords,
+        sections=[{"name": s.name, "start_beat": s.start, "bars": s.duration / song.beats_per_bar}
+                  for s in song.sections],
+        chords=[c.symbol for c in song.chords[:16]],
+        checkpoints=_checkpoint_facts(),
+        timings_s=timings,
+        files={kind: str(path) for kind, path in files.items()},
+        spec={**spec.to_json(), "seed": choices.seed, "name": spec.name},
+    )
+
+
+def _checkpoint_facts() -> dict:
+    """Which weights made the music: file and content hash of each model's checkpoint and the numpy
+    sampling weights exported from it."""
+    from app.learn.checkpoint import file_sha256, sampling_weights_path
+
+    facts = {}
+    for kind, path in (("chord", paths.CHORD_CHECKPOINT), ("melody", paths.MELODY_CHECKPOINT)):
+        entry = {}
+        for label, file in (("checkpoint", path), ("sampling_weights", sampling_weights_path(path))):
+            with contextlib.suppress(OSError):
+                shown = file.relative_to(paths.ROOT) if file.is_relative_to(paths.ROOT) else file
+                entry[label] = {"file": str(shown), "sha256": file_sha256(file)}
+        facts[kind] = entry
+    return facts
+
+
+def write_sidecar(sidecar: Sidecar | dict, path: Path) -> Path:
+    """Write a sidecar (the record, or its JSON form as read back and edited) atomically. Text that is
+    not valid Unicode (undecodable file-name bytes) is written as JSON escapes rather than failing.
+    Returns the path."""
+    from app.files import atomic_path
+
+    data = sidecar.to_json() if isinstance(sidecar, Sidecar) else sidecar
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
+    return path
+
+
+def load_replay(path: str | Path) -> TrackSpec:
+    """A sidecar JSON -> the spec that made it (same seed). Raises BadValueError naming the file and
+    the field at fault: malformed JSON, a missing or unknown field, a wrong type, an unknown version."""
+    path = Path(path)
+    where = f"replay file {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadValueError(f"{where} not found") from None
+    except UnicodeDecodeError:
+        raise BadValueError(f"{where} is not UTF-8 text (is it a sidecar .json?)") from None
+    except OSError as exc:
+        raise BadValueError(f"{where} is unreadable: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BadValueError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise BadValueError(f"{where} is not a sidecar (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise BadValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if "version" not in data:
+        raise BadValueError(f"{where}: missing field 'version'")
+    version = data["version"]
+    if isinstance(version, bool) or version != SIDECAR_VERSION:
+        raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {SIDECAR_VERSION})")
+    if "spec" not in data:
+        raise BadValueError(f"{where}: missing field 'spec'")
+    return TrackSpec.from_json(data["spec"], where=where)

@@ -1,0 +1,149 @@
+"""The deliver stage: a mastered track -> its files, under a reserved name, all or none.
+
+    result = deliver_track(Delivery(spec, choices, song, layers, mastered), OutputDirs(), timings)
+
+Files of a track named NAME (names.py): <midi>/NAME.mid (+ NAME_<part>.mid), <wav>/NAME_<layer>.wav,
+<results>/NAME.wav (+ .mp3/.flac), NAME.json (the sidecar, replay.py) and NAME.png (the picture).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.config import SAMPLE_RATE
+from app.deliver.names import OutputDirs, reserve_name
+from app.deliver.replay import Sidecar, track_sidecar, write_sidecar
+from app.files import staged_files
+from app.music import theory
+from app.spec import TrackSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from app.audio.master import Mastered
+    from app.choices import Choices
+    from app.music.song import Song
+
+GENRE = "Lo-fi Hip Hop"
+DEFAULT_ALBUM = "lofi generator"
+
+
+@dataclass
+class Delivery:
+    """Everything a track's files are made from: the choices, the song, the mixed layers (written
+    as stem WAVs) and the master."""
+
+    spec: TrackSpec
+    choices: Choices
+    song: Song
+    layers: dict[str, np.ndarray]
+    mastered: Mastered
+
+
+@dataclass
+class TrackResult:
+    """A finished track: its name, the files written (kind -> path), its sidecar and its song."""
+
+    name: str
+    files: dict[str, Path] = field(default_factory=dict)
+    sidecar: Sidecar | None = None
+    song: Song | None = None
+
+
+def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) -> TrackResult:
+    """Write a track's files under a free name (reserve_name): MIDI (whole and per part), stem WAVs,
+    the master in each of spec.formats (tagged), the picture and the sidecar. Returns the TrackResult.
+
+    Every file goes under a hidden temporary name first and all are renamed together at the end
+    (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
+    --overwrite the old track stays whole until the new one is complete. Files are independent:
+    stems, the picture and the master's export run side by side (numpy, libsndfile and ffmpeg
+    release the GIL). The loudness and true peak are the master's own final measurement (the exact
+    true peak is finished on a worker thread).
+    """
+    from app.deliver.export import export_track, write_stem
+
+    spec, done = track.spec, track.mastered
+    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(3) as pool:
+        peak_job = pool.submit(lambda: done.true_peak_dbtp)
+
+        def sidecar(files: dict[str, Path]) -> Sidecar:
+            return track_sidecar(name, spec, track.choices, track.song, done.audio.shape[1], done.lufs,
+                                 peak_job.result(), files, timings)
+
+        files: dict[str, Path] = {}
+        picture_job = None
+        if spec.picture:
+            files["picture"] = dirs.results / f"{name}.png"
+            picture_job = pool.submit(_draw_picture, track, sidecar, stage.temp(files["picture"]))
+        stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in track.layers}
+        stem_jobs = {part: pool.submit(write_stem, audio, stage.temp(stem_paths[part]))
+                     for part, audio in track.layers.items()}
+        files.update(_write_midis(track, dirs, name, stage))
+        finals = [dirs.results / f"{name}.{fmt}" for fmt in spec.formats]
+        temps = [stage.temp(path) for path in finals]  # export_track appends .<format> to the base
+        export_track(done.audio, SAMPLE_RATE, temps[0].with_suffix(""), spec.formats, track_tags(track))
+        files.update({path.suffix.lstrip("."): path for path in finals})
+        for part, job in stem_jobs.items():
+            job.result()
+            files[f"stem_{part}"] = stem_paths[part]
+        if picture_job is not None:
+            picture_job.result()
+        record = sidecar(files)
+        files["sidecar"] = dirs.results / f"{name}.json"
+        write_sidecar(record, stage.temp(files["sidecar"]))
+    return TrackResult(name, files, record, track.song)
+
+
+def track_tags(track: Delivery) -> dict[str, str | int]:
+    """The tags of a new track's exported files (deliver.tags.TAG_NAMES)."""
+    spec, song = track.spec, track.song
+    return {"title": spec.name, "artist": spec.artist, "album": spec.album or DEFAULT_ALBUM,
+            "genre": GENRE, "bpm": round(song.tempo_bpm),
+            "key": f"{theory.key_name(song.key)} {song.mode}", "comment": f"seed {track.choices.seed}"}
+
+
+def _write_midis(track: Delivery, dirs: OutputDirs, name: str, stage) -> dict[str, Path]:
+    """NAME.mid (every part, with GM programs) and NAME_<part>.mid, staged; returns kind -> path."""
+    from app.music.midi_io import write_midi, write_part_midis
+
+    files = {"midi": dirs.midi / f"{name}.mid"}
+    write_midi(track.song, stage.temp(files["midi"]), _programs(track.choices))
+    part_paths: dict[str, Path] = {}
+
+    def part_path(part: str) -> Path:
+        part_paths[part] = dirs.midi / f"{name}_{part}.mid"
+        return stage.temp(part_paths[part])
+
+    write_part_midis(track.song, part_path)
+    files.update({f"midi_{part}": path for part, path in part_paths.items()})
+    return files
+
+
+def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
+    """The track's picture (piano roll, loudness, key facts) at `path`; sidecar(files) gives the facts."""
+    from app.report.pictures import track_picture
+
+    facts = sidecar({}).to_json()
+    return track_picture(track.song, track.mastered.audio, SAMPLE_RATE, facts, path,
+                         loudness=track.mastered.short_term_lufs())
+
+
+def _programs(choices: Choices) -> dict[str, int]:
+    """GM programs in the MIDI file, so it sounds right in any player (bank 0 presets only)."""
+    return {part: inst.program for part, inst in choices.instruments.items() if inst.bank == 0}
+
+
+@contextlib.contextmanager
+def _threads(workers: int):
+    """A thread pool that, when the block is left by an error or an interruption, drops the jobs not
+    started and waits only for the running ones (they write temporary files the stage removes)."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
