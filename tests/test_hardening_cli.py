@@ -239,12 +239,14 @@ def test_hostile_names_write_only_inside_the_output_folders(tmp_path, models):
 
 
 def test_batch_album_and_titles_stay_inside_the_release_folder(tmp_path):
-    from app.release.batch import BatchRequest, TrackPlan, new_release
+    from app.release.manifest import new_release
+    from app.release.plan import TrackPlan
+    from app.release.request import BatchRequest
 
     req = BatchRequest(count=2, album="../../escape/.hidden", out=tmp_path / "releases", seed=1)
     folder, manifest = new_release(req)
     assert folder.parent == tmp_path / "releases" and folder.name == "escape_.hidden"
-    plan = TrackPlan(**manifest["tracks"][0]["plan"])
+    plan = TrackPlan(**vars(manifest.tracks[0].plan))
     plan.title = "../../../x/\x00\x1b evil"
     assert plan.base_name == "01 - ______x_ evil"
 
