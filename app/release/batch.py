@@ -49,8 +49,6 @@ The modules of app/release/, in the order a run meets them:
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import sys
 from collections import deque
 from dataclasses import replace
