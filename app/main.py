@@ -87,7 +87,8 @@ def _replay_spec(args, spec):
 
 
 def _generate(args) -> int:
-    from app.pipeline import STAGES, load_replay, run_track
+    from app.deliver.replay import load_replay
+    from app.pipeline import STAGES, run_track
 
     if args.replay:
         spec = _replay_spec(args, load_replay(args.replay))

@@ -17,10 +17,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from app.choices import Choices, resolve_choices  # noqa: F401  (resolve_choices: tests, batch)
+from app.choices import Choices, resolve_choices
 from app.config import SAMPLE_RATE, TAIL_S
-from app.deliver.names import MAX_NAME, MAX_NAME_BYTES, OutputDirs, prepare_output_dirs, reserve_name, safe_name  # noqa: F401
-from app.deliver.replay import load_replay, write_sidecar  # noqa: F401  (the CLI and batch import them here)
+from app.deliver.names import OutputDirs, prepare_output_dirs, reserve_name
 from app.deliver.track import TrackResult
 from app.spec import TrackSpec
 

@@ -14,8 +14,10 @@ import pytest
 import soundfile as sf
 
 from app.music import theory
-from app.release.batch import (FAIL_HOOK_ENV, BatchRequest, new_release, produce_release, request_from_args,
-                       validate_request)
+from app.release.batch import produce_release
+from app.release.manifest import new_release
+from app.release.request import BatchRequest, request_from_args, validate_request
+from app.release.track import FAIL_HOOK_ENV
 from app.errors import BadValueError
 from app.release.originality import check_song, passage_hashes, training_windows, windows_of_melodies
 from app.music.song import Chord, Note, Part, Song, chords_to_part
@@ -47,7 +49,7 @@ def release(tmp_path_factory):
     req = validate_request(BatchRequest(count=3, minutes=20 / 60, jobs=2, out=out, formats=("wav", "mp3", "flac"),
                                         artist="Night Owl", album="Test Tapes", seed=1, mix_minutes=1.0, crossfade=3.0))
     code, folder, manifest = produce_release(req, windows=TINY_WINDOWS)
-    return req, code, folder, manifest
+    return req, code, folder, manifest.to_json()  # what manifest.json holds
 
 
 def test_release_has_every_file_and_a_consistent_manifest(release):
@@ -155,7 +157,7 @@ def test_rerun_is_a_no_op(release):
     req, _, folder, manifest = release
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
     code, folder2, manifest2 = produce_release(req, windows=TINY_WINDOWS)
-    assert code == 0 and folder2 == folder and manifest2 == manifest
+    assert code == 0 and folder2 == folder and manifest2.to_json() == manifest
     after = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
     assert after == before
 
@@ -166,7 +168,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
     req = validate_request(BatchRequest(count=3, minutes=0.4, jobs=1, out=tmp_path, seed=7, formats=("wav",)))
     # Make track 3's first seed a "copy" of the training data, so the guard must regenerate it.
     _, plan_manifest = new_release(req)
-    plan = plan_manifest["tracks"][2]["plan"]
+    plan = plan_manifest.to_json()["tracks"][2]["plan"]
     first = compose_song(models, key=theory.pitch_class(plan["key"]), mode=plan["mode"], bpm=plan["bpm"],
                          minutes=plan["minutes"], seed=plan["seed"], temperature=plan["temperature"])
     from app.release.originality import melody_pitches
@@ -177,7 +179,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
 
     monkeypatch.setenv(FAIL_HOOK_ENV, "2")
     code, folder, manifest = produce_release(req, windows=windows, models=models)
-    rows = manifest["tracks"]
+    rows = manifest.to_json()["tracks"]
     assert code == 1
     assert [r["status"] for r in rows] == ["done", "failed", "done"]
     assert "forced failure" in rows[1]["error"] and rows[1]["files"] == {}
@@ -196,6 +198,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
     monkeypatch.delenv(FAIL_HOOK_ENV)
     kept = {p: p.stat().st_mtime_ns for r in (rows[0], rows[2]) for p in [folder / r["files"]["wav"]]}
     code, _, manifest = produce_release(req, windows=windows, models=models)
+    manifest = manifest.to_json()
     assert code == 0 and [r["status"] for r in manifest["tracks"]] == ["done"] * 3
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     # A final that changed on disk is noticed and remade.
@@ -203,7 +206,7 @@ def test_failed_track_is_recorded_and_the_rest_complete_then_resume(tmp_path, mo
     victim.write_bytes(victim.read_bytes()[:-1000])
     code, _, manifest = produce_release(req, windows=windows, models=models)
     assert code == 0 and sf.info(str(victim)).frames > 0
-    assert manifest["tracks"][0]["file_checks"][victim.name]["bytes"] == victim.stat().st_size
+    assert manifest.tracks[0].file_checks[victim.name].bytes == victim.stat().st_size
 
 
 def test_originality_guard_rejects_a_copied_training_melody():
@@ -271,9 +274,9 @@ def test_flags_and_preset(tmp_path):
     assert req.keys == ("C", "Eb") and req.modes == ("minor",) and req.bpm_range == (72.0, 80.0)
     assert req.formats == ("wav", "flac") and req.melody_instruments == ("Vibraphone", "Celesta")
     _, manifest = new_release(req)
-    plans = [r["plan"] for r in manifest["tracks"]]
-    assert {p["key"] for p in plans} == {"C", "Eb"} and {p["mode"] for p in plans} == {"minor"}
-    assert all(72 <= p["bpm"] <= 80 and 1.5 <= p["minutes"] <= 2.5 for p in plans)
+    plans = [r.plan for r in manifest.tracks]
+    assert {p.key for p in plans} == {"C", "Eb"} and {p.mode for p in plans} == {"minor"}
+    assert all(72 <= p.bpm <= 80 and 1.5 <= p.minutes <= 2.5 for p in plans)
     for bad in (["--melody-instruments", "Kazoo Orchestra"], ["--bpm-range", "90-70"], ["--formats", "ogg"],
                 ["--keys", "H"], ["--beats", "no_such_loop"]):
         with pytest.raises(BadValueError):

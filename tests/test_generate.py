@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.pipeline import OutputDirs, load_replay, run_track, safe_name
+from app.deliver.names import OutputDirs, safe_name
+from app.deliver.replay import load_replay
+from app.pipeline import run_track
 from app.spec import TrackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,16 +111,30 @@ def test_safe_names(raw, expected):
     assert safe_name(raw) == expected
 
 
-def test_cli_yes_without_terminal(tmp_path):
+@pytest.fixture(scope="module")
+def cli_no_chords(tmp_path_factory):
+    """A --yes run of the CLI without a terminal, with --no-chords: (output folder, sidecar)."""
+    out = tmp_path_factory.mktemp("cli")
     r = _cli("generate_music", "--yes", "--minutes", "0.2", "--name", "cli", "--seed", "5", "--key", "G",
              "--mode", "major", "--bpm", "90", "--beat", "lazy_88bpm", "--ambience", "rain:-18", "--no-chords",
-             "--temperature", "0.8", "--formats", "wav", "--no-picture", out=tmp_path)
+             "--temperature", "0.8", "--formats", "wav", "--no-picture", out=out)
     assert r.returncode == 0, r.stderr
-    side = json.loads((tmp_path / "final_results" / "cli.json").read_text())
+    return out, json.loads((out / "final_results" / "cli.json").read_text())
+
+
+def test_cli_yes_without_terminal(cli_no_chords):
+    out, side = cli_no_chords
     assert (side["key"], side["mode"], side["bpm"], side["seed"]) == ("G", "major", 90.0, 5)
     assert side["beat"]["name"] == "lazy_88bpm" and side["ambience"] == [{"name": "rain", "level_db": -18.0}]
     assert side["temperature"] == 0.8 and side["include_chords"] is False
-    assert "chords" not in side["instruments"] or not (tmp_path / "wav" / "cli_chords.wav").exists()
+    assert (out / "wav" / "cli_melody.wav").exists() and not (out / "wav" / "cli_chords.wav").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="app/pipeline.py's sidecar lists every resolved instrument, chords "
+                                       "included, for a --no-chords track")
+def test_no_chords_sidecar_lists_no_chords_instrument(cli_no_chords):
+    _, side = cli_no_chords
+    assert set(side["instruments"]) == {"melody", "bass"}
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -16,7 +16,9 @@ import pytest
 
 from app.errors import BadValueError, OutputError
 from app.main import main
-from app.pipeline import MAX_NAME, MAX_NAME_BYTES, OutputDirs, load_replay, reserve_name, run_track, safe_name
+from app.deliver.names import MAX_NAME, MAX_NAME_BYTES, OutputDirs, reserve_name, safe_name
+from app.deliver.replay import load_replay
+from app.pipeline import run_track
 from app.spec import FIELD_TYPES, REPLAY_REQUIRED, TrackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,12 +241,14 @@ def test_hostile_names_write_only_inside_the_output_folders(tmp_path, models):
 
 
 def test_batch_album_and_titles_stay_inside_the_release_folder(tmp_path):
-    from app.release.batch import BatchRequest, TrackPlan, new_release
+    from app.release.manifest import new_release
+    from app.release.plan import TrackPlan
+    from app.release.request import BatchRequest
 
     req = BatchRequest(count=2, album="../../escape/.hidden", out=tmp_path / "releases", seed=1)
     folder, manifest = new_release(req)
     assert folder.parent == tmp_path / "releases" and folder.name == "escape_.hidden"
-    plan = TrackPlan(**manifest["tracks"][0]["plan"])
+    plan = TrackPlan(**vars(manifest.tracks[0].plan))
     plan.title = "../../../x/\x00\x1b evil"
     assert plan.base_name == "01 - ______x_ evil"
 

@@ -260,7 +260,10 @@ def test_a_run_goes_through_drop_folders_full_of_bad_files(tmp_path, monkeypatch
     """Everything above at once, through run_track: the track is made with the odd-named files and the
     sidecar (which stores their printable names) replays."""
     from app.music.compose import load_models
-    from app.pipeline import OutputDirs, load_replay, resolve_choices, run_track
+    from app.choices import resolve_choices
+    from app.deliver.names import OutputDirs
+    from app.deliver.replay import load_replay
+    from app.pipeline import run_track
     from app.spec import TrackSpec
 
     effects, fonts = tmp_path / "effects", tmp_path / "sf2"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from app.learn import encoding
 from app.music import theory
-from app.pipeline import MAX_NAME, MAX_NAME_BYTES, safe_name
+from app.deliver.names import MAX_NAME, MAX_NAME_BYTES, safe_name
 from app.music.song import Chord, Note
 
 # No example database: nothing is written into the repository.

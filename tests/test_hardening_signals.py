@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app import paths
-from app.pipeline import OutputDirs, reserve_name
+from app.deliver.names import OutputDirs, reserve_name
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_models = pytest.mark.skipif(not (paths.CHORD_CHECKPOINT.exists() and paths.MELODY_CHECKPOINT.exists()),
@@ -278,7 +278,7 @@ def test_two_processes_making_the_same_name_at_once_both_finish(tmp_path):
 RESERVE = """
 import sys, time
 from pathlib import Path
-from app.pipeline import OutputDirs, reserve_name
+from app.deliver.names import OutputDirs, reserve_name
 dirs = OutputDirs.under(Path(sys.argv[1]))
 with reserve_name(dirs, "same", overwrite=False) as name:
     (dirs.results / f"{name}.json").write_text(sys.argv[2])

@@ -132,9 +132,9 @@ def test_unknown_instrument_raises_with_close_matches(tiny_dir: Path):
 def test_format_listing_shows_presets_and_skipped_files(tiny_dir: Path):
     (tiny_dir / "broken.sf2").write_bytes(b"\x00" * 64)
     text = format_listing(*discover_soundfonts([tiny_dir]))
-    assert "Tiny Soft Sine" in text
-    assert "(Tiny:0:5)" in text
-    assert "0:5" in text
+    # Each preset line reads "bank:program  name  (id)": the column, the name and the id agree.
+    line = next(line for line in text.splitlines() if "(Tiny:0:5)" in line)
+    assert line.split()[0] == "0:5" and "Tiny Soft Sine" in line
     assert "Skipped:" in text
     skipped_line = next(line for line in text.splitlines() if "broken.sf2" in line)
     assert "not a SoundFont" in skipped_line

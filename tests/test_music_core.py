@@ -76,9 +76,17 @@ def test_chorale_import():
     for piece in corpus.pieces:
         assert len(piece.melody) > 20 and len(piece.chords) > 10
         assert piece.mode in ("major", "minor")
-        # Soprano notes are mostly tones of the harmony named under them.
-        on_beat = piece.melody[(piece.melody[:, 4] % 4 == 0) & (piece.melody[:, 3] > 0)]
+        # Soprano notes on beats are mostly tones of the harmony named under them (the three
+        # chorales here: all of them); a chord or key misread would leave about a third.
+        m = piece.melody
+        on_beat = m[(m[:, 4] % 4 == 0) & (m[:, 3] > 0) & (m[:, 0] != encoding.REST)]
         assert len(on_beat) > 10
+        tones = 0
+        for row in on_beat:
+            degree, quality = divmod(int(row[3]) - 1, len(encoding.QUALITIES))
+            chord = theory.chord_pitch_classes((piece.key + degree) % 12, encoding.QUALITIES[quality])
+            tones += encoding.decode_pitch(int(row[0]), piece.key) % 12 in chord
+        assert tones >= 0.8 * len(on_beat)
 
 
 def test_midi_folder_import_skips_bad_files(tmp_path):

@@ -116,7 +116,8 @@ def test_a_170_bpm_loop_plays_half_time_on_the_grid(tmp_path):
 def test_a_track_with_a_detected_tempo_loop_writes_its_sidecar(tmp_path, monkeypatch):
     """The issue's reproduction: boombap + 150 ms tail as my_loop.wav, chosen for a track."""
     from app.music.compose import load_models
-    from app.pipeline import OutputDirs, run_track
+    from app.deliver.names import OutputDirs
+    from app.pipeline import run_track
     from app.spec import TrackSpec
 
     write_wav(tmp_path / "effects" / "beats" / "my_loop.wav", boombap_with(tail_s=0.15))

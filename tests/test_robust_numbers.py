@@ -36,7 +36,7 @@ def one_short_line(err: str) -> bool:
 
 
 def _replay_file(tmp_path, **changes) -> Path:
-    from app.pipeline import SPEC_VERSION
+    from app.deliver.replay import SIDECAR_VERSION as SPEC_VERSION
 
     path = sidecar(tmp_path, **changes)
     data = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""The `batch` command's flags (kept apart from app/batch.py so --help imports nothing heavy).
+"""The `batch` command's flags (kept apart from batch.py so --help imports nothing heavy).
 
     python -m app.main batch --count 10 --minutes 2 --jobs 2 --out releases/
     python -m app.main batch --count 12 --minutes-range 2-3 --formats wav,mp3,flac --artist "Night Owl" \\
@@ -6,7 +6,7 @@
     python -m app.main batch --preset my_release.toml          # the same options in a TOML file
 
 Flags given on the command line win over the preset's values; anything given in neither takes the
-defaults in app/batch.py. Lists are comma separated.
+defaults in app/release/request.py. Lists are comma separated.
 """
 
 from __future__ import annotations

@@ -43,9 +43,9 @@ def _as_ints(window) -> tuple[int, ...]:
 
 def training_windows(pieces) -> set[tuple[int, ...]]:
     """The 16-note interval windows of corpus pieces' melodies (app.learn.corpus.Piece)."""
-    from app.report.evaluate import corpus_figures
+    from app.report.evaluate import piece_pitches
 
-    return {_as_ints(w) for w in corpus_figures(pieces)[1]}
+    return windows_of_melodies([piece_pitches(piece) for piece in pieces])
 
 
 def windows_of_melodies(melodies: list[list[int]]) -> set[tuple[int, ...]]:

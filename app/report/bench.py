@@ -78,7 +78,8 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dic
     import tempfile
 
     from app.music.compose import load_models
-    from app.pipeline import OutputDirs, run_track
+    from app.deliver.names import OutputDirs
+    from app.pipeline import run_track
     from app.spec import TrackSpec
 
     stages: dict[str, list[float]] = {}

@@ -1,0 +1,127 @@
+"""The delivery checks of a release: each final measured against the spec, and compliance.md.
+
+    figures = measure_compliance(path, expected_s, bar_s, intro_end_s, outro_start_s)   # a Compliance
+    text = compliance_report(manifest)                                                 # compliance.md
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.config import CEILING_DBTP
+from app.config import TAIL_S, TARGET_LUFS
+from app.errors import OutputError
+from app.release.records import FAILED, Compliance, Manifest
+
+# Delivery spec checked by the compliance report (the loudness and peak targets and the release
+# tail every stem gets after the music are app.config's).
+LUFS_TOLERANCE = 0.5
+MAX_SILENCE_S = 2.0
+SILENCE_DBFS = -60.0
+
+
+def intro_outro_s(song) -> tuple[float, float]:
+    """Seconds where the intro ends and the outro starts (silence is allowed outside them)."""
+    spb = 60.0 / song.tempo_bpm
+    intro = next((s for s in song.sections if s.name == "intro"), None)
+    outro = next((s for s in reversed(song.sections) if s.name == "outro"), None)
+    return (intro.end * spb if intro else 0.0), (outro.start * spb if outro else song.length_seconds)
+
+
+def measured_file(finals: dict[str, Path]) -> Path:
+    """The final the checks measure: the WAV, else the FLAC, else the MP3."""
+    for fmt in ("wav", "flac", "mp3"):
+        if fmt in finals:
+            return Path(finals[fmt])
+    raise OutputError("no final file to measure")
+
+
+def read_audio(path: Path):
+    """A final file -> (float32 (2, n), sample rate)."""
+    import numpy as np
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except RuntimeError:  # an MP3 this libsndfile cannot decode: go through ffmpeg
+        from pydub import AudioSegment
+
+        seg = AudioSegment.from_file(str(path))
+        data = np.asarray(seg.get_array_of_samples(), np.float32).reshape(-1, seg.channels) / 32768.0
+        rate = seg.frame_rate
+    if data.shape[1] == 1:
+        data = np.repeat(data, 2, axis=1)
+    return np.ascontiguousarray(data.T), rate
+
+
+def measure_compliance(path: Path, expected_s: float, bar_s: float, intro_end_s: float,
+                       outro_start_s: float) -> Compliance:
+    """The delivery checks on one final file: integrated loudness (within 0.5 LU of -14 LUFS), true
+    peak (<= -1 dBTP), clipped samples (full-scale 16-bit values: none), the longest silence (< -60
+    dBFS) between intro and outro (<= 2 s), duration (the requested length plus the tail, within a bar)."""
+    import numpy as np
+
+    from app.audio.master import loudness_lufs, true_peak_dbtp
+
+    audio, rate = read_audio(path)
+    lufs = loudness_lufs(audio, rate)
+    peak = true_peak_dbtp(audio, rate)
+    clipped = int(np.count_nonzero(np.abs(audio) >= 32767 / 32768))
+    hop = int(0.05 * rate)
+    frames = audio[:, : audio.shape[1] // hop * hop].reshape(2, -1, hop)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=(0, 2)))
+    silent = rms < 10 ** (SILENCE_DBFS / 20)
+    lo, hi = int(intro_end_s / 0.05), int(outro_start_s / 0.05)
+    longest = run = 0
+    for s in silent[lo:hi]:
+        run = run + 1 if s else 0
+        longest = max(longest, run)
+    duration = audio.shape[1] / rate
+    checks = {
+        "loudness": bool(abs(lufs - TARGET_LUFS) <= LUFS_TOLERANCE),
+        "true_peak": bool(peak <= CEILING_DBTP),
+        "clipping": clipped == 0,
+        "silence": longest * 0.05 <= MAX_SILENCE_S,
+        "duration": bool(abs(duration - expected_s) <= bar_s + 0.5),
+    }
+    return Compliance(lufs=round(float(lufs), 2), true_peak_dbtp=round(float(peak), 2), clipped_samples=clipped,
+                      longest_silence_s=round(longest * 0.05, 2), duration_s=round(duration, 2),
+                      expected_duration_s=round(expected_s, 2), checks=checks, passed=all(checks.values()))
+
+
+def compliance_report(manifest: Manifest) -> str:
+    """compliance.md: a table per track of the delivery checks, pass or fail, and regenerations."""
+    rel = manifest.release
+    lines = [f"# Compliance report: {rel.album} ({rel.artist})", "",
+             f"Delivery spec: WAV 44.1 kHz 16-bit, {TARGET_LUFS:g} LUFS integrated (within {LUFS_TOLERANCE} LU), "
+             f"true peak <= {CEILING_DBTP:g} dBTP, no clipped samples, no silence (< {SILENCE_DBFS:g} dBFS) "
+             f"longer than {MAX_SILENCE_S:g} s outside intro and outro, duration = requested length + "
+             f"{TAIL_S:g} s tail (within a bar).", "",
+             "| # | title | status | LUFS | true peak dBTP | clipped | longest silence s | duration s | result |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in manifest.tracks:
+        c = r.compliance
+        if c:
+            failed = [k for k, ok in c.checks.items() if not ok]
+            result = "PASS" if c.passed else f"FAIL ({', '.join(failed)})"
+            lines.append(f"| {r.track_number} | {r.title} | {r.status} | {c.lufs:.2f} | "
+                         f"{c.true_peak_dbtp:.2f} | {c.clipped_samples} | {c.longest_silence_s:.2f} | "
+                         f"{c.duration_s:.2f} | {result} |")
+        else:
+            lines.append(f"| {r.track_number} | {r.title} | {r.status} | - | - | - | - | - | "
+                         f"{'FAIL (not made)' if r.status == FAILED else 'not made yet'} |")
+        if r.error:
+            notes.append(f"- Track {r.track_number} failed: {r.error}")
+        for g in r.regenerated:
+            notes.append(f"- Track {r.track_number}: seed {g.seed} rejected by the originality guard "
+                         f"({g.reason}); made again with a new seed (now {r.seed}).")
+    s = manifest.summary
+    lines += ["", f"{s.compliance_pass} of {s.tracks} tracks pass; {s.done} done, {s.failed} failed, "
+              f"{s.pending} not made yet.", "",
+              "Originality guard: no 16-note melody window (as intervals) of any track occurs in the training "
+              "melodies, and no two tracks share an identical 8-bar melody and chord passage."]
+    if notes:
+        lines += ["", "## Notes", ""] + notes
+    return "\n".join(lines) + "\n"
+

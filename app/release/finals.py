@@ -1,0 +1,57 @@
+"""The finals of a release: tagged for the album in work/, then moved into the release root.
+
+    tag_finals(finals, plan, release)                    # title, artist, album, track n/N, the cover
+    names = move_finals(work_files, folder, sidecar)     # work/ -> the release root (a rename each)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from app.release.plan import TrackPlan
+from app.release.records import Release
+
+RELEASE_TAGS = ("title", "artist", "album", "tracknumber")
+
+
+def retag(path: Path, fmt: str, tags: dict[str, str], cover_jpeg: bytes | None) -> None:
+    """Set title/artist/album/track number on a final and embed the cover; other tags run_track
+    wrote stay (see app.deliver.tags.tag_file)."""
+    from app.deliver.tags import tag_file
+
+    tag_file(path, fmt, {k: tags[k] for k in RELEASE_TAGS}, cover_jpeg)
+
+
+def tag_finals(finals: dict[str, Path], plan: TrackPlan, release: Release) -> None:
+    """Tag each final (format -> path) as track plan.number of the release, with its cover
+    (release.cover: a path; none when empty)."""
+    cover = Path(release.cover).read_bytes() if release.cover else None
+    tags = {"title": plan.title, "artist": release.artist, "album": release.album,
+            "tracknumber": f"{plan.number}/{release.count}"}
+    for fmt, path in finals.items():
+        retag(path, fmt, tags, cover)
+
+
+def move_finals(work_files: dict[str, str], folder: Path, sidecar: Path) -> dict[str, str]:
+    """Move a track's finals (format -> path in work/) into the release root and point its sidecar
+    at them. Returns format -> file name in the release root."""
+    files = {}
+    for fmt, work_path in work_files.items():
+        final = folder / Path(work_path).name
+        os.replace(work_path, final)  # same file system: the final name appears complete
+        files[fmt] = final.name
+    _update_sidecar(sidecar, {fmt: folder / name for fmt, name in files.items()})
+    return files
+
+
+def _update_sidecar(path: Path, finals: dict[str, Path]) -> None:
+    """Point the track's sidecar at the finals' places in the release root."""
+    from app.deliver.replay import write_sidecar
+
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["files"].update({fmt: str(p) for fmt, p in finals.items()})
+        write_sidecar(data, path)

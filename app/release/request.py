@@ -1,0 +1,216 @@
+"""What a release is made from: the `batch` options as a validated BatchRequest.
+
+    req = request_from_args(args)      # CLI flags and --preset TOML; flags win
+    req.identity()                     # the options that name the release (a rerun with them resumes it)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from app import paths
+from app.errors import BadValueError
+from app.music import theory
+
+DEFAULT_POOLS = {
+    "melody_instruments": ("Vibraphone", "Electric Piano 1", "Celesta", "Music Box", "Acoustic Guitar (nylon)",
+                           "Electric Guitar (jazz)", "Marimba", "Flute"),
+    "chords_instruments": ("Electric Piano 1", "Electric Piano 2", "Acoustic Grand Piano", "Acoustic Guitar (nylon)",
+                           "Pad 2 (warm)", "Vibraphone"),
+    "bass_instruments": ("Electric Bass (finger)", "Acoustic Bass", "Fretless Bass"),
+    "lofi_presets": ("default", "dusty", "tape"),
+}
+OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
+           "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
+           "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade")
+
+
+@dataclass
+class BatchRequest:
+    """Everything a release is made from. Fields up to `temperature` identify the release."""
+
+    count: int = 10
+    minutes: float | None = 2.0
+    minutes_range: tuple[float, float] | None = None
+    formats: tuple[str, ...] = ("wav",)
+    artist: str = "lofi generator"
+    album: str | None = None  # None: a title drawn from the seed
+    seed: int | None = None  # None: random, recorded in the manifest
+    keys: tuple[str, ...] = tuple(theory.KEY_NAMES)
+    modes: tuple[str, ...] = tuple(theory.MODES)
+    bpm_range: tuple[float, float] = (70.0, 90.0)
+    melody_instruments: tuple[str, ...] = DEFAULT_POOLS["melody_instruments"]
+    chords_instruments: tuple[str, ...] = DEFAULT_POOLS["chords_instruments"]
+    bass_instruments: tuple[str, ...] = DEFAULT_POOLS["bass_instruments"]
+    beats: tuple[str, ...] | None = None  # None: every beat loop in app/effects
+    ambience: tuple[str, ...] | None = None  # NAME[:LEVEL_DB] or 'none'; None: every ambience found
+    lofi_presets: tuple[str, ...] = DEFAULT_POOLS["lofi_presets"]
+    swing_range: tuple[float, float] = (0.54, 0.62)
+    temperature: float = 1.0
+    # How to run it (not part of the release's identity):
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
+    mix_minutes: float | None = None
+    crossfade: float = 4.0
+
+    def identity(self) -> dict:
+        """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
+        data = asdict(self)
+        for name in ("jobs", "out", "mix_minutes", "crossfade"):
+            data.pop(name)
+        return json.loads(json.dumps(data))
+
+
+def _split_list(value, name: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise BadValueError(f"{name} must be a comma list or a list, got {value!r}")
+    out = tuple(str(x).strip() for x in items if str(x).strip())
+    if not out:
+        raise BadValueError(f"{name} is empty")
+    return out
+
+
+def _parse_range(value, name: str) -> tuple[float, float]:
+    """'2-3', [2, 3] or a single number -> (low, high)."""
+    try:
+        if isinstance(value, (int, float)):
+            return float(value), float(value)
+        if isinstance(value, str):
+            low, sep, high = value.strip().partition("-")
+            return (float(low), float(high)) if sep else (float(low), float(low))
+        low, high = value
+        return float(low), float(high)
+    except (TypeError, ValueError):
+        raise BadValueError(f"{name} must look like A-B (e.g. 70-90), got {value!r}") from None
+
+
+def _load_preset(path: str | Path) -> dict:
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadValueError(f"preset file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadValueError(f"preset file {path} is unreadable: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadValueError(f"preset file {path} is not valid TOML: {exc}") from None
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - set(OPTIONS))
+    if unknown:
+        raise BadValueError(f"preset file {path}: unknown option {unknown[0]!r}; known: {', '.join(OPTIONS)}")
+    return data
+
+
+def request_from_args(args) -> BatchRequest:
+    """CLI flags (and --preset) -> a validated BatchRequest. Flags win over the preset."""
+    preset = _load_preset(args.preset) if getattr(args, "preset", None) else {}
+    given = {}
+    for name in OPTIONS:
+        flag = getattr(args, name, None)
+        given[name] = flag if flag is not None else preset.get(name)
+    if getattr(args, "minutes", None) is not None:
+        given["minutes_range"] = None  # a flag beats a preset's range
+    elif getattr(args, "minutes_range", None) is not None:
+        given["minutes"] = None
+    req = BatchRequest()
+    for name in ("count", "jobs", "seed"):
+        if given[name] is not None:
+            if not isinstance(given[name], int) or isinstance(given[name], bool):
+                raise BadValueError(f"{name} must be a whole number, got {given[name]!r}")
+            setattr(req, name, given[name])
+    for name in ("temperature", "mix_minutes", "crossfade"):
+        if given[name] is not None:
+            if not isinstance(given[name], (int, float)) or isinstance(given[name], bool):
+                raise BadValueError(f"{name} must be a number, got {given[name]!r}")
+            setattr(req, name, float(given[name]))
+    if given["minutes_range"] is not None:
+        req.minutes, req.minutes_range = None, _parse_range(given["minutes_range"], "minutes range")
+    elif given["minutes"] is not None:
+        req.minutes = float(given["minutes"])
+    for name in ("bpm_range", "swing_range"):
+        if given[name] is not None:
+            setattr(req, name, _parse_range(given[name], name.replace("_", " ")))
+    for name in ("artist", "album"):
+        if given[name] is not None:
+            setattr(req, name, str(given[name]).strip())
+    if given["out"] is not None:
+        req.out = Path(given["out"]).expanduser()
+    if given["formats"] is not None:
+        req.formats = tuple(f.lower() for f in _split_list(given["formats"], "formats"))
+    for name in ("keys", "modes", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
+                 "lofi_presets"):
+        if given[name] is not None:
+            setattr(req, name, _split_list(given[name], name.replace("_", " ")))
+    if req.keys and [k.lower() for k in req.keys] in (["any"], ["all"], ["surprise"]):
+        req.keys = tuple(theory.KEY_NAMES)
+    return validate_request(req)
+
+
+def validate_request(req: BatchRequest) -> BatchRequest:
+    """Check every value and pool entry (instruments and effects must exist); BadValueError names the
+    first problem. Returns req."""
+    from app.audio.loops import discover_effects, find_effect
+    from app.audio.fx import PRESETS
+    from app.audio.instruments import discover_soundfonts, find_instrument
+    from app.spec import FORMATS, RANGES, check_range, parse_ambience
+
+    def ordered(name, pair, key):
+        lo, hi = RANGES[key]
+        check_range(name, pair[0], lo, hi)
+        check_range(name, pair[1], lo, hi)
+        if pair[0] > pair[1]:
+            raise BadValueError(f"{name} {pair[0]:g}-{pair[1]:g} runs backwards; give LOW-HIGH")
+
+    check_range("count", req.count, 1, 999)
+    check_range("jobs", req.jobs, 1, 64)
+    if req.minutes_range is not None:
+        ordered("minutes range", req.minutes_range, "minutes")
+    else:
+        check_range("minutes", req.minutes, *RANGES["minutes"])
+    ordered("bpm range", req.bpm_range, "bpm")
+    ordered("swing range", req.swing_range, "swing")
+    check_range("temperature", req.temperature, *RANGES["temperature"])
+    if req.seed is not None:
+        check_range("seed", req.seed, 0, 2**32 - 1)
+    if req.mix_minutes is not None:
+        check_range("mix minutes", req.mix_minutes, 0.1, 600)
+    check_range("crossfade", req.crossfade, 0.0, 15.0)
+    bad = [f for f in req.formats if f not in FORMATS]
+    if bad:
+        raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")
+    if not req.artist:
+        raise BadValueError("artist must not be empty")
+    if req.album is not None and not req.album:
+        raise BadValueError("album must not be empty")
+    for k in req.keys:
+        try:
+            theory.pitch_class(k)
+        except ValueError:
+            raise BadValueError(f"unknown key {k!r} in keys; allowed: {', '.join(theory.KEY_NAMES)}") from None
+    for m in req.modes:
+        if m not in theory.MODES:
+            raise BadValueError(f"unknown mode {m!r} in modes; allowed: major, minor")
+    for p in req.lofi_presets:
+        if p not in PRESETS:
+            raise BadValueError(f"unknown lo-fi preset {p!r}; allowed: {', '.join(PRESETS)}")
+    files, _ = discover_soundfonts()
+    for pool in ("melody_instruments", "chords_instruments", "bass_instruments"):
+        for name in getattr(req, pool):
+            find_instrument(name, files)  # raises BadValueError with close matches
+    effects, _ = discover_effects()
+    for name in req.beats or ():
+        if name.lower() != "none":
+            find_effect(name, "beat", effects)
+    for entry in req.ambience or ():
+        if entry.lower() != "none":
+            name, level = parse_ambience(entry) if ":" in entry else (entry, None)
+            find_effect(name, "ambience", effects)
+            if level is not None:
+                check_range(f"ambience level of {name}", level, *RANGES["level_db"])
+    return req

@@ -1,0 +1,200 @@
+"""Who makes the tracks, and the one loop that hands them out.
+
+    pool = SpawnWorkers(jobs, windows)                  # J 'spawn' processes, models loaded once each
+    pool = InlineWorker(models, windows, on_stage)      # or this process, for --jobs 1
+    dispatch(pool, pending, before_send, on_event)      # the same loop for both
+
+Both pools answer idle(), send(worker, task), next_event() and stop(graceful); an event is a
+WorkerEvent: ('ready' | 'stage' | 'done' | 'failed' | 'fatal', worker, track number, payload, task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+from collections import deque
+from typing import Any, Callable, NamedTuple
+
+from app.errors import LofiError
+from app.release.track import TrackTask, make_track
+
+
+class WorkerEvent(NamedTuple):
+    kind: str  # 'ready', 'stage', 'done', 'failed' or 'fatal'
+    worker: int
+    number: int | None  # the track's number (None for 'ready' and 'fatal')
+    payload: Any  # 'stage': the stage name; 'done': a MadeTrack; 'failed' and 'fatal': the message
+    task: TrackTask | None  # the task a 'done' or 'failed' event ends
+
+
+def attempt_track(task: TrackTask, models, windows: set, progress) -> tuple[str, Any]:
+    """make_track, with any failure turned into ('failed', message); else ('done', MadeTrack)."""
+    try:
+        return "done", make_track(task, models, windows, progress=progress)
+    except LofiError as exc:
+        return "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken track must not stop the release
+        return "failed", f"internal error: {type(exc).__name__}: {exc}"
+
+
+def dispatch(pool, pending: deque, before_send: Callable[[TrackTask], None],
+             on_event: Callable[[WorkerEvent], None]) -> None:
+    """Hand the pending tasks to the pool's idle workers and pass every event on, until nothing is
+    pending or busy. before_send(task) runs just before a task goes out; on_event may append to
+    `pending` (a track to make again)."""
+    while pending or pool.busy:
+        for w in pool.idle():
+            if not pending:
+                break
+            task = pending.popleft()
+            before_send(task)
+            pool.send(w, task)
+        event = pool.next_event()
+        if event is not None:
+            on_event(event)
+
+
+class InlineWorker:
+    """The --jobs 1 pool: one worker, this process, the models given; a track is made when its
+    event is asked for, and its stages go straight to on_stage(worker, number, stage)."""
+
+    def __init__(self, models, windows: set, on_stage: Callable[[int, int, str], None]):
+        self.models, self.windows, self.on_stage = models, windows, on_stage
+        self.busy: dict[int, TrackTask] = {}
+
+    def idle(self) -> list[int]:
+        return [] if self.busy else [0]
+
+    def send(self, w: int, task: TrackTask) -> None:
+        self.busy[w] = task
+
+    def next_event(self, timeout: float = 0.5) -> WorkerEvent | None:
+        task = self.busy.get(0)
+        if task is None:
+            return None
+        n = task.plan.number
+        kind, payload = attempt_track(task, self.models, self.windows, lambda st: self.on_stage(0, n, st))
+        del self.busy[0]
+        return WorkerEvent(kind, 0, n, payload, task)
+
+    def stop(self, graceful: bool) -> None:
+        """Nothing runs in the background."""
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(143)  # unwinds through atomic_path, which removes its temporary file
+
+
+def _worker_main(worker_id: int, tasks, events, windows) -> None:
+    """A worker process: load the models once, then make tracks from its task queue until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from app.music.compose import load_models  # the numpy sampling port: workers never import torch
+
+    models = load_models()
+    events.put(("ready", worker_id, None, None))
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        number = task.plan.number
+        kind, payload = attempt_track(task, models, windows,
+                                      lambda st, n=number: events.put(("stage", worker_id, n, st)))
+        events.put((kind, worker_id, number, payload))
+
+
+class SpawnWorkers:
+    """J spawned worker processes, each with its own task queue so the parent knows who has what."""
+
+    def __init__(self, jobs: int, windows: set):
+        import multiprocessing as mp
+
+        self.ctx = mp.get_context("spawn")  # FluidSynth and BLAS thread pools do not survive fork reliably
+        self.events = self.ctx.Queue()
+        self.windows = windows
+        self.procs: dict[int, tuple] = {}
+        self.busy: dict[int, TrackTask] = {}
+        self.ready: set[int] = set()
+        self.starts_failed = 0
+        for w in range(jobs):
+            self._start(w)
+
+    def _start(self, w: int) -> None:
+        tasks = self.ctx.Queue()
+        proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, self.windows), daemon=True,
+                                name=f"lofi-batch-{w + 1}")
+        # The worker inherits an ignored SIGINT through exec, so a Ctrl-C to the whole process group
+        # while it is still starting up does not kill it with a traceback; the parent decides.
+        with _sigint_ignored():
+            proc.start()
+        self.procs[w] = (proc, tasks)
+
+    def idle(self) -> list[int]:
+        return [w for w in sorted(self.ready) if w not in self.busy]
+
+    def send(self, w: int, task: TrackTask) -> None:
+        self.busy[w] = task
+        self.procs[w][1].put(task)
+
+    def next_event(self, timeout: float = 0.5) -> WorkerEvent | None:
+        """The next event, or None after `timeout` s. A worker that died holding a task gives a
+        'failed' event and is replaced."""
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            for w, (proc, _) in list(self.procs.items()):
+                if not proc.is_alive():
+                    task = self.busy.pop(w, None)
+                    self.ready.discard(w)
+                    code = proc.exitcode
+                    self._start(w)
+                    if task is not None:
+                        return WorkerEvent("failed", w, task.plan.number, f"worker process died (exit code {code})",
+                                           task)
+                    self.starts_failed += 1
+                    if self.starts_failed > 2 * len(self.procs):
+                        return WorkerEvent("fatal", w, None, f"worker processes keep dying at start (exit code {code})",
+                                           None)
+            return None
+        kind, w, number, payload = event
+        task = None
+        if kind == "ready":
+            self.ready.add(w)
+        elif kind in ("done", "failed"):
+            task = self.busy.pop(w, None)
+        return WorkerEvent(kind, w, number, payload, task)
+
+    def stop(self, graceful: bool) -> None:
+        """Ask workers to finish (graceful) or terminate them (SIGTERM: each unwinds, removing its
+        temporary files; SIGKILL for any still alive 5 s later)."""
+        import time
+
+        for proc, tasks in self.procs.values():
+            if graceful:
+                with contextlib.suppress(Exception):
+                    tasks.put(None)
+            elif proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + (10 if graceful else 5)
+        for proc, _ in self.procs.values():
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for proc, _ in self.procs.values():
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored for the block (main thread only; elsewhere a no-op)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
