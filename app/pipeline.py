@@ -307,7 +307,8 @@ def run_track(spec: TrackSpec, models=None, dirs: OutputDirs | None = None, prog
     step("compose")
     models = models or load_models()
     song = compose_song(models, key=choices.key, mode=choices.mode, bpm=choices.bpm, minutes=spec.minutes,
-                        seed=choices.seed, temperature=spec.temperature, include_chords=spec.include_chords)
+                        seed=choices.seed, temperature=spec.temperature, include_chords=spec.include_chords,
+                        colour=spec.colour, energy=spec.energy)
 
     step("render")
     stems = render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=SAMPLE_RATE)
@@ -516,6 +517,10 @@ def load_replay(path: str | Path) -> TrackSpec:
     if "version" not in data:
         raise BadValueError(f"{where}: missing field 'version'")
     version = data["version"]
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < SPEC_VERSION:
+        raise BadValueError(f"{where} was made by an older version of this tool (sidecar version {version}, this one "
+                            f"writes {SPEC_VERSION}): its seed now makes different music; generate again with "
+                            f"--seed {data.get('seed', '?')} for the new arrangement")
     if isinstance(version, bool) or version != SPEC_VERSION:
         raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {SPEC_VERSION})")
     if "spec" not in data:

@@ -8,10 +8,15 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from app.music import theory
+from app.music.harmony import DEFAULT_COLOUR
+from app.music.voicing import DEFAULT_ENERGY
 from app.errors import BadValueError
 
-SPEC_VERSION = 1
+# 2: the lo-fi arrangement (issue 12) and its colour/energy; a version-1 sidecar's seed made other music.
+SPEC_VERSION = 2
 RANGES = {
+    "colour": (0.0, 1.0),
+    "energy": (0.0, 1.0),
     "minutes": (0.1, 20.0),
     "bpm": (50.0, 140.0),
     "temperature": (0.1, 2.0),
@@ -33,10 +38,11 @@ FIELD_TYPES = {
     "include_chords": (_BOOL,), "beat": (_TEXT, None), "ambience": ("a list of [name, level_db]",),
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
-    "album": (_TEXT, None),
+    "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
-                   "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset")
+                   "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
+                   "colour", "energy")
 
 
 @dataclass
@@ -44,7 +50,7 @@ class TrackSpec:
     name: str = "lofi"
     minutes: float = 2.0
     key: str | None = None  # 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
-    mode: str | None = None  # 'major' | 'minor'; None = drawn from the seed
+    mode: str | None = None  # 'major' | 'minor' | a church mode (theory.ALL_MODES); None = major or minor, drawn from the seed
     bpm: float | None = None  # None = follow the beat (or DEFAULT_BPM without one)
     melody_instrument: str | None = None  # instrument id or preset name; None = the default
     chords_instrument: str | None = None
@@ -61,6 +67,8 @@ class TrackSpec:
     picture: bool = True
     artist: str = "lofi generator"
     album: str | None = None
+    colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere
+    energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -81,6 +89,8 @@ class TrackSpec:
         _in_range("minutes", self.minutes)
         _in_range("temperature", self.temperature)
         _in_range("swing", self.swing)
+        _in_range("colour", self.colour)
+        _in_range("energy", self.energy)
         if self.bpm is not None:
             _in_range("bpm", self.bpm)
         if self.key is not None:
@@ -89,8 +99,8 @@ class TrackSpec:
             except ValueError:
                 raise BadValueError(f"unknown key {self.key!r}; allowed: {', '.join(theory.KEY_NAMES)} "
                                     "(sharps and flats both work)") from None
-        if self.mode is not None and self.mode not in theory.MODES:
-            raise BadValueError(f"unknown mode {self.mode!r}; allowed: major, minor")
+        if self.mode is not None and self.mode not in theory.ALL_MODES:
+            raise BadValueError(f"unknown mode {self.mode!r}; allowed: {', '.join(theory.ALL_MODES)}")
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from app.pipeline import OutputDirs, load_replay, run_track, safe_name
-from app.spec import TrackSpec
+from app.spec import SPEC_VERSION, TrackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,9 +141,12 @@ def test_replay_bad_files(tmp_path):
     bad.write_text(json.dumps({"version": 99, "spec": {}}))
     r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
     assert r.returncode == 2 and "unknown version" in r.stderr
-    bad.write_text(json.dumps({"version": 1}))
+    bad.write_text(json.dumps({"version": SPEC_VERSION}))
     r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
     assert r.returncode == 2 and "'spec'" in r.stderr
+    bad.write_text(json.dumps({"version": 1, "seed": 5, "spec": {}}))
+    r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
+    assert r.returncode == 2 and "made by an older version" in r.stderr
 
 
 def test_replay_takes_output_flags_and_refuses_music_flags(track, tmp_path):

@@ -17,7 +17,7 @@ import pytest
 from app.errors import BadValueError, OutputError
 from app.main import main
 from app.pipeline import MAX_NAME, MAX_NAME_BYTES, OutputDirs, load_replay, reserve_name, run_track, safe_name
-from app.spec import FIELD_TYPES, REPLAY_REQUIRED, TrackSpec
+from app.spec import FIELD_TYPES, REPLAY_REQUIRED, SPEC_VERSION, TrackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def sidecar_file(tmp_path: Path, data, name: str = "side.json") -> Path:
 
 
 def good_sidecar() -> dict:
-    return {"version": 1, "name": "x", "spec": TrackSpec(seed=5, key="F", mode="major").to_json()}
+    return {"version": SPEC_VERSION, "name": "x", "spec": TrackSpec(seed=5, key="F", mode="major").to_json()}
 
 
 def test_a_good_sidecar_replays(tmp_path):

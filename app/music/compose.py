@@ -20,7 +20,6 @@ SECTION_LAYERS = {
     "outro": {"chords", "bass", "melody"},
 }
 LOOP_BARS = 4
-DEFAULT_ENERGY = 0.5  # a lo-fi groove: laid back, not busy
 
 
 @dataclass
@@ -145,7 +144,7 @@ def _section_chords(name: str, bars: int, start: float, loops, key: int, mode: s
 def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: float, seed: int,
                  temperature: float = 1.0, top_p: float = 0.92, include_chords: bool = True,
                  in_key: bool = True, beats_per_bar: int = 4, colour: float = harmony.DEFAULT_COLOUR,
-                 energy: float = DEFAULT_ENERGY) -> Song:
+                 energy: float = voicing.DEFAULT_ENERGY) -> Song:
     """Write an arranged song of `minutes` (within one bar) at `bpm` in key/mode (major, minor or a
     church mode, played from its parent mode's models).
 
@@ -175,6 +174,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         t += length
 
     parts = {"melody": Part("melody", _lift_above_chords(melody))}
+    chords = harmony.fit_to_melody(chords, melody, key, mode)
     section_of = lambda beat: _section_at(sections, beat)  # noqa: E731
     layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[section_of(c.start)]]  # noqa: E731
     if include_chords:

@@ -33,11 +33,17 @@ _SEVENTHS = {(4, 7, 11): "maj7", (4, 7, 10): "dom7", (3, 7, 10): "min7", (3, 6, 
              (3, 6, 9): "dim7", (4, 8, 10): "dom7", (4, 8, 11): "maj7"}
 
 
+# The chord that says the mode's name (degree above the tonic, quality): dorian's major IV,
+# phrygian's bII, mixolydian's bVII, lydian's major II. It replaces a mapped chord that came out diminished.
+CHARACTERISTIC = {"dorian": (5, "maj"), "phrygian": (1, "maj7"), "mixolydian": (10, "maj"), "lydian": (2, "maj")}
+
+
 def to_mode(chords: list[Chord], key: int, mode: str) -> list[Chord]:
     """Chords sampled in the parent mode (major or minor) -> the church mode's harmony. A chord whose
     tones all lie in the mode's scale stays; otherwise its root moves to the mode's characteristic
     note when the root itself is outside the scale (dorian's major 6th, mixolydian's b7, lydian's #4,
-    phrygian's b2), and its third, fifth and seventh are stacked from the mode's scale."""
+    phrygian's b2), and its third, fifth and seventh are stacked from the mode's scale; one that comes
+    out diminished becomes the mode's characteristic chord instead."""
     if mode in theory.MODES:
         return list(chords)
     scale = theory.scale_pitch_classes(key, mode)
@@ -54,6 +60,9 @@ def to_mode(chords: list[Chord], key: int, mode: str) -> list[Chord]:
             quality = _SEVENTHS.get((third, fifth, pick((10, 11))), "min7" if third == 3 else "dom7")
         else:
             quality = _TRIADS.get((third, fifth), "min" if third == 3 else "maj")
+        if quality in ("dim", "hdim7"):
+            degree, quality = CHARACTERISTIC[mode]
+            root = (key + degree) % 12
         out.append(_retag(c, root=root, quality=quality))
     return out
 
@@ -222,3 +231,41 @@ def approach_into(chords: list[Chord], target: Chord, rng: random.Random) -> lis
     root = (target.root + (1 if above else -1)) % 12
     quality = "dom9" if above else "dom7b9"
     return chords[:-1] + [_retag(last, duration=last.duration - 1), Chord(root, quality, last.end - 1, 1.0)]
+
+
+# Each colour's next plainer quality: what a player falls back to when a tension rubs the tune.
+PLAINER = {"maj13": "maj9", "maj9s11": "maj9", "maj9": "maj7", "maj69": "maj6", "add9": "maj", "maj6": "maj", "maj7": "maj",
+           "min11": "min9", "min9": "min7", "madd9": "min", "min7": "min", "min6": "min", "dom13": "dom9",
+           "dom9s11": "dom9", "dom9": "dom7", "dom7b9": "dom7", "dom7s9": "dom7", "dom7b13": "dom7",
+           "dom9sus4": "dom7sus4", "dom7sus4": "sus4", "min7b5_9": "hdim7"}
+
+
+def _rub(quality: str, root: int, melody: list[tuple[int, float]]) -> float:
+    """Beats of melody (pitch class, beats) a semitone from one of the chord's tones without being one."""
+    tones = theory.chord_pitch_classes(root, quality)
+    return sum(beats for pc, beats in melody if pc not in tones and ((pc + 1) % 12 in tones or (pc - 1) % 12 in tones))
+
+
+def fit_to_melody(chords: list[Chord], melody, key: int, mode: str, min_overlap: float = 0.25) -> list[Chord]:
+    """Listen to the tune: each chord takes the richest quality along its PLAINER chain that rubs
+    the melody sounding over it least (melody: Notes), and a chromatic chord (an approach chord or
+    tritone substitute, its root outside the scale) that still rubs it for half a beat or more is
+    left out, the chord before it held instead. Returns new chords."""
+    ordered = sorted(melody, key=lambda n: n.start)
+    scale = theory.scale_pitch_classes(key, mode)
+    out: list[Chord] = []
+    for c in chords:
+        heard = [(n.pitch % 12, min(n.end, c.end) - max(n.start, c.start)) for n in ordered
+                 if n.start < c.end and n.end > c.start]
+        heard = [(pc, beats) for pc, beats in heard if beats >= min_overlap]
+        best, best_rub, quality = c.quality, _rub(c.quality, c.root, heard), c.quality
+        while quality in PLAINER and best_rub > 0:
+            quality = PLAINER[quality]
+            rub = _rub(quality, c.root, heard)
+            if rub < best_rub - 1e-9:
+                best, best_rub = quality, rub
+        if c.root not in scale and best_rub >= 0.5 and out and abs(out[-1].end - c.start) < 1e-9:
+            out[-1] = _retag(out[-1], duration=c.end - out[-1].start)
+            continue
+        out.append(c if best == c.quality else _retag(c, quality=best))
+    return out

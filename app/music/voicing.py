@@ -25,6 +25,7 @@ KIND_WEIGHTS = {
     "breakdown": {"spread": 0.5, "rootless": 0.3, "drop2": 0.1, "close": 0.1},
     "outro": {"spread": 0.45, "rootless": 0.25, "drop2": 0.2, "close": 0.1},
 }
+DEFAULT_ENERGY = 0.5  # the arrangement's density and activity (0-1): a lo-fi groove, laid back, not busy
 ROLL_STEP = 0.04  # beats between the notes of a rolled chord (about 30 ms at 80 BPM)
 
 
