@@ -174,13 +174,14 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         t += length
 
     parts = {"melody": Part("melody", _lift_above_chords(melody))}
+    top = voicing.voicing_top([n.pitch for n in parts["melody"].notes])
     chords = harmony.fit_to_melody(chords, melody, key, mode)
     section_of = lambda beat: _section_at(sections, beat)  # noqa: E731
     layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[section_of(c.start)]]  # noqa: E731
     if include_chords:
         played = layer_chords("chords")
         rng = random.Random(f"{seed}:keys")
-        parts["chords"] = voicing.comp(played, voicing.voice_progression(played, section_of, rng), section_of,
+        parts["chords"] = voicing.comp(played, voicing.voice_progression(played, section_of, rng, top), section_of,
                                        energy, rng, bar)
     parts["bass"] = bass.bass_line(layer_chords("bass"), energy, random.Random(f"{seed}:bass"), bar)
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)

@@ -15,6 +15,7 @@ from app.music.song import Chord, Note, Part
 
 VOICING_LOW = 43  # G2: the lowest note of a spread voicing's left hand
 VOICING_TOP = 74  # D5: the highest voicing note; the melody sits above
+MIN_TOP = 64  # E4: the lowest the voicings' ceiling goes under a low melody
 RIGHT_HAND_LOW = 55  # G3: the lowest note of a close, drop-2 or rootless voicing
 # How often each kind of voicing is chosen, per section kind (the rest of the weight is close position).
 KIND_WEIGHTS = {
@@ -49,7 +50,7 @@ def _stack(pcs: list[int], low: int) -> list[int]:
     return out
 
 
-def candidates(chord: Chord, kind: str) -> list[list[int]]:
+def candidates(chord: Chord, kind: str, top: int = VOICING_TOP) -> list[list[int]]:
     """Every placement of one kind of voicing within the register. Kinds: 'close' (the chord's
     tones stacked), 'drop2' (close four notes with the second from the top an octave down),
     'rootless' (3-5-7-9 or 7-9-3-5 and the like: the bass has the root) and 'spread' (root and
@@ -86,7 +87,7 @@ def candidates(chord: Chord, kind: str) -> list[list[int]]:
             notes = _stack(pcs, low)
             if kind == "drop2" and len(notes) >= 4:
                 notes = sorted(notes[:-2] + [notes[-2] - 12] + notes[-1:])
-            if notes[-1] <= VOICING_TOP and notes[0] >= VOICING_LOW and notes[-1] - notes[0] <= 26:
+            if notes[-1] <= top and notes[0] >= VOICING_LOW and notes[-1] - notes[0] <= 26:
                 out.append(notes)
     return out
 
@@ -102,18 +103,28 @@ def motion(previous: list[int] | None, notes: list[int]) -> float:
     return (there + back) / (len(notes) + len(previous)) + 0.3 * centre
 
 
-def voice_progression(chords: list[Chord], section_of, rng: random.Random) -> list[tuple[list[int], str]]:
+def voicing_top(melody_pitches: list[int]) -> int:
+    """The highest voicing note for a melody: VOICING_TOP, or lower (to MIN_TOP) so that the voicings
+    stay under the melody's median when the melody could not be lifted above them."""
+    if not melody_pitches:
+        return VOICING_TOP
+    median = sorted(melody_pitches)[len(melody_pitches) // 2]
+    return max(MIN_TOP, min(VOICING_TOP, median - 2))
+
+
+def voice_progression(chords: list[Chord], section_of, rng: random.Random, top: int = VOICING_TOP) -> list[tuple[list[int], str]]:
     """A voicing and its kind for each chord: the kind drawn by the section's weights, the placement
-    the one nearest the previous voicing (voice leading)."""
+    the one nearest the previous voicing (voice leading), every note at most `top`."""
     out = []
     previous = None
     for chord in chords:
         weights = KIND_WEIGHTS.get(section_of(chord.start), KIND_WEIGHTS["A"])
         kinds = list(weights)
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-        options = candidates(chord, kind) or candidates(chord, "close") or [theory.voice_chord(chord.root, chord.quality)]
-        if not candidates(chord, kind):
+        options = candidates(chord, kind, top)
+        if not options:
             kind = "close"
+            options = candidates(chord, kind, top) or [theory.voice_chord(chord.root, chord.quality, high=top)]
         best = min(options, key=lambda v: motion(previous, v))
         out.append((best, kind))
         previous = best
