@@ -127,3 +127,16 @@ def test_same_seed_same_midi(models):
     a, b = _song(models, seed=11, mode="dorian"), _song(models, seed=11, mode="dorian")
     assert _midi_bytes(a) == _midi_bytes(b)
     assert _midi_bytes(a) != _midi_bytes(_song(models, seed=12, mode="dorian"))
+
+
+def test_figures_beside_a_corpus_and_their_plots(songs, tmp_path):
+    from app.learn.corpus import song_to_piece
+    from app.report.music_figures import compare, music_plots
+
+    pieces = [song_to_piece(s, f"piece {i}") for i, s in enumerate(songs[:2])]
+    figures = compare(songs, pieces)
+    assert figures["triad_share"]["target"] == ">= 0.10"
+    assert figures["rootless_share"]["corpus"] is None  # a corpus of chord symbols has no voicings
+    assert 0 <= figures["quarter_share"]["corpus"] <= 1 and figures["changes_per_bar"]["corpus"] > 0
+    for path in music_plots(figures, tmp_path):
+        assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"

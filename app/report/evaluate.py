@@ -147,6 +147,9 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
 
         written = evaluation_plots(melodies, [piece_pitches(p) for p in corpus.pieces], report, plots_dir,
                                    keys=(tonics, [p.key for p in corpus.pieces]))
+        from app.report.music_figures import music_plots
+
+        written += music_plots(report["music"], plots_dir)
         report["plots"] = [str(p) for p in written]
     return report
 

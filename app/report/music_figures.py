@@ -203,3 +203,39 @@ def format_figures(figures: dict) -> str:
         show = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
         lines.append(f"{k:<32}{show(v['generated']):>10}{show(v['corpus']):>10}   {v.get('target', '')}")
     return "\n".join(lines)
+
+
+def music_plots(figures: dict, out_dir) -> list:
+    """lofi_histograms.png (melody durations, chord families, root motion: generated beside corpus)
+    and lofi_figures.png (every share figure). Returns the paths written."""
+    from pathlib import Path
+
+    from app.report.pictures import _figure, _label, _save
+
+    out_dir = Path(out_dir)
+    fig = _figure((15, 4.5))
+    axes = fig.subplots(1, 3)
+    for ax, name, title, xlabel in zip(axes, ("melody_duration_histogram", "quality_shares", "root_motion_histogram"),
+                                       ("Melody note lengths", "Chord qualities", "Root motion"),
+                                       ("beats", "family", "semitones (folded: 5 = fourth or fifth)")):
+        gen, cor = figures[name]["generated"] or {}, figures[name]["corpus"] or {}
+        labels = sorted(set(gen) | set(cor), key=lambda k: (not k[0].isdigit(), float(k) if k[0].isdigit() and "+" not in k else 99, k))
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, [gen.get(k) or 0 for k in labels], 0.4, label="generated", color="#e4572e")
+        ax.bar(x + 0.2, [cor.get(k) or 0 for k in labels], 0.4, label="training corpus", color="#4c72b0")
+        ax.set_xticks(x, labels)
+        _label(ax, title, xlabel, "share", grid=False)
+    written = [_save(fig, out_dir / "lofi_histograms.png")]
+
+    fig = _figure((12, 5))
+    ax = fig.subplots()
+    names = [k for k, v in figures.items() if isinstance(v["generated"], float) and v["generated"] <= 1.0 and "share" in k]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [figures[k]["generated"] for k in names], 0.4, label="generated", color="#e4572e")
+    ax.bar(x + 0.2, [figures[k]["corpus"] or 0 for k in names], 0.4, label="training corpus (0 where it has none)",
+           color="#4c72b0")
+    ax.set_xticks(x, [k.replace("_share", "") for k in names], rotation=35, ha="right", fontsize=8)
+    _label(ax, "Lo-fi figures (shares)", "", "share", (0, 1.05), grid=False)
+    fig.tight_layout()
+    written.append(_save(fig, out_dir / "lofi_figures.png"))
+    return written
