@@ -140,3 +140,13 @@ def test_figures_beside_a_corpus_and_their_plots(songs, tmp_path):
     assert 0 <= figures["quarter_share"]["corpus"] <= 1 and figures["changes_per_bar"]["corpus"] > 0
     for path in music_plots(figures, tmp_path):
         assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_midi_keeps_church_mode_colours_and_slash_chords(models, tmp_path):
+    from app.music.midi_io import read_midi, write_midi
+
+    song = _song(models, seed=4, mode="dorian", minutes=1.0)
+    back = read_midi(write_midi(song, tmp_path / "song.mid"))
+    assert back.mode == "dorian"
+    assert [c.symbol for c in back.chords] == [c.symbol for c in song.chords]
+    assert any("/" in c.symbol for c in song.chords)  # the groove's tonic pedal

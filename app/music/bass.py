@@ -31,6 +31,8 @@ def _chord_line(chord: Chord, nxt: Chord | None, energy: float, rng: random.Rand
     root = theory.in_register(chord.bass if chord.bass is not None else chord.root, ROOT_LOW)
     fifth_iv = 7 if 7 in theory.CHORD_QUALITIES[chord.quality] else 6 if 6 in theory.CHORD_QUALITIES[chord.quality] else 7
     others = [_fit(root + 12), _fit(root + fifth_iv), _fit(root + fifth_iv - 12), root]
+    if chord.bass is not None:  # a slash chord or a pedal: the bass stays on its note (the root's fifth may clash)
+        others = [_fit(root + 12), root]
     events: list[tuple[float, float, int]] = [(chord.start, 1.0, root)]
     # Beats after the first that fall inside the chord, on the bar's grid.
     t = float(int(chord.start)) + 1.0
@@ -66,7 +68,8 @@ def bass_line(chords: list[Chord], energy: float, rng: random.Random, bar: float
             length = min(length if j + 1 < len(events) else until - start, until - start) * 0.92
             if length < 0.1:
                 continue
-            if j == 0 and rng.random() < 0.1 and pitch - 2 >= BASS_LOW and start >= 0.25:
+            approached = bool(notes) and notes[-1].end > start - 0.5  # an approach note already leads in
+            if j == 0 and not approached and rng.random() < 0.1 and pitch - 2 >= BASS_LOW and start >= 0.25:
                 notes.append(Note(pitch - 2, start - 0.25, 0.23, max(1, velocity - 20)))  # a slide up into the root
             notes.append(Note(pitch, round(start, 4), round(length, 4), accent(velocity, start % bar, bar)))
     return Part("bass", _monophonic(notes))

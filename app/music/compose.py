@@ -138,6 +138,8 @@ def _section_chords(name: str, bars: int, start: float, loops, key: int, mode: s
         chords += [c for c in piece if c.start < start + length - 1e-9]
         at += LOOP_BARS * bar
     chords = [Chord(c.root, c.quality, c.start, min(c.end, start + length) - c.start, c.bass) for c in chords]
+    if name == "groove":  # the bass comes in holding the tonic under the moving chords
+        chords = harmony.pedal(chords, key)
     return harmony.push_changes(chords, bar, random.Random(f"{seed}:{s_index}:push"))
 
 

@@ -221,6 +221,11 @@ def substitute(loop: list[Chord], key: int, mode: str, rng: random.Random, count
     return out
 
 
+def pedal(chords: list[Chord], bass_pc: int) -> list[Chord]:
+    """The bass holds one note (usually the tonic) under moving chords: slash chords (Fmaj7/D)."""
+    return [c if c.root == bass_pc else _retag(c, bass=bass_pc) for c in chords]
+
+
 def approach_into(chords: list[Chord], target: Chord, rng: random.Random) -> list[Chord]:
     """The turnaround into a section's next downbeat: the last chord gives its final beat to a chord
     a half step above the target (a tritone-substitute dominant) or below it (a leading dim7 colour)."""
