@@ -26,7 +26,7 @@ def _fit(pitch: int) -> int:
     return pitch
 
 
-def _chord_line(chord: Chord, nxt: Chord | None, energy: float, rng: random.Random, bar: float) -> list[tuple[float, float, int]]:
+def _chord_line(chord: Chord, nxt: Chord | None, energy: float, rng: random.Random) -> list[tuple[float, float, int]]:
     """(start, length, pitch) for one chord's stretch of the line."""
     root = theory.in_register(chord.bass if chord.bass is not None else chord.root, ROOT_LOW)
     fifth_iv = 7 if 7 in theory.CHORD_QUALITIES[chord.quality] else 6 if 6 in theory.CHORD_QUALITIES[chord.quality] else 7
@@ -58,7 +58,7 @@ def bass_line(chords: list[Chord], energy: float, rng: random.Random, bar: float
     notes: list[Note] = []
     for i, chord in enumerate(chords):
         nxt = chords[i + 1] if i + 1 < len(chords) and chords[i + 1].start <= chord.end + 1e-9 else None
-        events = sorted(_chord_line(chord, nxt, energy, rng, bar))
+        events = sorted(_chord_line(chord, nxt, energy, rng))
         for j, (start, length, pitch) in enumerate(events):
             if start < chord.start - 1e-9:
                 continue
