@@ -150,3 +150,17 @@ def test_midi_keeps_church_mode_colours_and_slash_chords(models, tmp_path):
     assert back.mode == "dorian"
     assert [c.symbol for c in back.chords] == [c.symbol for c in song.chords]
     assert any("/" in c.symbol for c in song.chords)  # the groove's tonic pedal
+
+
+def test_motif_returns_and_develops_in_a_long_section(models):
+    song = _song(models, seed=5, mode="minor", minutes=6.0)
+    a_sections = [s for s in song.sections if s.name == "A"]
+    long_a = next(s for s in a_sections if s.duration >= 48)
+
+    def notes(start, lo, hi):
+        return sorted((n.pitch, round(n.start - start - lo, 4), n.duration) for n in song.melody()
+                      if start + lo - 1e-9 <= n.start and n.end <= start + hi + 1e-9)
+
+    first = notes(a_sections[0].start, 0, 8)
+    assert first and notes(long_a.start, 0, 8) == first  # the section opens with the motif
+    assert notes(long_a.start, 32, 40) == first  # it returns: its first two bars as they were

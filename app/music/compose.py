@@ -163,7 +163,7 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     chords: list[Chord] = []
     sections: list[Section] = []
     melody: list[Note] = []
-    phrases: dict[str, list[Note]] = {}  # first phrase of each section kind, relative to its start
+    phrases: dict[str, tuple[list[Note], list[Note]]] = {}  # each section kind's motif (as sampled, as phrased)
     t = 0.0
     for s_index, (name, bars) in enumerate(plan_sections(total_bars)):
         length = bars * bar
@@ -223,8 +223,9 @@ def _outro_chords(loop: list[Chord], key: int, mode: str, start: float, length: 
 
 def _section_melody(models, name, section_chords, key, mode, start, length, bar, phrases, opts, seed,
                     beats_per_bar, energy) -> list[Note]:
-    """A melody for one section: the section kind's motif (4 bars) returns, its answer varies; each
-    is sampled over the chords sounding (pushes included) and phrased (phrasing.phrase)."""
+    """A melody for one section: the section kind's motif (4 bars) opens it; inside the section it
+    returns developed (its first two bars as they were, the rest phrased anew) between answers that
+    vary. Each is sampled over the chords sounding (pushes included) and phrased (phrasing.phrase)."""
     phrase_beats = min(length, LOOP_BARS * bar)
     rel_chords = _shift(section_chords, -start)
     out: list[Note] = []
@@ -235,16 +236,20 @@ def _section_melody(models, name, section_chords, key, mode, start, length, bar,
 
     if name not in phrases:
         raw = sample_melody(models.melody, rel_chords, key, mode, phrase_beats, opts((*seed, 0)), beats_per_bar)
-        phrases[name] = shaped(raw, phrase_beats, 0)
-    motif = phrases[name]
+        phrases[name] = (raw, shaped(raw, phrase_beats, 0))
+    raw_motif, motif = phrases[name]
+    half = phrase_beats / 2
     at = 0.0
     variation = 0
     while at < length - 1e-9:
         span = min(phrase_beats, length - at)
         if variation % 2 == 0:
-            # The motif returns (cut to the span).
+            # The motif returns (cut to the span), developed after its first statement.
+            source = motif if variation == 0 else (
+                [n for n in motif if n.end <= half + 1e-9]
+                + [n for n in shaped(raw_motif, phrase_beats, variation) if n.start >= half - 1e-9])
             notes = [Note(n.pitch, n.start + at, min(n.duration, span - n.start), n.velocity)
-                     for n in motif if n.start < span - 1e-9]
+                     for n in source if n.start < span - 1e-9]
         else:
             # The answer: a new continuation primed by the motif, so it sounds related.
             notes = sample_melody(models.melody, rel_chords, key, mode, span, opts((*seed, variation)), beats_per_bar,

@@ -164,7 +164,7 @@ def accent(velocity: int, beat_in_bar: float, bar: float = 4.0) -> int:
 
 def comp(chords: list[Chord], voicings: list[tuple[list[int], str]], section_of, energy: float,
          rng: random.Random, bar: float = 4.0, velocity: int = 60) -> Part:
-    """The 'chords' part: each chord played in its section's pattern (one pattern per section start,
+    """The 'chords' part: each chord played in its section's pattern (one pattern per section kind,
     drawn once; energy above 0.5 adds the pattern's later stabs, below drops them), sustained chords
     and some others rolled from the bottom up."""
     notes: list[Note] = []
