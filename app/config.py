@@ -29,6 +29,8 @@ RANDOM_SEED_LIMIT = 2**31
 
 # Allowed values (inclusive) of the choices a person makes, by TrackSpec field.
 RANGES = {
+    "colour": (0.0, 1.0),
+    "energy": (0.0, 1.0),
     "minutes": (0.1, 20.0),
     "bpm": (50.0, 140.0),
     "temperature": (0.1, 2.0),
@@ -37,6 +39,8 @@ RANGES = {
 }
 
 DEFAULT_BPM = 80.0  # without a beat to follow
+DEFAULT_COLOUR = 0.6  # harmony richness: the share of chords given a 9th or more (the rest sevenths, sixths, triads)
+DEFAULT_ENERGY = 0.5  # density and activity of every part (0-1): a lo-fi groove, laid back, not busy
 DEFAULT_SWING = 0.57  # eighth-note swing ratio: 0.5 straight, 2/3 triplet feel
 DEFAULT_AMBIENCE_LEVEL_DB = -24.0  # an ambience layer's level relative to the music bus
 DEFAULT_AMBIENCE = (("vinyl_crackle", DEFAULT_AMBIENCE_LEVEL_DB),)

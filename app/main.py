@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.config import DEFAULT_SWING
+from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING
+from app.music import theory
 from app.spec import RANGES, SEED_MAX, check_range
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
@@ -41,7 +42,8 @@ def _spec_from_args(args):
     for flag, attr in (("name", "name"), ("minutes", "minutes"), ("mode", "mode"), ("bpm", "bpm"),
                        ("melody_instrument", "melody_instrument"), ("chords_instrument", "chords_instrument"),
                        ("bass_instrument", "bass_instrument"), ("temperature", "temperature"), ("seed", "seed"),
-                       ("swing", "swing"), ("lofi_preset", "lofi_preset"), ("artist", "artist")):
+                       ("swing", "swing"), ("lofi_preset", "lofi_preset"), ("artist", "artist"),
+                       ("colour", "colour"), ("energy", "energy")):
         value = getattr(args, flag)
         if value is not None:
             setattr(spec, attr, value)
@@ -64,7 +66,8 @@ def _spec_from_args(args):
 # With --replay the music comes from the file; only where and how it is delivered may change.
 REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
-                      "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset")
+                      "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
+                      "colour", "energy")
 
 
 def _replay_spec(args, spec):
@@ -198,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="track name (default: lofi)")
     p.add_argument("--minutes", type=minutes, help="length in minutes (0.1-20, default 2)")
     p.add_argument("--key", help="C, F#, Bb ... or 'surprise' (default: surprise)")
-    p.add_argument("--mode", choices=["major", "minor"])
+    p.add_argument("--mode", choices=list(theory.ALL_MODES), help="default: major or minor, drawn from the seed")
     p.add_argument("--bpm", type=bpm, help="tempo 50-140 (default: the beat's tempo)")
     p.add_argument("--melody-instrument", help="preset name or id (see `instruments`)")
     p.add_argument("--chords-instrument")
@@ -210,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=temperature, help="creativity 0.1-2.0 (default 1.0)")
     p.add_argument("--seed", type=_whole(0, SEED_MAX), help="random by default (shown, stored in the sidecar)")
     p.add_argument("--swing", type=swing, help=f"0.5 straight .. 0.75 (default {DEFAULT_SWING:g})")
+    p.add_argument("--colour", type=_number(*RANGES["colour"]),
+                   help=f"harmony richness 0-1: triads and sevenths .. 9ths, 11ths, 13ths (default {DEFAULT_COLOUR:g})")
+    p.add_argument("--energy", type=_number(*RANGES["energy"]),
+                   help=f"density and activity of every part 0-1 (default {DEFAULT_ENERGY:g})")
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")

@@ -11,8 +11,8 @@ from app.music import theory
 from app.errors import BadValueError
 # The shared constants live in app.config; DEFAULT_BPM, FORMATS, NO_BEAT, RANGES and SEED_MAX are
 # also imported from here by the CLI, the wizard and the release code.
-from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_SWING, FORMATS,  # noqa: F401
-                        NO_BEAT, RANGES, SEED_MAX)
+from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_COLOUR,  # noqa: F401
+                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, NO_BEAT, RANGES, SEED_MAX)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -23,18 +23,19 @@ FIELD_TYPES = {
     "include_chords": (_BOOL,), "beat": (_TEXT, None), "ambience": ("a list of [name, level_db]",),
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
-    "album": (_TEXT, None),
+    "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
-                   "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset")
+                   "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
+                   "colour", "energy")
 
 
 @dataclass
 class TrackSpec:
     name: str = "lofi"
     minutes: float = 2.0
-    key: str | None = None  # a key name: 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
-    mode: str | None = None  # 'major' | 'minor'; None = drawn from the seed
+    key: str | None = None  # 'C', 'F#', 'Bb'...; None = surprise me (drawn from the seed)
+    mode: str | None = None  # 'major' | 'minor' | a church mode (theory.ALL_MODES); None = major or minor, drawn from the seed
     bpm: float | None = None  # None = follow the beat (or DEFAULT_BPM without one)
     melody_instrument: str | None = None  # instrument id or preset name; None = the default
     chords_instrument: str | None = None
@@ -51,6 +52,8 @@ class TrackSpec:
     picture: bool = True
     artist: str = "lofi generator"
     album: str | None = None
+    colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere
+    energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -71,6 +74,8 @@ class TrackSpec:
         _in_range("minutes", self.minutes)
         _in_range("temperature", self.temperature)
         _in_range("swing", self.swing)
+        _in_range("colour", self.colour)
+        _in_range("energy", self.energy)
         if self.bpm is not None:
             _in_range("bpm", self.bpm)
         if self.key is not None:
@@ -79,8 +84,8 @@ class TrackSpec:
             except ValueError:
                 raise BadValueError(f"unknown key {self.key!r}; allowed: {', '.join(theory.KEY_NAMES)} "
                                     "(sharps and flats both work)") from None
-        if self.mode is not None and self.mode not in theory.MODES:
-            raise BadValueError(f"unknown mode {self.mode!r}; allowed: major, minor")
+        if self.mode is not None and self.mode not in theory.ALL_MODES:
+            raise BadValueError(f"unknown mode {self.mode!r}; allowed: {', '.join(theory.ALL_MODES)}")
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:

@@ -100,6 +100,9 @@ def ask_spec(spec: TrackSpec, preview_dir: Path) -> TrackSpec:
     spec.lofi_preset = ask_sound(spec.lofi_preset)
     spec.temperature = ask_number("Creativity (temperature; low = safe, high = adventurous)", "temperature",
                                   spec.temperature)
+    spec.colour = ask_number("Harmony colour (low = triads and sevenths, high = 9ths, 11ths, 13ths)", "colour",
+                             spec.colour)
+    spec.energy = ask_number("Energy (low = sparse and laid back, high = busy)", "energy", spec.energy)
     spec.seed = ask_seed(spec.seed)
     return spec.validate()
 
@@ -150,7 +153,7 @@ def ask_key(default: str | None) -> str | None:
 
 
 def ask_mode(default: str | None) -> str | None:
-    answer = _ask(questionary.select("Mode", [SURPRISE, *theory.MODES], default=default or SURPRISE))
+    answer = _ask(questionary.select("Mode", [SURPRISE, *theory.ALL_MODES], default=default or SURPRISE))
     return None if answer == SURPRISE else answer
 
 
@@ -362,7 +365,8 @@ def print_summary(spec: TrackSpec) -> None:
             ("tempo", tempo), ("melody", _instrument_label(spec.melody_instrument, "melody")),
             ("chords", _instrument_label(spec.chords_instrument, "chords") if spec.include_chords else "no chords"),
             ("bass", _instrument_label(spec.bass_instrument, "bass")), ("ambience", ambience), ("sound", spec.lofi_preset),
-            ("creativity", f"{spec.temperature:g}"), ("seed", spec.seed), ("formats", ", ".join(spec.formats))]
+            ("creativity", f"{spec.temperature:g}"), ("colour", f"{spec.colour:g}"), ("energy", f"{spec.energy:g}"),
+            ("seed", spec.seed), ("formats", ", ".join(spec.formats))]
     print("\nYour track:")
     for label, value in rows:
         print(f"  {label:<11} {value}")

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from app.deliver.names import OutputDirs, safe_name
-from app.deliver.replay import load_replay
+from app.deliver.replay import SIDECAR_VERSION, load_replay
 from app.pipeline import run_track
 from app.spec import TrackSpec
 
@@ -162,9 +162,12 @@ def test_replay_bad_files(tmp_path):
     bad.write_text(json.dumps({"version": 99, "spec": {}}))
     r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
     assert r.returncode == 2 and "unknown version" in r.stderr
-    bad.write_text(json.dumps({"version": 1}))
+    bad.write_text(json.dumps({"version": SIDECAR_VERSION}))
     r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
     assert r.returncode == 2 and "'spec'" in r.stderr
+    bad.write_text(json.dumps({"version": 1, "seed": 5, "spec": {}}))
+    r = _cli("generate_music", "--replay", str(bad), out=tmp_path, timeout=60)
+    assert r.returncode == 2 and "made by an older version" in r.stderr
 
 
 def test_replay_takes_output_flags_and_refuses_music_flags(track, tmp_path):

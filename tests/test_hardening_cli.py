@@ -17,7 +17,7 @@ import pytest
 from app.errors import BadValueError, OutputError
 from app.main import main
 from app.deliver.names import MAX_NAME, MAX_NAME_BYTES, OutputDirs, reserve_name, safe_name
-from app.deliver.replay import load_replay
+from app.deliver.replay import SIDECAR_VERSION, load_replay
 from app.pipeline import run_track
 from app.spec import FIELD_TYPES, REPLAY_REQUIRED, TrackSpec
 
@@ -51,7 +51,7 @@ def sidecar_file(tmp_path: Path, data, name: str = "side.json") -> Path:
 
 
 def good_sidecar() -> dict:
-    return {"version": 1, "name": "x", "spec": TrackSpec(seed=5, key="F", mode="major").to_json()}
+    return {"version": SIDECAR_VERSION, "name": "x", "spec": TrackSpec(seed=5, key="F", mode="major").to_json()}
 
 
 def test_a_good_sidecar_replays(tmp_path):
@@ -67,11 +67,12 @@ def test_a_good_sidecar_replays(tmp_path):
     ("null", "expected a JSON object"),
     ("{\"spec\": {}}", "missing field 'version'"),
     ("{\"version\": \"1\", \"spec\": {}}", "unknown version '1' in field 'version'"),
-    ("{\"version\": 2, \"spec\": {}}", "unknown version 2"),
+    ("{\"version\": 99, \"spec\": {}}", "unknown version 99"),
+    ("{\"version\": 1, \"seed\": 5, \"spec\": {}}", "made by an older version of this tool (sidecar version 1"),
     ("{\"version\": true, \"spec\": {}}", "unknown version True"),
-    ("{\"version\": 1}", "missing field 'spec'"),
-    ("{\"version\": 1, \"spec\": [1]}", "field 'spec' must be an object, got a list"),
-    ("{\"version\": 1, \"spec\": {\"bogus\": 1}}", "unknown field 'spec.bogus'"),
+    ("{\"version\": 2}", "missing field 'spec'"),
+    ("{\"version\": 2, \"spec\": [1]}", "field 'spec' must be an object, got a list"),
+    ("{\"version\": 2, \"spec\": {\"bogus\": 1}}", "unknown field 'spec.bogus'"),
 ])
 def test_malformed_replay_files_name_the_problem(tmp_path, content, needle):
     with pytest.raises(BadValueError) as info:
@@ -123,7 +124,7 @@ def test_replay_names_a_field_of_the_wrong_type(tmp_path, field):
 @pytest.mark.parametrize("field, value, needle", [
     ("minutes", 0, "minutes must be between 0.1 and 20"), ("bpm", 200, "bpm must be between 50 and 140"),
     ("temperature", 5, "temperature must be between 0.1 and 2"), ("swing", 0.1, "swing must be between 0.5 and 0.75"),
-    ("key", "H", "unknown key 'H'"), ("mode", "dorian", "unknown mode"), ("seed", -3, "seed must be between 0"),
+    ("key", "H", "unknown key 'H'"), ("mode", "locrian", "unknown mode"), ("seed", -3, "seed must be between 0"),
     ("formats", ["ogg"], "unknown format ogg"), ("ambience", [["rain", 12]], "between -60 and 0 dB"),
     ("lofi_preset", "shiny", "unknown lo-fi preset 'shiny'"), ("name", "  ", "name must not be empty"),
     ("minutes", float("nan"), "'spec.minutes' must be a finite number"),
@@ -148,7 +149,7 @@ def test_replay_values_out_of_range(tmp_path, field, value, needle):
     (["generate_music", "--bpm", "fast"], "argument --bpm: expected a number from 50 to 140"),
     (["generate_music", "--yes", "--key", "H"], "unknown key 'H'; allowed: C, Db, D"),
     (["generate_music", "--yes", "--key", ""], "unknown key ''"),
-    (["generate_music", "--mode", "dorian"], "argument --mode: invalid choice: 'dorian' (choose from 'major', 'minor')"),
+    (["generate_music", "--mode", "locrian"], "argument --mode: invalid choice: 'locrian' (choose from 'major', 'minor', 'dorian', 'phrygian', 'mixolydian', 'lydian')"),
     (["generate_music", "--yes", "--temperature", "0"], "temperature must be between 0.1 and 2"),
     (["generate_music", "--temperature", "hot"], "expected a number from 0.1 to 2"),
     (["generate_music", "--yes", "--seed", "-1"], "seed must be between 0 and 4294967295"),

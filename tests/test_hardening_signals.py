@@ -122,7 +122,7 @@ def test_a_rerun_after_an_interruption_makes_the_track_under_its_name(tmp_path):
 WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Tempo in BPM", "Include chords",
                   "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                   "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
-                  "Creativity", r"Seed \(", "Make this track"]
+                  "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
 
 
 def test_sigterm_in_the_wizard(tmp_path):

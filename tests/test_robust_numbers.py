@@ -36,11 +36,11 @@ def one_short_line(err: str) -> bool:
 
 
 def _replay_file(tmp_path, **changes) -> Path:
-    from app.deliver.replay import SIDECAR_VERSION as SPEC_VERSION
+    from app.deliver.replay import SIDECAR_VERSION
 
     path = sidecar(tmp_path, **changes)
     data = json.loads(path.read_text())
-    data["version"] = SPEC_VERSION
+    data["version"] = SIDECAR_VERSION
     path.write_text(json.dumps(data))
     return path
 

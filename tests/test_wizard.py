@@ -57,7 +57,7 @@ def unique(tag: str) -> str:
 ALL_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Tempo in BPM", "Include chords",
                "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
-               "Creativity", r"Seed \(", "Make this track"]
+               "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
 
 
 @needs_models
@@ -110,6 +110,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         ("Level of rain", CLEAR + "-18" + ENTER), ("Level of vinyl_crackle", ENTER),
         ("Lo-fi sound", DOWN + ENTER),  # default -> dusty
         ("Creativity", CLEAR + "5" + ENTER), ("out of range", CLEAR + "0.7" + ENTER),
+        ("Harmony colour", ENTER), ("Energy", CLEAR + "0.8" + ENTER),
         (r"Seed \(", CLEAR + "12345" + ENTER),
         ("Make this track", ENTER),
     ])

@@ -59,6 +59,14 @@ SWING_RANGE = (0.5, 0.75)  # straight .. dotted-8th+16th; 2/3 is a triplet shuff
 # the way a player would, not enough to sound late.
 TIMING_JITTER_S = 0.004
 VELOCITY_JITTER = 6.0
+# Laid back: at humanize=1 each part sits this far behind the beat (the beat loop stays on it). The
+# keys drag most, the bass least, so the low end stays locked to the kick.
+LAID_BACK_S = {"melody": 0.010, "chords": 0.018, "bass": 0.005}
+
+
+def laid_back_s(part_name: str, humanize: float) -> float:
+    """Seconds a part plays behind the beat (0 for parts not named in LAID_BACK_S, or humanize 0)."""
+    return LAID_BACK_S.get(part_name, 0.0) * humanize
 
 INSTALL_HINT = (
     "install FluidSynth: `sudo apt install libfluidsynth3` (Debian/Ubuntu) or "
@@ -113,6 +121,7 @@ def _schedule(
     rng: np.random.Generator,
     sample_rate: int,
     music_end_sample: int,
+    late_s: float = 0.0,
 ) -> _Events:
     """Notes -> block-aligned events: swing, humanise, clamp to the music's end, and resolve
     overlapping notes of the same pitch (FluidSynth would otherwise let the first note's off cut
@@ -125,8 +134,8 @@ def _schedule(
     pitches = np.array([n.pitch for n in notes], dtype=np.int64)
 
     seconds_per_beat = 60.0 / tempo_bpm
-    start_s = swing_beats(starts, swing) * seconds_per_beat
-    end_s = swing_beats(ends, swing) * seconds_per_beat
+    start_s = swing_beats(starts, swing) * seconds_per_beat + late_s
+    end_s = swing_beats(ends, swing) * seconds_per_beat + late_s
     if humanize > 0 and count:
         sd = TIMING_JITTER_S * humanize
         shift = np.clip(rng.normal(0.0, sd, count), -2.5 * sd, 2.5 * sd)
@@ -364,7 +373,8 @@ def render_part(
     total = stem_length(beats, tempo_bpm, tail_s, sample_rate)
     music_end = round(beats * 60.0 / tempo_bpm * sample_rate)
     out = np.zeros((2, total), dtype=np.float32)
-    events = _schedule(part.notes, tempo_bpm, swing, humanize, _part_rng(seed, part.name), sample_rate, music_end)
+    events = _schedule(part.notes, tempo_bpm, swing, humanize, _part_rng(seed, part.name), sample_rate, music_end,
+                       laid_back_s(part.name, humanize))
     if len(events.samples) == 0 or total == 0:
         return out
 

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from app.choices import Choices
     from app.music.song import Song
 
-SIDECAR_VERSION = 1  # the JSON layout below; a reader refuses any other
+# The JSON layout below; a reader refuses any other. 2: the lo-fi arrangement (colour, energy, church
+# modes): a version-1 sidecar's seed made other music, so it is refused with that reason.
+SIDECAR_VERSION = 2
 
 
 @dataclass
@@ -144,6 +146,10 @@ def load_replay(path: str | Path) -> TrackSpec:
     if "version" not in data:
         raise BadValueError(f"{where}: missing field 'version'")
     version = data["version"]
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < SIDECAR_VERSION:
+        raise BadValueError(f"{where} was made by an older version of this tool (sidecar version {version}, this one "
+                            f"writes {SIDECAR_VERSION}): its seed now makes different music; generate again with "
+                            f"--seed {data.get('seed', '?')} for the new arrangement")
     if isinstance(version, bool) or version != SIDECAR_VERSION:
         raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {SIDECAR_VERSION})")
     if "spec" not in data:

@@ -26,7 +26,8 @@ VELOCITY_BINS = 8
 POSITIONS = 16  # 16ths in a 4/4 bar; other metres wrap at their own bar length
 CHORD_DURATION_BEATS = (1, 2, 3, 4, 6, 8)
 QUALITIES = theory.QUALITY_NAMES
-MODE_INDEX = {"major": 0, "minor": 1}
+# The models know major and minor; a church mode is read as its parent mode (theory.PARENT_MODE).
+MODE_INDEX = {m: {"major": 0, "minor": 1}[theory.PARENT_MODE[m]] for m in theory.ALL_MODES}
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def encode_chord(chord: Chord | None, tonic_pc: int) -> int:
     if chord is None:
         return 0
     degree = (chord.root - tonic_pc) % 12
-    return 1 + degree * len(QUALITIES) + QUALITIES.index(chord.quality)
+    return 1 + degree * len(QUALITIES) + QUALITIES.index(theory.token_quality(chord.quality))
 
 
 def position_token(onset_16ths: int, bar_16ths: int = 16) -> int:
@@ -169,7 +170,7 @@ def decode_melody(tokens, tonic_pc: int, start_beat: float = 0.0) -> list[Note]:
 
 def encode_chord_symbol(root_pc: int, quality: str, tonic_pc: int) -> int:
     degree = (root_pc - tonic_pc) % 12
-    return 2 + degree * len(QUALITIES) + QUALITIES.index(quality)
+    return 2 + degree * len(QUALITIES) + QUALITIES.index(theory.token_quality(quality))
 
 
 def decode_chord_symbol(token: int, tonic_pc: int) -> tuple[int, str]:

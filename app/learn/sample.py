@@ -69,7 +69,8 @@ def sample_progression(model, key: int, mode: str, bars: int, beats_per_bar: int
         sym_mask[2:] = True
         if start_on_tonic and not chords:
             sym_mask[:] = False
-            sym_mask[encoding.encode_chord_symbol(key, "maj" if mode == "major" else "min", key)] = True
+            tonic_quality = "maj" if theory.PARENT_MODE[mode] == "major" else "min"
+            sym_mask[encoding.encode_chord_symbol(key, tonic_quality, key)] = True
         if chords:
             sym_mask[prev[0]] = False  # a new chord token should change the chord
         sym = draw(sym_logits, options.temperature, options.top_p, rng, sym_mask)

@@ -7,9 +7,10 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.music import theory
+from app.music import bass, harmony, phrasing, theory, voicing
 from app.learn.sample import SamplingOptions, sample_melody, sample_progression
-from app.music.song import Chord, Note, Part, Section, Song, bass_from_chords, chords_to_part
+from app.music.song import Chord, Note, Part, Section, Song
+from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
 
 if TYPE_CHECKING:
     from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
@@ -74,123 +75,130 @@ def plan_sections(total_bars: int) -> list[tuple[str, int]]:
     return plan
 
 
-def lofi_colour(chord: Chord, key: int, mode: str) -> Chord:
-    """Lo-fi harmony: triads become sevenths (V becomes dominant 7th), diminished becomes half-diminished."""
-    degree = (chord.root - key) % 12
-    quality = {"maj": "dom7" if degree == 7 else "maj7", "min": "min7", "dim": "hdim7"}.get(chord.quality, chord.quality)
-    return Chord(chord.root, quality, chord.start, chord.duration)
-
-
-def substitute(loop: list[Chord], key: int, mode: str, rng: random.Random) -> list[Chord]:
-    """One jazz substitution in a pass of the loop, chosen by rng, that keeps most chord tones so a
-    returning melody still fits: a tonic becomes its relative (Cmaj7 -> Am7, Am7 -> Cmaj7), or a
-    dominant of two beats or more is split into ii-V (G7 -> Dm7 G7). Returns a new list."""
-    options = []
-    for i, c in enumerate(loop):
-        degree = (c.root - key) % 12
-        if degree == 0 and i > 0:  # leave the opening tonic alone: the loop must still sound like home
-            relative = (Chord((c.root + 9) % 12, "min7", c.start, c.duration) if c.quality in ("maj7", "maj")
-                        else Chord((c.root + 3) % 12, "maj7", c.start, c.duration))
-            options.append((i, [relative]))
-        if c.quality == "dom7" and c.duration >= 2:
-            half = c.duration / 2
-            options.append((i, [Chord((c.root + 7) % 12, "min7", c.start, half),
-                                Chord(c.root, "dom7", c.start + half, half)]))
-    if not options:
-        return list(loop)
-    index, replacement = options[rng.randrange(len(options))]
-    return loop[:index] + replacement + loop[index + 1:]
-
-
 def _shift(chords: list[Chord], beats: float) -> list[Chord]:
-    return [Chord(c.root, c.quality, c.start + beats, c.duration) for c in chords]
+    return [Chord(c.root, c.quality, c.start + beats, c.duration, c.bass) for c in chords]
 
 
-def _turnaround(loop: list[Chord], key: int, bar_beats: float) -> list[Chord]:
-    """Replace the second half of the last bar with the dominant seventh, leading back to the tonic."""
+def _turnaround(loop: list[Chord], key: int, mode: str, bar_beats: float, rng: random.Random,
+                colour: float, home: Chord) -> list[Chord]:
+    """The last bar of a section leads home: its second half becomes the dominant (coloured), its
+    tritone substitute, or the last beat a chromatic approach chord into the next downbeat."""
     end = loop[-1].end
     cut = end - bar_beats / 2
-    out = []
-    for c in loop:
-        if c.end <= cut + 1e-9:
-            out.append(c)
-        elif c.start < cut:
-            out.append(Chord(c.root, c.quality, c.start, cut - c.start))
+    out = [c if c.end <= cut + 1e-9 else Chord(c.root, c.quality, c.start, cut - c.start, c.bass)
+           for c in loop if c.start < cut - 1e-9]
+    move = rng.random()
+    if move < 0.35 and out:
+        last = out.pop()
+        return out + harmony.approach_into([Chord(last.root, last.quality, last.start, end - last.start, last.bass)],
+                                           home, rng)
     dominant = Chord((key + 7) % 12, "dom7", cut, end - cut)
-    if out and (out[-1].root, out[-1].quality) == (dominant.root, dominant.quality) and out[-1].end >= cut - 1e-9:
-        last = out.pop()  # already on the dominant: hold it rather than strike it again
-        dominant = Chord(last.root, last.quality, last.start, end - last.start)
-    out.append(dominant)
-    return out
+    dominant = harmony.colour(dominant, key, mode, rng, colour, home)
+    if move < 0.65:
+        dominant = Chord((key + 1) % 12, "dom9s11", cut, end - cut)  # the tritone substitute: bII7 -> I
+    if out and out[-1].root == dominant.root and out[-1].end >= cut - 1e-9:
+        last = out.pop()  # already on that root: hold it rather than strike it again
+        dominant = Chord(last.root, dominant.quality, last.start, end - last.start)
+    return out + [dominant]
+
+
+TONIC_QUALITY = {"major": "maj9", "lydian": "maj9", "mixolydian": "dom9", "minor": "min9", "dorian": "min9",
+                 "phrygian": "min7"}  # the home chord that the outro holds: only tones of the mode's scale
 
 
 def _tonic(key: int, mode: str, start: float, duration: float) -> Chord:
-    return Chord(key, "maj7" if mode == "major" else "min7", start, duration)
+    return Chord(key, TONIC_QUALITY[mode], start, duration)
+
+
+def _loops(models: Models, key: int, mode: str, bar: float, beats_per_bar: int, opts, seed: int,
+           colour: float) -> dict[str, list[Chord]]:
+    """The A and B loops: sampled in the parent mode, mapped to the mode, slowed to about a chord a
+    bar and coloured (seeded per loop)."""
+    loops = {}
+    for i, name in enumerate(("A", "B")):
+        raw = sample_progression(models.chord, key, theory.PARENT_MODE[mode], LOOP_BARS, beats_per_bar,
+                                 opts((seed, 1, i)), start_on_tonic=(name == "A"))
+        rng = random.Random(f"{seed}:loop:{name}")
+        loop = harmony.slower_changes(harmony.to_mode(raw, key, mode), bar, rng)
+        loops[name] = harmony.colour_all(loop, key, mode, rng, colour)
+    loops["groove"] = loops["intro"] = loops["breakdown"] = loops["A"]
+    return loops
+
+
+def _section_chords(name: str, bars: int, start: float, loops, key: int, mode: str, bar: float, seed: int,
+                    s_index: int, colour: float) -> list[Chord]:
+    """One section's chords: the loop repeated, every second pass substituted, a turnaround at the
+    end of A, B and groove sections, changes pushed an 8th ahead of the bar inside the section."""
+    length = bars * bar
+    if name == "outro":
+        return _outro_chords(loops["A"], key, mode, start, length, bar)
+    loop = loops.get(name, loops["A"])
+    chords: list[Chord] = []
+    at, repeat = start, 0
+    while at < start + length - 1e-9:
+        piece = _shift(loop, at)
+        rng = random.Random(f"{seed}:{s_index}:{repeat}")
+        if repeat % 2 == 1 or (name in ("A", "B") and rng.random() < colour * 0.5):
+            piece = harmony.substitute(piece, key, mode, rng, count=1 + (rng.random() < colour))
+        repeat += 1
+        last_loop = at + LOOP_BARS * bar >= start + length - 1e-9
+        if last_loop and name in ("A", "B", "groove") and bars >= LOOP_BARS:
+            piece = _turnaround(piece, key, mode, bar, rng, colour, loops["A"][0])
+        chords += [c for c in piece if c.start < start + length - 1e-9]
+        at += LOOP_BARS * bar
+    chords = [Chord(c.root, c.quality, c.start, min(c.end, start + length) - c.start, c.bass) for c in chords]
+    if name == "groove":  # the bass comes in holding the tonic under the moving chords
+        chords = harmony.pedal(chords, key)
+    return harmony.push_changes(chords, bar, random.Random(f"{seed}:{s_index}:push"))
 
 
 def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: float, seed: int,
                  temperature: float = 1.0, top_p: float = 0.92, include_chords: bool = True,
-                 in_key: bool = True, beats_per_bar: int = 4) -> Song:
-    """Write an arranged song of `minutes` (within one bar) at `bpm` in key/mode.
+                 in_key: bool = True, beats_per_bar: int = 4, colour: float = DEFAULT_COLOUR,
+                 energy: float = DEFAULT_ENERGY) -> Song:
+    """Write an arranged song of `minutes` (within one bar) at `bpm` in key/mode (major, minor or a
+    church mode, played from its parent mode's models).
 
-    The chord model writes two 4-bar loops (A and B); sections repeat them, ending each section
-    with a turnaround; the melody model writes a phrase per section kind and varies it when it
-    returns. Deterministic for a seed.
+    The chord model writes two 4-bar loops (A and B); harmony.py colours, slows, substitutes and
+    pushes them; the melody model writes a phrase per section kind over the chords actually sounding
+    and phrasing.py shapes it; voicing.py and bass.py play the chords and the bass. colour (0-1):
+    harmony richness; energy (0-1): density and activity of every part. Deterministic for a seed.
     """
     total_bars = max(1, int(round(minutes * bpm / beats_per_bar)))
     bar = float(beats_per_bar)
     opts = lambda s: SamplingOptions(temperature=temperature, top_p=top_p, in_key=in_key, seed=s)  # noqa: E731
-    loops = {}
-    for i, name in enumerate(("A", "B")):
-        raw = sample_progression(models.chord, key, mode, LOOP_BARS, beats_per_bar, opts((seed, 1, i)),
-                                 start_on_tonic=(name == "A"))
-        loops[name] = [lofi_colour(c, key, mode) for c in raw]
-    loops["groove"] = loops["intro"] = loops["breakdown"] = loops["A"]
+    loops = _loops(models, key, mode, bar, beats_per_bar, opts, seed, colour)
 
     chords: list[Chord] = []
     sections: list[Section] = []
     melody: list[Note] = []
-    phrases: dict[str, list[Note]] = {}  # first phrase of each section kind, relative to its start
+    phrases: dict[str, tuple[list[Note], list[Note]]] = {}  # each section kind's motif (as sampled, as phrased)
     t = 0.0
-    plan = plan_sections(total_bars)
-    for s_index, (name, bars) in enumerate(plan):
-        start = t
+    for s_index, (name, bars) in enumerate(plan_sections(total_bars)):
         length = bars * bar
-        sections.append(Section(name, start, length, frozenset(SECTION_LAYERS[name])))
-        if name == "outro":
-            section_chords = _outro_chords(loops["A"], key, mode, start, length, bar)
-        else:
-            loop = loops.get(name, loops["A"])
-            section_chords = []
-            at = start
-            repeat = 0
-            while at < start + length - 1e-9:
-                piece = _shift(loop, at)
-                if repeat % 2 == 1:  # every second pass of the loop gets a substitution
-                    piece = substitute(piece, key, mode, random.Random(f"{seed}:{s_index}:{repeat}"))
-                repeat += 1
-                last_loop = at + LOOP_BARS * bar >= start + length - 1e-9
-                if last_loop and name in ("A", "B", "groove") and bars >= LOOP_BARS:
-                    piece = _turnaround(piece, key, bar)
-                section_chords += [c for c in piece if c.start < start + length - 1e-9]
-                at += LOOP_BARS * bar
-            section_chords = [Chord(c.root, c.quality, c.start, min(c.end, start + length) - c.start)
-                              for c in section_chords]
+        sections.append(Section(name, t, length, frozenset(SECTION_LAYERS[name])))
+        section_chords = _section_chords(name, bars, t, loops, key, mode, bar, seed, s_index, colour)
         chords += section_chords
         if "melody" in SECTION_LAYERS[name]:
-            melody += _section_melody(models, name, section_chords, key, mode, start, length, bar, phrases,
-                                      opts, (seed, 2, s_index), beats_per_bar)
+            melody += _section_melody(models, name, section_chords, key, mode, t, length, bar, phrases,
+                                      opts, (seed, 2, s_index), beats_per_bar, energy)
         t += length
 
     parts = {"melody": Part("melody", _lift_above_chords(melody))}
-    layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[_section_at(sections, c.start)]]  # noqa: E731
+    top = voicing.voicing_top([n.pitch for n in parts["melody"].notes])
+    chords = harmony.fit_to_melody(chords, melody, key, mode)
+    section_of = lambda beat: _section_at(sections, beat)  # noqa: E731
+    layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[section_of(c.start)]]  # noqa: E731
     if include_chords:
-        parts["chords"] = chords_to_part(layer_chords("chords"))
-    parts["bass"] = bass_from_chords(layer_chords("bass"), bar)
+        played = layer_chords("chords")
+        rng = random.Random(f"{seed}:keys")
+        parts["chords"] = voicing.comp(played, voicing.voice_progression(played, section_of, rng, top), section_of,
+                                       energy, rng, bar)
+    parts["bass"] = bass.bass_line(layer_chords("bass"), energy, random.Random(f"{seed}:bass"), bar)
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
 
 
-MELODY_MIN_MEDIAN = 69  # A4: the lead sits above the Rhodes voicings (theory.voice_chord tops out at 68)
+MELODY_MIN_MEDIAN = voicing.VOICING_TOP + 2  # the lead sits above the keys' voicings
 MELODY_MAX = 91  # G6: above this a vibraphone or an electric piano turns thin and glassy
 
 
@@ -217,32 +225,45 @@ def _outro_chords(loop: list[Chord], key: int, mode: str, start: float, length: 
     if length <= bar:
         return [_tonic(key, mode, start, length)]
     head = [c for c in _shift(loop, start) if c.start < start + length - bar - 1e-9]
-    head = [Chord(c.root, c.quality, c.start, min(c.end, start + length - bar) - c.start) for c in head]
+    head = [Chord(c.root, c.quality, c.start, min(c.end, start + length - bar) - c.start, c.bass) for c in head]
     tonic_start = head[-1].end if head else start
     return head + [_tonic(key, mode, tonic_start, start + length - tonic_start)]
 
 
 def _section_melody(models, name, section_chords, key, mode, start, length, bar, phrases, opts, seed,
-                    beats_per_bar) -> list[Note]:
-    """A melody for one section: the section kind's motif (4 bars) returns, its answer varies."""
+                    beats_per_bar, energy) -> list[Note]:
+    """A melody for one section: the section kind's motif (4 bars) opens it; inside the section it
+    returns developed (its first two bars as they were, the rest phrased anew) between answers that
+    vary. Each is sampled over the chords sounding (pushes included) and phrased (phrasing.phrase)."""
     phrase_beats = min(length, LOOP_BARS * bar)
     rel_chords = _shift(section_chords, -start)
     out: list[Note] = []
+
+    def shaped(notes, until, take):
+        rng = random.Random(":".join(map(str, (*seed, take, "phrase"))))
+        return phrasing.phrase(notes, rel_chords, key, mode, until, bar, rng, energy)
+
     if name not in phrases:
-        phrases[name] = sample_melody(models.melody, rel_chords, key, mode, phrase_beats, opts((*seed, 0)), beats_per_bar)
-    motif = phrases[name]
+        raw = sample_melody(models.melody, rel_chords, key, mode, phrase_beats, opts((*seed, 0)), beats_per_bar)
+        phrases[name] = (raw, shaped(raw, phrase_beats, 0))
+    raw_motif, motif = phrases[name]
+    half = phrase_beats / 2
     at = 0.0
     variation = 0
     while at < length - 1e-9:
         span = min(phrase_beats, length - at)
         if variation % 2 == 0:
-            # The motif returns (cut to the span).
+            # The motif returns (cut to the span), developed after its first statement.
+            source = motif if variation == 0 else (
+                [n for n in motif if n.end <= half + 1e-9]
+                + [n for n in shaped(raw_motif, phrase_beats, variation) if n.start >= half - 1e-9])
             notes = [Note(n.pitch, n.start + at, min(n.duration, span - n.start), n.velocity)
-                     for n in motif if n.start < span - 1e-9]
+                     for n in source if n.start < span - 1e-9]
         else:
             # The answer: a new continuation primed by the motif, so it sounds related.
             notes = sample_melody(models.melody, rel_chords, key, mode, span, opts((*seed, variation)), beats_per_bar,
                                   start_beat=at, prime=[n for n in motif])
+            notes = [n for n in shaped(notes, at + span, variation) if n.start >= at - 0.5 - 1e-9]
         out += [Note(n.pitch, n.start + start, n.duration, n.velocity) for n in notes]
         at += span
         variation += 1

@@ -23,7 +23,7 @@ def _ticks(beats: float) -> int:
 
 def _key_signature(song: Song) -> str:
     name = theory.key_name(song.key)
-    if song.mode == "minor":
+    if theory.PARENT_MODE[song.mode] == "minor":  # a church mode is written in its parent's signature
         # mido spells minor keys with sharps where the major relative does (e.g. 'C#m', 'G#m').
         minor_names = ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"]
         return minor_names[song.key]
@@ -49,6 +49,8 @@ def song_to_midi(song: Song, programs: dict[str, int] | None = None):
             events.append((0, 0, 0, lambda t: mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo_bpm), time=t)))
             events.append((0, 0, 0, lambda t: mido.MetaMessage("time_signature", numerator=num, denominator=den, time=t)))
             events.append((0, 0, 0, lambda t: mido.MetaMessage("key_signature", key=_key_signature(song), time=t)))
+            if song.mode not in theory.MODES:  # the signature cannot say 'dorian': a text event does
+                events.append((0, 0, 0, lambda t: mido.MetaMessage("text", text=f"mode:{song.mode}", time=t)))
             for section in song.sections:
                 text = f"section:{section.name}:{section.duration:g}"
                 events.append((_ticks(section.start), 1, 0, lambda t, x=text: mido.MetaMessage("marker", text=x, time=t)))
@@ -105,6 +107,7 @@ def read_midi(path: str | Path) -> Song:
     mid = mido.MidiFile(str(path))
     tpb = mid.ticks_per_beat
     tempo_bpm, time_sig, key, mode = 120.0, (4, 4), 0, "major"
+    church_mode = None
     parts: dict[str, Part] = {}
     chords: list[Chord] = []
     sections: list[Section] = []
@@ -128,7 +131,9 @@ def read_midi(path: str | Path) -> Song:
             elif msg.type == "text" and msg.text.startswith("chord:"):
                 _, symbol, duration = msg.text.split(":")
                 root, quality = theory.parse_chord_symbol(symbol)
-                chords.append(Chord(root, quality, beat, float(duration)))
+                chords.append(Chord(root, quality, beat, float(duration), theory.slash_bass(symbol)))
+            elif msg.type == "text" and msg.text.startswith("mode:") and msg.text[5:] in theory.ALL_MODES:
+                church_mode = msg.text[5:]
             elif msg.type == "marker" and msg.text.startswith("section:"):
                 _, sec_name, duration = msg.text.split(":")
                 sections.append(Section(sec_name, beat, float(duration)))
@@ -141,6 +146,7 @@ def read_midi(path: str | Path) -> Song:
         if notes or name in CHANNELS:
             notes.sort(key=lambda n: (n.start, n.pitch))
             parts[name] = Part(name, notes)
+    mode = church_mode or mode
     return Song(tempo_bpm, key, mode, time_sig, chords=chords, parts=parts, sections=sections)
 
 

@@ -38,6 +38,7 @@ class Chord:
     quality: str  # a key of theory.CHORD_QUALITIES
     start: float
     duration: float
+    bass: int | None = None  # a slash chord's or pedal's bass pitch class; None = the root
 
     def __post_init__(self):
         if self.quality not in theory.CHORD_QUALITIES:
@@ -51,7 +52,7 @@ class Chord:
 
     @property
     def symbol(self) -> str:
-        return theory.chord_symbol(self.root, self.quality)
+        return theory.chord_symbol(self.root, self.quality, self.bass)
 
     def pitch_classes(self) -> set[int]:
         return theory.chord_pitch_classes(self.root, self.quality)
@@ -89,15 +90,15 @@ class Section:
 class Song:
     tempo_bpm: float
     key: int  # tonic pitch class 0..11 (inside the code keys are pitch classes: see app/config.py)
-    mode: str  # 'major' | 'minor'
+    mode: str  # 'major' | 'minor' | a church mode (theory.ALL_MODES)
     time_signature: tuple[int, int] = (4, 4)
     chords: list[Chord] = field(default_factory=list)
     parts: dict[str, Part] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.mode not in theory.MODES:
-            raise ValueError(f"mode must be major or minor, got {self.mode!r}")
+        if self.mode not in theory.ALL_MODES:
+            raise ValueError(f"mode must be one of {', '.join(theory.ALL_MODES)}, got {self.mode!r}")
         if not 0 <= self.key <= 11:
             raise ValueError(f"key must be a pitch class 0..11, got {self.key}")
 

@@ -91,13 +91,14 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     totals = {"scale_hits": 0, "notes": 0, "chord_hits": 0, "on_beat": 0}
     copied = windows = 0
     rep: list[float] = []
-    melodies, tonics = [], []
+    melodies, tonics, songs = [], [], []
     for i in range(count):
         key, mode = int(rng.integers(12)), str(rng.choice(theory.MODES))
         bpm = int(rng.integers(70, 91))
         song = compose_song(models, key=key, mode=mode, bpm=bpm, minutes=minutes, seed=seed + i,
                             temperature=temperature)
         f = song_figures(song)
+        songs.append(song)
         melodies.append(f["pitches"])
         tonics.append(key)
         for k in totals:
@@ -115,11 +116,17 @@ def evaluate(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: 
     report["songs"] = count
     report["minutes"] = minutes
     report["notes"] = totals["notes"]
+    from app.report.music_figures import compare
+
+    report["music"] = compare(songs, corpus.pieces)
     if plots_dir is not None:
         from app.report.pictures import evaluation_plots
 
         written = evaluation_plots(melodies, [piece_pitches(p) for p in corpus.pieces], report, plots_dir,
                                    keys=(tonics, [p.key for p in corpus.pieces]))
+        from app.report.music_figures import music_plots
+
+        written += music_plots(report["music"], plots_dir)
         report["plots"] = [str(p) for p in written]
     return report
 
@@ -134,4 +141,8 @@ def format_report(report: dict) -> str:
     for k, target in TARGETS.items():
         g, c = report[k]["generated"], report[k]["corpus"]
         lines.append(f"{k:<22}{g:>10.3f}{'-' if c is None else f'{c:.3f}':>10}   {target}")
+    if "music" in report:
+        from app.report.music_figures import format_figures
+
+        lines.append(format_figures(report["music"]))
     return "\n".join(lines)
