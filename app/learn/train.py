@@ -1,7 +1,8 @@
-"""Train the chord and melody LSTMs.
+"""Train the chord, melody and drum LSTMs.
 
-    python -m app.main train                      # music21's Bach chorales
-    python -m app.main train --midi-dir my_midis  # your own MIDI folder
+    python -m app.main train                      # music21's Bach chorales, and data/groove for the drums
+    python -m app.main train --midi-dir my_midis  # your own MIDI folder (chords and melody)
+    python -m app.main train --models drums       # only the drum model
 
 Each epoch writes `<name>.last.pt` (for --resume); the best validation loss so far is kept in the
 final checkpoint. Training stops early when validation loss has not improved for `patience` epochs.
@@ -25,6 +26,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 32
     window: int = 64
+    drum_window: int = 128  # drum rows are 16th steps: 8 bars of context
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     patience: int = 5
@@ -63,6 +65,13 @@ def chord_windows(pieces: list[Piece], window: int) -> np.ndarray:
     return teacher_forcing_windows(pieces, "chords", 2, window)
 
 
+def drum_windows(pieces, window: int) -> np.ndarray:
+    """(N, window, 41): prev pattern, 9 velocities, 9 offsets | position, kind, fill | the targets."""
+    from app.learn.drum_encoding import TARGETS
+
+    return teacher_forcing_windows(pieces, "drums", TARGETS, window)
+
+
 def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
     out = []
     step = max(1, window // 2)
@@ -77,7 +86,12 @@ def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
 # --- one model ----------------------------------------------------------------------------
 
 def new_model(kind: str):
-    """A freshly initialised 'melody' or 'chord' LSTM sized for this code's vocabulary."""
+    """A freshly initialised 'melody', 'chord' or 'drum' LSTM sized for this code's vocabulary."""
+    if kind == "drum":
+        from app.learn.drum_encoding import DRUM_VOCAB as d
+        from app.learn.drum_model import DrumConfig, DrumLSTM
+
+        return DrumLSTM(DrumConfig(d.pattern, d.velocity, d.offset, d.voices, d.position, d.kind, d.fill))
     from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
     v = encoding.VOCAB
@@ -90,7 +104,14 @@ def _losses(model, batch, kind: str):
     """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
     import torch.nn.functional as F
 
-    if kind == "melody":
+    if kind == "drum":
+        n = model.cfg.voices
+        t = 1 + 2 * n  # target columns; the previous step's come first, then position, kind, fill
+        logits, _ = model(batch[..., 0], batch[..., 1:1 + n], batch[..., 1 + n:t], batch[..., t], batch[..., t + 1],
+                          batch[..., t + 2])
+        targets = (batch[..., t + 3], batch[..., t + 4:t + 4 + n], batch[..., t + 4 + n:])
+        names = ("hits", "velocity", "timing")
+    elif kind == "melody":
         logits, _ = model(batch[..., 0], batch[..., 1], batch[..., 2], batch[..., 3], batch[..., 4], batch[..., 5])
         targets = (batch[..., 6], batch[..., 7], batch[..., 8])
         names = ("note", "duration", "velocity")
@@ -103,7 +124,8 @@ def _losses(model, batch, kind: str):
 
 
 def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = False, log=print) -> dict:
-    """Train one model ('melody' or 'chord') on the corpus; returns the final metrics dict.
+    """Train one model ('melody' or 'chord' on a Corpus, 'drum' on a DrumCorpus, which keeps the
+    dataset's own validation split); returns the final metrics dict.
 
     Writes out_dir/<kind>_lstm.pt (best, with its numpy sampling weights <kind>_lstm.npz) and
     <kind>_lstm.last.pt (every epoch, for --resume).
@@ -117,10 +139,14 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
-    make = melody_windows if kind == "melody" else chord_windows
-    train_data = torch.from_numpy(make(train_pieces, cfg.window))
-    val_data = torch.from_numpy(make(val_pieces, cfg.window)) if val_pieces else train_data[:0]
+    if kind == "drum":
+        train_pieces, val_pieces = corpus.split()
+        make, window, count_col = drum_windows, cfg.drum_window, 0  # count steps by their pattern column
+    else:
+        train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
+        make, window, count_col = (melody_windows if kind == "melody" else chord_windows), cfg.window, -1
+    train_data = torch.from_numpy(make(train_pieces, window))
+    val_data = torch.from_numpy(make(val_pieces, window)) if val_pieces else train_data[:0]
     model = new_model(kind)
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
@@ -160,7 +186,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             steps += 1
-            seen += int((batch[..., -1] != encoding.PAD).sum())
+            seen += int((batch[..., count_col] != encoding.PAD).sum())
             running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
             bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{seen / (time.perf_counter() - t0):.0f}")
             if cfg.max_steps and steps >= cfg.max_steps:
