@@ -93,7 +93,6 @@ def sample_drums(model, sections: list[Section], bpm: float, seed: int | tuple[i
     but names the tempo the part is meant for, so callers and figures can convert to ms.
     Deterministic for (seed, sections, temperature, top_p).
     """
-    del bpm  # the grid is in beats; kept in the signature for the integration step's callers
     if beats_per_bar != 4:
         raise ValueError("the drum model plays 4/4 only")
     rng = _rng((*(seed if isinstance(seed, tuple) else (seed,)), DRUM_STREAM))

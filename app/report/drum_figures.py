@@ -5,7 +5,8 @@
 Generated: `count` songs' section plans (app.music.compose.plan_sections, 70-90 BPM) drummed by
 the shipped drum model. Validation: the Groove MIDI Dataset's validation beats and fills in
 data/groove (never trained on). Per figure both values, and for histograms the Jensen-Shannon
-distance (base 2: 0 same, 1 disjoint):
+distance (base 2: 0 same, 1 disjoint), and beside it the distance of the training grooves' own
+histogram to the validation one (how far other real drummers already are):
 - per voice: onset positions on the 16th grid, strokes per bar;
 - velocity histogram (8-wide bins) and standard deviation;
 - micro-timing: deviation from the 16th grid in ms (5 ms bins, clipped at +-60 ms);
@@ -108,20 +109,20 @@ def generated_side(count: int, minutes: float, seed: int, temperature: float, mo
     return side
 
 
-def validation_side(folder=None) -> dict:
-    """The validation beats and fills of data/groove -> the bars each figure counts."""
+def validation_side(folder=None, split: str = "validation") -> dict:
+    """The validation (or training) beats and fills of data/groove -> the bars each figure counts."""
     from app.learn import drum_corpus as dc
 
     every = dc.groove_files(folder or dc.GROOVE_DIR)
     side = {"full_bars": [], "runs": [], "fills": [], "groove_bars": []}
     for r in every:
-        if r["split"] == "validation" and r["beat_type"] == "beat":
+        if r["split"] == split and r["beat_type"] == "beat":
             bars, grooves = _beat_bars(r)
             side["full_bars"] += bars
             side["runs"].append(bars)
             side["groove_bars"] += grooves
     for r in every:
-        if r["split"] != "validation" or r["beat_type"] != "fill":
+        if r["split"] != split or r["beat_type"] != "fill":
             continue
         # The fill's reference groove: the same drummer's beat at the nearest tempo, the same
         # session first (the validation beats alone rarely share a fill's tempo).
@@ -193,8 +194,10 @@ def side_figures(side: dict) -> dict:
             "backbeat": float(np.mean([has_backbeat(b) for b in side["groove_bars"]])) if side["groove_bars"] else 0.0}
 
 
-def compare(generated: dict, validation: dict) -> dict:
-    """Both sides' figures with the JS distance of every histogram."""
+def compare(generated: dict, validation: dict, reference: dict | None = None) -> dict:
+    """Both sides' figures with the JS distance of every histogram; with `reference` (the training
+    grooves' figures), each histogram's 'js_train' says how far real grooves of other drummers
+    already are from the validation ones (the floor the model can be expected to reach)."""
     out = {"bars": {"generated": generated["bars"], "validation": validation["bars"]}, "voices": {}}
     for name in de.VOICES:
         g, v = generated["voices"][name], validation["voices"][name]
@@ -204,23 +207,31 @@ def compare(generated: dict, validation: dict) -> dict:
             "strokes_per_bar": {"generated": g["strokes_per_bar"], "validation": v["strokes_per_bar"],
                                 "js": js_distance(g["strokes_per_bar"], v["strokes_per_bar"]),
                                 "mean_generated": g["mean_strokes_per_bar"], "mean_validation": v["mean_strokes_per_bar"]}}
+        if reference:
+            for k, d in out["voices"][name].items():
+                d["js_train"] = js_distance(reference["voices"][name][k], v[k])
     for key in ("velocity_histogram", "timing_histogram_ms"):
         out[key] = {"generated": generated[key], "validation": validation[key],
                     "js": js_distance(generated[key], validation[key])}
+        if reference:
+            out[key]["js_train"] = js_distance(reference[key], validation[key])
     for key in ("velocity_std", "timing_mean_abs_ms", "bars_differing", "fills", "fill_count", "backbeat"):
         out[key] = {"generated": generated[key], "validation": validation[key]}
-    histograms = [d[k]["js"] for d in out["voices"].values() for k in d] + \
-        [out["velocity_histogram"]["js"], out["timing_histogram_ms"]["js"]]
-    out["max_js"] = max(histograms)
+    histograms = [d[k] for d in out["voices"].values() for k in d] + [out["velocity_histogram"], out["timing_histogram_ms"]]
+    out["max_js"] = max(h["js"] for h in histograms)
+    if reference:
+        out["max_js_train"] = max(h["js_train"] for h in histograms)
     out["targets"] = TARGETS
     return out
 
 
 def evaluate_drums(count: int = 20, minutes: float = 2.0, seed: int = 0, temperature: float = 1.0,
-                   model=None, folder=None) -> dict:
-    """The drum figures of `count` generated songs beside the validation grooves (see the module doc)."""
+                   model=None, folder=None, reference: bool = True) -> dict:
+    """The drum figures of `count` generated songs beside the validation grooves (see the module
+    doc); reference: also the training grooves' JS distances to the validation ones."""
+    train = side_figures(validation_side(folder, "train")) if reference else None
     report = compare(side_figures(generated_side(count, minutes, seed, temperature, model)),
-                     side_figures(validation_side(folder)))
+                     side_figures(validation_side(folder)), train)
     report.update(songs=count, minutes=minutes, seed=seed, temperature=temperature)
     return report
 
@@ -229,19 +240,24 @@ def format_drum_report(report: dict) -> str:
     """A table: figure, generated, validation, JS distance, target."""
     lines = [f"{report['songs']} songs of {report['minutes']:g} min: {report['bars']['generated']} groove/A/B bars; "
              f"validation grooves: {report['bars']['validation']} bars",
-             f"{'figure':<34}{'generated':>10}{'valid.':>10}{'JS':>7}   target"]
+             f"{'figure':<34}{'generated':>10}{'valid.':>10}{'JS':>7}{'JS train':>9}   target"]
+
+    def js(d):
+        return f"{d['js']:>7.3f}" + (f"{d['js_train']:>9.3f}" if "js_train" in d else f"{'':>9}")
+
     for name, d in report["voices"].items():
         pos, per_bar = d["onset_position"], d["strokes_per_bar"]
-        lines.append(f"{name + ' onset position':<34}{'':>10}{'':>10}{pos['js']:>7.3f}   <= 0.2")
+        lines.append(f"{name + ' onset position':<34}{'':>10}{'':>10}{js(pos)}   <= 0.2")
         lines.append(f"{name + ' strokes per bar':<34}{per_bar['mean_generated']:>10.2f}"
-                     f"{per_bar['mean_validation']:>10.2f}{per_bar['js']:>7.3f}   <= 0.2")
+                     f"{per_bar['mean_validation']:>10.2f}{js(per_bar)}   <= 0.2")
     rows = [("velocity (std)", "velocity_std", "velocity_histogram", ">= 10"),
             ("timing (mean |dev| ms)", "timing_mean_abs_ms", "timing_histogram_ms", "<= 0.2"),
             ("bars differing from the one before", "bars_differing", None, ">= 0.5"),
             ("section ends with a fill", "fills", None, ">= 0.8"),
             ("groove bars with backbeat", "backbeat", None, ">= 0.9")]
     for label, key, hist, target in rows:
-        js = f"{report[hist]['js']:>7.3f}" if hist else f"{'':>7}"
-        lines.append(f"{label:<34}{report[key]['generated']:>10.3f}{report[key]['validation']:>10.3f}{js}   {target}")
-    lines.append(f"largest JS distance: {report['max_js']:.3f} (target <= 0.2)")
+        dist = js(report[hist]) if hist else f"{'':>16}"
+        lines.append(f"{label:<34}{report[key]['generated']:>10.3f}{report[key]['validation']:>10.3f}{dist}   {target}")
+    lines.append(f"largest JS distance: {report['max_js']:.3f} (target <= 0.2); training grooves vs validation: "
+                 f"{report.get('max_js_train', float('nan')):.3f}")
     return "\n".join(lines)
