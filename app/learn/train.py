@@ -134,19 +134,11 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     from tqdm import tqdm
 
     from app.learn.checkpoint import export_sampling_weights, load_checkpoint, save_checkpoint
-    from app.learn.corpus import split_pieces
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "drum":
-        train_pieces, val_pieces = corpus.split()
-        make, window, count_col = drum_windows, cfg.drum_window, 0  # count steps by their pattern column
-    else:
-        train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
-        make, window, count_col = (melody_windows if kind == "melody" else chord_windows), cfg.window, -1
-    train_data = torch.from_numpy(make(train_pieces, window))
-    val_data = torch.from_numpy(make(val_pieces, window)) if val_pieces else train_data[:0]
+    train_pieces, val_pieces, train_data, val_data, count_col = _datasets(kind, corpus, cfg)
     model = new_model(kind)
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
@@ -216,6 +208,24 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     return {"kind": kind, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(history),
             "val_loss_per_head": heads_best, "history": history, "checkpoint": str(out),
             "train_pieces": len(train_pieces), "val_pieces": len(val_pieces)}
+
+
+def _datasets(kind: str, corpus, cfg: TrainConfig):
+    """(train pieces, validation pieces, train windows, validation windows, the column whose
+    non-PAD entries count as tokens) for one kind of model."""
+    import torch
+
+    from app.learn.corpus import split_pieces
+
+    if kind == "drum":
+        train_pieces, val_pieces = corpus.split()
+        make, window, count_col = drum_windows, cfg.drum_window, 0  # count steps by their pattern column
+    else:
+        train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
+        make, window, count_col = (melody_windows if kind == "melody" else chord_windows), cfg.window, -1
+    train_data = torch.from_numpy(make(train_pieces, window))
+    val_data = torch.from_numpy(make(val_pieces, window)) if val_pieces else train_data[:0]
+    return train_pieces, val_pieces, train_data, val_data, count_col
 
 
 def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") -> dict:
