@@ -2,7 +2,7 @@
 
     python -m app.main generate_music            # the wizard
     python -m app.main generate_music --yes      # a track with every default, no questions
-    python -m app.main train                     # retrain both models on the Bach chorales
+    python -m app.main train                     # retrain the models (Bach chorales; data/groove for drums)
     python -m app.main evaluate --count 20       # musical figures of generated songs vs the corpus
     python -m app.main instruments               # SoundFont presets you can choose
     python -m app.main effects                   # beat loops and ambience you can choose
@@ -24,6 +24,8 @@ from app.spec import whole_arg as _whole
 COUNT_RANGE = (1, 1000)
 JOBS_RANGE = (1, 64)
 EPOCHS_RANGE = (1, 10000)
+# `train --models` names -> the checkpoint kinds they train.
+TRAINABLE_MODELS = {"chords": "chord", "melody": "melody", "drums": "drum"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,26 +130,23 @@ def _train(args) -> int:
     check_range("limit", args.limit, 1)
     check_range("max steps", args.max_steps, 1)
     check_range("seed", args.seed, 0, SEED_MAX)
-    from app.learn.corpus import load_corpus
     from app.learn.train import TrainConfig, train_model
 
+    kinds = _models_arg(args.models)
     out_dir = Path(args.out_dir) if args.out_dir else paths.MODELS_DIR
-    print(f"importing {'the Bach chorales (music21 corpus)' if not args.midi_dir else args.midi_dir} ...", flush=True)
-
-    def progress(done, total):
-        if done == total or done % 50 == 0:
-            print(f"  {done}/{total} files", flush=True)
-
-    corpus = load_corpus(Path(args.midi_dir) if args.midi_dir else None, limit=args.limit, jobs=args.jobs,
-                         progress=progress)
-    print(corpus.summary(), flush=True)
-    if not corpus.pieces:
-        from app.errors import LofiError
-
-        raise LofiError("nothing to train on: every file was skipped (see the reasons above)")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, out_dir=out_dir, max_steps=args.max_steps,
                       patience=args.patience)
-    results = [train_model(kind, corpus, cfg, resume=args.resume) for kind in ("chord", "melody")]
+    results = []
+    if "chord" in kinds or "melody" in kinds:
+        corpus = _music_corpus(args)
+        results += [train_model(kind, corpus, cfg, resume=args.resume) for kind in ("chord", "melody") if kind in kinds]
+    if "drum" in kinds:
+        from app.learn.drum_corpus import GROOVE_DIR, load_drum_corpus
+
+        print(f"importing the drum grooves ({GROOVE_DIR}) ...", flush=True)
+        drums = load_drum_corpus()
+        print(drums.summary(), flush=True)
+        results.append(train_model("drum", drums, cfg, resume=args.resume))
     for r in results:
         print(f"{r['kind']}: best val loss {r['best_val_loss']:.3f} at epoch {r['best_epoch'] + 1} "
               f"-> {r['checkpoint']}")
@@ -161,6 +160,37 @@ def _train(args) -> int:
     return 0
 
 
+def _models_arg(text: str) -> list[str]:
+    """'chords,melody,drums' -> checkpoint kinds; an unknown name is a BadValueError."""
+    from app.errors import BadValueError
+
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRAINABLE_MODELS]
+    if unknown or not names:
+        raise BadValueError(f"--models takes a comma list of {', '.join(TRAINABLE_MODELS)}, got {text!r}")
+    return [TRAINABLE_MODELS[n] for n in names]
+
+
+def _music_corpus(args):
+    """The chorales or --midi-dir, imported (and cached) for the chord and melody models."""
+    from app.learn.corpus import load_corpus
+
+    print(f"importing {'the Bach chorales (music21 corpus)' if not args.midi_dir else args.midi_dir} ...", flush=True)
+
+    def progress(done, total):
+        if done == total or done % 50 == 0:
+            print(f"  {done}/{total} files", flush=True)
+
+    corpus = load_corpus(Path(args.midi_dir) if args.midi_dir else None, limit=args.limit, jobs=args.jobs,
+                         progress=progress)
+    print(corpus.summary(), flush=True)
+    if not corpus.pieces:
+        from app.errors import LofiError
+
+        raise LofiError("nothing to train on: every file was skipped (see the reasons above)")
+    return corpus
+
+
 def _evaluate(args) -> int:
     from app.files import json_text
 
@@ -168,6 +198,12 @@ def _evaluate(args) -> int:
     check_range("minutes", args.minutes, *RANGES["minutes"])
     check_range("temperature", args.temperature, *RANGES["temperature"])
     check_range("seed", args.seed, 0, SEED_MAX)
+    if args.drums:
+        from app.report.drum_figures import evaluate_drums, format_drum_report
+
+        report = evaluate_drums(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature)
+        print(json.dumps(report, indent=2) if args.json else format_drum_report(report))
+        return 0
     from app.report.evaluate import evaluate, format_report
 
     report = evaluate(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature,
@@ -226,8 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
     p.set_defaults(func=_generate)
 
-    p = sub.add_parser("train", help="train the chord and melody LSTMs (Bach chorales or --midi-dir)")
-    p.add_argument("--midi-dir", help="train on every .mid/.midi file under this folder")
+    p = sub.add_parser("train", help="train the chord, melody and drum LSTMs (Bach chorales or --midi-dir; data/groove)")
+    p.add_argument("--models", default="chords,melody,drums", help="comma list of chords, melody, drums (default all)")
+    p.add_argument("--midi-dir", help="train the chord and melody models on every .mid/.midi file under this folder")
     p.add_argument("--epochs", type=_whole(*EPOCHS_RANGE), default=40)
     p.add_argument("--patience", type=_whole(1), default=5, help="stop after this many epochs without improvement")
     p.add_argument("--seed", type=_whole(0, SEED_MAX), default=0)
@@ -245,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=temperature, default=1.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
+    p.add_argument("--drums", action="store_true", help="the drum model's figures beside the validation grooves instead")
     p.set_defaults(func=_evaluate)
 
     from app.release.cli import add_batch_parser

@@ -31,3 +31,4 @@ SYSTEM_SF2_DIRS = [
 
 CHORD_CHECKPOINT = MODELS_DIR / "chord_lstm.pt"
 MELODY_CHECKPOINT = MODELS_DIR / "melody_lstm.pt"
+DRUM_CHECKPOINT = MODELS_DIR / "drum_lstm.pt"

@@ -13,18 +13,39 @@ from app.errors import CheckpointError
 if TYPE_CHECKING:
     from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
 
-KINDS = ("melody", "chord")
+KINDS = ("melody", "chord", "drum")
+
+
+def vocab_of(kind: str) -> dict:
+    """The vocabulary sizes this code uses for a kind of model, as stored in its checkpoint."""
+    if kind == "drum":
+        from app.learn.drum_encoding import DRUM_VOCAB
+
+        return asdict(DRUM_VOCAB)
+    from app.learn.encoding import VOCAB
+
+    return asdict(VOCAB)
+
+
+def _model_classes(kind: str):
+    """(config class, nn.Module class) of a kind of model."""
+    if kind == "drum":
+        from app.learn.drum_model import DrumConfig, DrumLSTM
+
+        return DrumConfig, DrumLSTM
+    from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
+
+    return (MelodyConfig, MelodyLSTM) if kind == "melody" else (ChordConfig, ChordLSTM)
 
 
 def save_checkpoint(path: Path, kind: str, model, extra: dict) -> Path:
     """Write {'kind', 'model', 'model_config', 'vocab', ...extra} atomically."""
     import torch
 
-    from app.learn.encoding import VOCAB
     from app.files import atomic_path
 
     payload = {"kind": kind, "model": model.state_dict(), "model_config": asdict(model.cfg),
-               "vocab": asdict(VOCAB), **extra}
+               "vocab": vocab_of(kind), **extra}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
@@ -38,9 +59,6 @@ def load_checkpoint(path: Path, kind: str):
     """
     import torch
 
-    from app.learn.encoding import VOCAB
-    from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} not found; run `python -m app.main train` to make it")
@@ -50,10 +68,10 @@ def load_checkpoint(path: Path, kind: str):
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("kind") != kind:
         raise CheckpointError(f"checkpoint {path} is not a {kind} model (kind={payload.get('kind') if isinstance(payload, dict) else '?'})")
-    if payload.get("vocab") != asdict(VOCAB):
+    if payload.get("vocab") != vocab_of(kind):
         raise CheckpointError(f"checkpoint {path} was trained with another vocabulary "
                               f"({payload.get('vocab')}); retrain with `python -m app.main train`")
-    config_cls, model_cls = (MelodyConfig, MelodyLSTM) if kind == "melody" else (ChordConfig, ChordLSTM)
+    config_cls, model_cls = _model_classes(kind)
     try:
         model = model_cls(config_cls(**payload["model_config"]))
         model.load_state_dict(payload["model"])
@@ -112,13 +130,11 @@ def load_sampling_model(path: Path, kind: str) -> NumpyChordLSTM | NumpyMelodyLS
     vocabulary or weight shapes do not match this code.
     """
     import json
-    from dataclasses import asdict
     from types import SimpleNamespace
 
     import numpy as np
 
-    from app.learn.encoding import VOCAB
-    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyDrumLSTM, NumpyMelodyLSTM
 
     path = sampling_weights_path(path)
     if not path.exists():
@@ -131,7 +147,7 @@ def load_sampling_model(path: Path, kind: str) -> NumpyChordLSTM | NumpyMelodyLS
         raise CheckpointError(f"model weights {path} are unreadable ({type(exc).__name__})") from exc
     if header.get("kind") != kind:
         raise CheckpointError(f"model weights {path} are not a {kind} model (kind={header.get('kind')})")
-    if header.get("vocab") != asdict(VOCAB):
+    if header.get("vocab") != vocab_of(kind):
         raise CheckpointError(f"model weights {path} were trained with another vocabulary; "
                               "retrain with `python -m app.main train`")
     cfg = SimpleNamespace(**header["model_config"])
@@ -141,7 +157,8 @@ def load_sampling_model(path: Path, kind: str) -> NumpyChordLSTM | NumpyMelodyLS
             got = tuple(weights[name].shape) if name in weights else "missing"
             raise CheckpointError(f"model weights {path} do not match the {kind} model's shape: {name} is {got}, "
                                   f"expected {shape}")
-    return (NumpyMelodyLSTM if kind == "melody" else NumpyChordLSTM)(cfg, weights)
+    port = {"melody": NumpyMelodyLSTM, "chord": NumpyChordLSTM, "drum": NumpyDrumLSTM}[kind]
+    return port(cfg, weights)
 
 
 def _expected_shapes(kind: str, cfg) -> dict[str, tuple]:
@@ -154,11 +171,22 @@ def _expected_shapes(kind: str, cfg) -> dict[str, tuple]:
         heads = {"note_head": (cfg.note_vocab, cfg.hidden + cond),
                  "duration_head": (cfg.duration_vocab, cfg.hidden + cfg.position_dim),
                  "velocity_head": (cfg.velocity_vocab, cfg.hidden + cfg.position_dim)}
+    elif kind == "drum":
+        emb = {"pattern_emb": (cfg.pattern_vocab, cfg.pattern_dim),
+               "velocity_emb": (cfg.velocity_vocab, cfg.velocity_dim), "offset_emb": (cfg.offset_vocab, cfg.offset_dim),
+               "position_emb": (cfg.position_vocab, cfg.position_dim), "kind_emb": (cfg.kind_vocab, cfg.kind_dim),
+               "fill_emb": (cfg.fill_vocab, cfg.fill_dim)}
+        cond = cfg.position_dim + cfg.kind_dim + cfg.fill_dim
+        heads = {"pattern_head": (cfg.pattern_vocab, cfg.hidden + cond),
+                 "velocity_head": (cfg.voices * cfg.velocity_vocab, cfg.hidden + cond),
+                 "offset_head": (cfg.voices * cfg.offset_vocab, cfg.hidden + cond)}
     else:
         emb = {"symbol_emb": (cfg.symbol_vocab, cfg.symbol_dim), "duration_emb": (cfg.duration_vocab, cfg.duration_dim),
                "position_emb": (cfg.position_vocab, cfg.position_dim), "mode_emb": (cfg.mode_vocab, cfg.mode_dim)}
         heads = {"symbol_head": (cfg.symbol_vocab, cfg.hidden), "duration_head": (cfg.duration_vocab, cfg.hidden)}
     width = sum(shape[1] for shape in emb.values())
+    if kind == "drum":  # every voice has its own velocity and offset slot in the input
+        width += (cfg.voices - 1) * (cfg.velocity_dim + cfg.offset_dim)
     shapes = {f"{k}.weight": v for k, v in emb.items()}
     for k, (out, inp) in heads.items():
         shapes[f"{k}.weight"], shapes[f"{k}.bias"] = (out, inp), (out,)

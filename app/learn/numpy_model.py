@@ -76,3 +76,27 @@ class NumpyChordLSTM:
         h, state = self.lstm.step(x, state or self.lstm.initial_state())
         return (w["symbol_head.weight"] @ h + w["symbol_head.bias"],
                 w["duration_head.weight"] @ h + w["duration_head.bias"]), state
+
+
+class NumpyDrumLSTM:
+    """DrumLSTM.forward for one 16th step: tokens in, (pattern, velocity (voices, V), offset
+    (voices, O)) logits out."""
+
+    def __init__(self, cfg, weights: dict):
+        self.cfg = cfg
+        self.w = weights
+        self.lstm = NumpyLSTMStack(weights, cfg.layers)
+
+    def step(self, prev_pattern, prev_velocity, prev_offset, position, kind, fill, state=None):
+        """prev_velocity, prev_offset: int sequences of one token per voice."""
+        w = self.w
+        cond = np.concatenate([w["position_emb.weight"][position], w["kind_emb.weight"][kind],
+                               w["fill_emb.weight"][fill]])
+        x = np.concatenate([w["pattern_emb.weight"][prev_pattern], w["velocity_emb.weight"][list(prev_velocity)].ravel(),
+                            w["offset_emb.weight"][list(prev_offset)].ravel(), cond])
+        h, state = self.lstm.step(x, state or self.lstm.initial_state())
+        hc = np.concatenate([h, cond])
+        pattern = w["pattern_head.weight"] @ hc + w["pattern_head.bias"]
+        velocity = (w["velocity_head.weight"] @ hc + w["velocity_head.bias"]).reshape(self.cfg.voices, -1)
+        offset = (w["offset_head.weight"] @ hc + w["offset_head.bias"]).reshape(self.cfg.voices, -1)
+        return (pattern, velocity, offset), state

@@ -1,7 +1,8 @@
-"""Train the chord and melody LSTMs.
+"""Train the chord, melody and drum LSTMs.
 
-    python -m app.main train                      # music21's Bach chorales
-    python -m app.main train --midi-dir my_midis  # your own MIDI folder
+    python -m app.main train                      # music21's Bach chorales, and data/groove for the drums
+    python -m app.main train --midi-dir my_midis  # your own MIDI folder (chords and melody)
+    python -m app.main train --models drums       # only the drum model
 
 Each epoch writes `<name>.last.pt` (for --resume); the best validation loss so far is kept in the
 final checkpoint. Training stops early when validation loss has not improved for `patience` epochs.
@@ -25,6 +26,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 32
     window: int = 64
+    drum_window: int = 128  # drum rows are 16th steps: 8 bars of context
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     patience: int = 5
@@ -63,6 +65,13 @@ def chord_windows(pieces: list[Piece], window: int) -> np.ndarray:
     return teacher_forcing_windows(pieces, "chords", 2, window)
 
 
+def drum_windows(pieces, window: int) -> np.ndarray:
+    """(N, window, 41): prev pattern, 9 velocities, 9 offsets | position, kind, fill | the targets."""
+    from app.learn.drum_encoding import TARGETS
+
+    return teacher_forcing_windows(pieces, "drums", TARGETS, window)
+
+
 def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
     out = []
     step = max(1, window // 2)
@@ -77,7 +86,12 @@ def _windows(seq: np.ndarray, window: int) -> list[np.ndarray]:
 # --- one model ----------------------------------------------------------------------------
 
 def new_model(kind: str):
-    """A freshly initialised 'melody' or 'chord' LSTM sized for this code's vocabulary."""
+    """A freshly initialised 'melody', 'chord' or 'drum' LSTM sized for this code's vocabulary."""
+    if kind == "drum":
+        from app.learn.drum_encoding import DRUM_VOCAB as d
+        from app.learn.drum_model import DrumConfig, DrumLSTM
+
+        return DrumLSTM(DrumConfig(d.pattern, d.velocity, d.offset, d.voices, d.position, d.kind, d.fill))
     from app.learn.model import ChordConfig, ChordLSTM, MelodyConfig, MelodyLSTM
 
     v = encoding.VOCAB
@@ -90,7 +104,14 @@ def batch_losses(model, batch, kind: str):
     """Cross-entropy per head (PAD targets ignored) -> dict of scalar tensors."""
     import torch.nn.functional as F
 
-    if kind == "melody":
+    if kind == "drum":
+        n = model.cfg.voices
+        t = 1 + 2 * n  # target columns; the previous step's come first, then position, kind, fill
+        logits, _ = model(batch[..., 0], batch[..., 1:1 + n], batch[..., 1 + n:t], batch[..., t], batch[..., t + 1],
+                          batch[..., t + 2])
+        targets = (batch[..., t + 3], batch[..., t + 4:t + 4 + n], batch[..., t + 4 + n:])
+        names = ("hits", "velocity", "timing")
+    elif kind == "melody":
         logits, _ = model(batch[..., 0], batch[..., 1], batch[..., 2], batch[..., 3], batch[..., 4], batch[..., 5])
         targets = (batch[..., 6], batch[..., 7], batch[..., 8])
         names = ("note", "duration", "velocity")
@@ -103,7 +124,8 @@ def batch_losses(model, batch, kind: str):
 
 
 def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = False, log=print) -> dict:
-    """Train one model ('melody' or 'chord') on the corpus; returns the final metrics dict.
+    """Train one model ('melody' or 'chord' on a Corpus, 'drum' on a DrumCorpus, which keeps the
+    dataset's own validation split); returns the final metrics dict.
 
     Writes out_dir/<kind>_lstm.pt (best, with its numpy sampling weights <kind>_lstm.npz) and
     <kind>_lstm.last.pt (every epoch, for --resume).
@@ -111,15 +133,11 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     import torch
 
     from app.learn.checkpoint import load_checkpoint
-    from app.learn.corpus import split_pieces
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
-    make = melody_windows if kind == "melody" else chord_windows
-    train_data = torch.from_numpy(make(train_pieces, cfg.window))
-    val_data = torch.from_numpy(make(val_pieces, cfg.window)) if val_pieces else train_data[:0]
+    train_pieces, val_pieces, train_data, val_data, count_col = _datasets(kind, corpus, cfg)
     model = new_model(kind)
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
@@ -135,7 +153,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
         log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
     for epoch in range(start_epoch, cfg.epochs):
         order = rng.permutation(len(train_data))
-        running, tokens_per_s, steps = _train_epoch(model, opt, train_data, order, kind, cfg, device, steps,
+        running, tokens_per_s, steps = _train_epoch(model, opt, train_data, order, kind, cfg, device, steps, count_col,
                                                     desc=f"{kind} epoch {epoch + 1}/{cfg.epochs}")
         val = evaluate_loss(model, val_data if len(val_data) else train_data, kind, cfg.batch_size, device)
         total = sum(val.values())
@@ -183,9 +201,10 @@ def _save_epoch(kind: str, model, opt, device: str, extra: dict, best_path: Path
 
 
 def _train_epoch(model, opt, train_data, order, kind: str, cfg: TrainConfig, device: str, steps: int,
-                 desc: str) -> tuple[float | None, float, int]:
+                 count_col: int, desc: str) -> tuple[float | None, float, int]:
     """One pass over the training windows in `order` (stopping at cfg.max_steps): returns the
-    smoothed training loss, tokens per second, and the optimiser steps taken so far."""
+    smoothed training loss, tokens per second (non-PAD entries of column count_col), and the
+    optimiser steps taken so far."""
     import torch
     from tqdm import tqdm
 
@@ -202,12 +221,30 @@ def _train_epoch(model, opt, train_data, order, kind: str, cfg: TrainConfig, dev
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         steps += 1
-        seen += int((batch[..., -1] != encoding.PAD).sum())
+        seen += int((batch[..., count_col] != encoding.PAD).sum())
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
         bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{seen / (time.perf_counter() - t0):.0f}")
         if cfg.max_steps and steps >= cfg.max_steps:
             break
     return running, seen / max(1e-9, time.perf_counter() - t0), steps
+
+
+def _datasets(kind: str, corpus, cfg: TrainConfig):
+    """(train pieces, validation pieces, train windows, validation windows, the column whose
+    non-PAD entries count as tokens) for one kind of model."""
+    import torch
+
+    from app.learn.corpus import split_pieces
+
+    if kind == "drum":
+        train_pieces, val_pieces = corpus.split()
+        make, window, count_col = drum_windows, cfg.drum_window, 0  # count steps by their pattern column
+    else:
+        train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
+        make, window, count_col = (melody_windows if kind == "melody" else chord_windows), cfg.window, -1
+    train_data = torch.from_numpy(make(train_pieces, window))
+    val_data = torch.from_numpy(make(val_pieces, window)) if val_pieces else train_data[:0]
+    return train_pieces, val_pieces, train_data, val_data, count_col
 
 
 def evaluate_loss(model, data, kind: str, batch_size: int, device: str = "cpu") -> dict:
