@@ -1,11 +1,10 @@
 """Training lowers the loss, sampling is deterministic, checkpoints describe and check themselves."""
 
-from pathlib import Path
 
 import pytest
 
 from app.errors import CheckpointError
-from tests.music_fixtures import write_folk_midi
+from tests.fixtures.music import write_folk_midi
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from app.audio import render
 from app.audio.instruments import Instrument, discover_soundfonts, find_instrument, format_listing
 from app.errors import BadValueError, RenderError
 from app.music.song import Note, Part
-from tests.sf2_broken_fixture import MIXED, NO_SAMPLE_DATA, PLAYABLE, ROM_ONLY, write_broken_sf2
+from tests.fixtures.sf2_broken import MIXED, NO_SAMPLE_DATA, PLAYABLE, ROM_ONLY, write_broken_sf2
 
 NOTES = Part("melody", [Note(60, 0.0, 1.0, 100), Note(72, 1.0, 1.0, 100)])
 
@@ -106,7 +106,7 @@ TOY_PRESETS = [(0, 0, "Vibraphone", 0), (0, 1, "Rhodes EP", 0), (0, 2, "Fingered
 
 @pytest.fixture
 def with_toy(tmp_path, monkeypatch):
-    from tests.sf2_fixture import write_tiny_sf2
+    from tests.fixtures.sf2 import write_tiny_sf2
 
     write_tiny_sf2(tmp_path / "sf2" / "aaa toy.sf2", TOY_PRESETS)  # sorts before anything
     monkeypatch.setattr(paths, "SF2_DIR", tmp_path / "sf2")

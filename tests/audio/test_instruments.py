@@ -18,18 +18,8 @@ from app.audio.instruments import (
     find_instrument,
     format_listing,
 )
-from tests.sf2_fixture import TINY_PRESETS, tiny_sf2_bytes, write_tiny_sf2
-
-
-def _gm_available() -> bool:
-    try:
-        instruments.find_gm_soundfont()
-    except SoundFontError:
-        return False
-    return True
-
-
-needs_gm = pytest.mark.skipif(not _gm_available(), reason="no General MIDI SoundFont installed")
+from tests.fixtures.sf2 import TINY_PRESETS, tiny_sf2_bytes, write_tiny_sf2
+from tests.fixtures.checks import needs_gm
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,13 +33,6 @@ def _song(pitches: list[int], key: int = 0, mode: str = "major") -> Song:
     chords = [Chord((key + [0, 5, 7, 0][b % 4]) % 12, "maj7", b * 4.0, 4.0) for b in range(bars)]
     song = Song(80.0, key, mode, (4, 4), chords=chords, parts={"melody": Part("melody", notes)})
     return song.with_part(chords_to_part(chords))
-
-
-@pytest.fixture(scope="module")
-def models():
-    from app.music.compose import load_models
-
-    return load_models()
 
 
 @pytest.fixture(scope="module")

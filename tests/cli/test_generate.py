@@ -15,20 +15,13 @@ from app.deliver.replay import SIDECAR_VERSION, load_replay
 from app.pipeline import run_track
 from app.spec import TrackSpec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args, out: Path, stdin=subprocess.DEVNULL, timeout=180):
     env = {**os.environ, "LOFI_OUTPUT_DIR": str(out)}
     return subprocess.run([sys.executable, "-m", "app.main", *args], cwd=ROOT, env=env, stdin=stdin,
                           capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def models():
-    from app.music.compose import load_models
-
-    return load_models()
 
 
 @pytest.fixture(scope="module")

@@ -20,19 +20,9 @@ from app.deliver.names import MAX_NAME, MAX_NAME_BYTES, OutputDirs, reserve_name
 from app.deliver.replay import SIDECAR_VERSION, load_replay
 from app.pipeline import run_track
 from app.spec import FIELD_TYPES, REPLAY_REQUIRED, TrackSpec
+from tests.fixtures.checks import files_under
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def files_under(folder: Path) -> set[Path]:
-    return {Path(root) / name for root, _, names in os.walk(folder) for name in names}
-
-
-@pytest.fixture(scope="module")
-def models():
-    from app.music.compose import load_models
-
-    return load_models()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def quick_spec(name: str, **changes) -> TrackSpec:

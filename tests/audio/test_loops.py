@@ -11,7 +11,7 @@ import pytest
 from app.audio import loops as ef
 from app.audio.default_loops import make_default_effects
 from app.errors import BadValueError, EffectFileError
-from tests.wav_fixture import SR, click_loop, kick_pattern, noise_bed, threshold_onsets, write_wav
+from tests.fixtures.wav import SR, click_loop, kick_pattern, noise_bed, threshold_onsets, write_wav
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 """Pictures exist, have a sensible size and are not blank."""
 
 import numpy as np
-import pytest
 
-from tests.music_fixtures import little_song
+from tests.fixtures.music import little_song
 
 
 def _assert_picture(path, min_w=600, min_h=300):

@@ -11,27 +11,13 @@ import soundfile
 
 from app.music import song
 from app.errors import BadValueError, RenderError, SoundFontError
-from app.audio.instruments import default_instrument, discover_soundfonts, find_gm_soundfont
+from app.audio.instruments import default_instrument, discover_soundfonts
 from app.audio.render import audition, render_part, render_song, stem_length, swing_beats
 from app.music.song import Chord, Note, Part, Song
-from tests.sf2_fixture import write_tiny_sf2
+from tests.fixtures.sf2 import write_tiny_sf2
+from tests.fixtures.checks import needs_gm, rms
 
 SR = 44100
-
-
-def _gm_available() -> bool:
-    try:
-        find_gm_soundfont()
-    except SoundFontError:
-        return False
-    return True
-
-
-needs_gm = pytest.mark.skipif(not _gm_available(), reason="no General MIDI SoundFont installed")
-
-
-def rms(audio: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
 
 def onsets_s(audio: np.ndarray, sample_rate: int = SR, frame: int = 128) -> list[float]:

@@ -7,6 +7,7 @@ import pytest
 
 from app.audio import mix
 from app.errors import BadValueError
+from tests.fixtures.checks import rms
 
 SR = 44100
 
@@ -34,10 +35,6 @@ def beat_loop(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
 def noise(seconds: float, amplitude: float = 0.1, seed: int = 5) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (amplitude * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
-
-
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

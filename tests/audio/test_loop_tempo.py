@@ -13,7 +13,7 @@ import pytest
 from app import paths
 from app.audio import loops
 from app.audio.tempo import track_bpm
-from tests.wav_fixture import SR, click, threshold_onsets, write_wav
+from tests.fixtures.wav import SR, click, threshold_onsets, write_wav
 
 GM = __import__("pathlib").Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 

@@ -5,7 +5,6 @@ Outputs go to a tmp folder through LOFI_OUTPUT_DIR, so nothing lands in data/.
 
 import json
 import os
-import re
 import uuid
 from pathlib import Path
 

@@ -10,15 +10,10 @@ import pytest
 
 from app.music import harmony, theory, voicing
 from app.music.bass import BASS_HIGH, BASS_LOW
-from app.music.compose import compose_song, load_models
+from app.music.compose import compose_song
 from app.music.midi_io import song_to_midi
 from app.music.song import Chord
 from app.report.music_figures import Tally, add_song
-
-
-@pytest.fixture(scope="module")
-def models():
-    return load_models()
 
 
 def _song(models, seed=3, mode="major", minutes=1.0, **kw):

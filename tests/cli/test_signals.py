@@ -19,8 +19,9 @@ import pytest
 
 from app import paths
 from app.deliver.names import OutputDirs, reserve_name
+from tests.fixtures.checks import files_under
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 needs_models = pytest.mark.skipif(not (paths.CHORD_CHECKPOINT.exists() and paths.MELODY_CHECKPOINT.exists()),
                                   reason="trained models missing (python -m app.main train)")
 pytestmark = needs_models
@@ -76,10 +77,6 @@ class Cli:
         return code, "".join(self.seen)
 
 
-def files_under(folder: Path) -> list[Path]:
-    return sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
-
-
 EXPECTED_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STAGES = {"compose": "[1/5] compose", "render": "[2/5] render", "mix": "[3/5] mix", "export": "[5/5] export"}
 
@@ -105,7 +102,7 @@ def test_sigint_and_sigterm_in_every_stage_leave_nothing_half_made(tmp_path):
             assert all(Path(p).exists() for p in side["files"].values())
             continue
         assert code == EXPECTED_CODE[sig] and "cancelled" in output, (stage, sig, code, output)
-        assert left == [], (stage, sig, left)  # a track is all or nothing
+        assert left == set(), (stage, sig, left)  # a track is all or nothing
 
 
 def test_a_rerun_after_an_interruption_makes_the_track_under_its_name(tmp_path):
@@ -139,7 +136,7 @@ def test_sigterm_in_the_wizard(tmp_path):
     child.expect(pexpect.EOF, timeout=30)
     child.close()
     assert child.exitstatus == 143
-    assert files_under(tmp_path) == []
+    assert files_under(tmp_path) == set()
 
 
 # --- batch ------------------------------------------------------------------------------------------
@@ -150,7 +147,7 @@ def tiny_corpus_cache(tmp_path_factory) -> Path:
     """A cache folder holding a one-piece 'Bach corpus', so the batch CLI's originality guard starts
     at once instead of importing 400 chorales."""
     from app.learn.corpus import Corpus, chorale_paths, fingerprint, song_to_piece
-    from tests.music_fixtures import little_song
+    from tests.fixtures.music import little_song
 
     folder = tmp_path_factory.mktemp("cache")
     fp = fingerprint(chorale_paths(None), extra="bach")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from app import paths
-from tests.music_fixtures import write_folk_midi
-from tests.sf2_fixture import write_tiny_sf2
+from tests.fixtures.music import write_folk_midi
+from tests.fixtures.sf2 import write_tiny_sf2
 
 
 @pytest.mark.parametrize("variable, attribute", [("LOFI_OUTPUT_DIR", "OUTPUT_ROOT"), ("LOFI_MODELS_DIR", "MODELS_DIR"),
