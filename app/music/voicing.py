@@ -111,6 +111,13 @@ def voicing_top(melody_pitches: list[int]) -> int:
     return max(MIN_TOP, min(VOICING_TOP, median - 2))
 
 
+def _folded_under(chord: Chord, top: int) -> list[int]:
+    """The voicing of last resort: the chord's tones close around the middle register, each note
+    above top moved down by octaves until it is not (theory.voice_chord folds only once)."""
+    notes = theory.voice_chord(chord.root, chord.quality, high=top)
+    return sorted({n - 12 * ((n - top + 11) // 12) if n > top else n for n in notes})
+
+
 def ceiling_under(melody: list[Note], start: float, end: float, top: int = VOICING_TOP) -> int:
     """The highest voicing note for a chord sounding from start to end (beats): top, or lower (to
     MIN_TOP) so that every voicing note sits at least a whole step under the lowest melody note
@@ -137,7 +144,7 @@ def voice_progression(chords: list[Chord], section_of, rng: random.Random, top: 
         options = candidates(chord, kind, ceiling)
         if not options:
             kind = "close"
-            options = candidates(chord, kind, ceiling) or [theory.voice_chord(chord.root, chord.quality, high=ceiling)]
+            options = candidates(chord, kind, ceiling) or [_folded_under(chord, ceiling)]
         best = min(options, key=lambda v: motion(previous, v))
         out.append((best, kind))
         previous = best

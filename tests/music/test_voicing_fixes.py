@@ -73,3 +73,13 @@ def test_songs_keep_the_keys_under_the_melody(songs):
                     pairs += 1
                     assert k.pitch <= max(voicing.MIN_TOP, m.pitch - 2), (m, k)
     assert pairs >= 100
+
+
+def test_the_last_resort_voicing_stays_under_a_low_melody():
+    # No close, drop-2, rootless or spread placement of a C13 fits under E4: the fallback folds
+    # every tone under it instead of leaving the 13th (A4) above the melody.
+    tune = [Note(66, 0.0, 4.0)]
+    for seed in range(5):
+        (voiced, kind), = voicing.voice_progression([Chord(0, "dom13", 0.0, 4.0)], lambda beat: "A",
+                                                    random.Random(seed), melody=tune)
+        assert max(voiced) <= voicing.MIN_TOP and len(voiced) >= 5 and kind == "close"
