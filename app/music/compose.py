@@ -192,8 +192,9 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     if include_chords:
         played = layer_chords("chords")
         rng = random.Random(f"{seed}:keys")
-        parts["chords"] = voicing.comp(played, voicing.voice_progression(played, section_of, rng, top), section_of,
-                                       energy, rng, bar)
+        bass_plays = lambda beat: "bass" in SECTION_LAYERS[section_of(beat)]  # noqa: E731
+        voiced = voicing.voice_progression(played, section_of, rng, top, parts["melody"].notes, bass_plays)
+        parts["chords"] = voicing.comp(played, voiced, section_of, energy, rng, bar)
     parts["bass"] = bass.bass_line(layer_chords("bass"), energy, random.Random(f"{seed}:bass"), bar)
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
 

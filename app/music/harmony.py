@@ -9,6 +9,7 @@ Every function takes chords in beats and returns new lists; randomness comes fro
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from app.music import theory
 from app.music.song import Chord
@@ -18,12 +19,6 @@ from app.config import DEFAULT_COLOUR
 # one chord for the bar, as lo-fi loops do (chords of 3-4 beats, about 1.1 changes a bar).
 KEEP_SPLIT_BAR = 0.2
 PUSH_SHARE = 0.45  # share of in-section bar-line changes anticipated by an 8th
-
-
-def _retag(chord: Chord, **changes) -> Chord:
-    values = {"root": chord.root, "quality": chord.quality, "start": chord.start, "duration": chord.duration,
-              "bass": chord.bass, **changes}
-    return Chord(**values)
 
 
 # --- modes ----------------------------------------------------------------------------------
@@ -63,7 +58,7 @@ def to_mode(chords: list[Chord], key: int, mode: str) -> list[Chord]:
         if quality in ("dim", "hdim7"):
             degree, quality = CHARACTERISTIC[mode]
             root = (key + degree) % 12
-        out.append(_retag(c, root=root, quality=quality))
+        out.append(replace(c, root=root, quality=quality))
     return out
 
 
@@ -80,10 +75,10 @@ def slower_changes(chords: list[Chord], bar: float, rng: random.Random, keep_spl
         keep = bar_keeps.setdefault(bar_index, rng.random() < keep_split)
         if mid_bar and out and not keep:
             last = out.pop()
-            out.append(_retag(last, duration=c.end - last.start))
+            out.append(replace(last, duration=c.end - last.start))
         elif out and (out[-1].root, out[-1].quality) == (c.root, c.quality):
             last = out.pop()
-            out.append(_retag(last, duration=c.end - last.start))
+            out.append(replace(last, duration=c.end - last.start))
         else:
             out.append(c)
     return out
@@ -97,8 +92,8 @@ def push_changes(chords: list[Chord], bar: float, rng: random.Random, share: flo
         c, before = out[i], out[i - 1]
         on_bar = abs(c.start / bar - round(c.start / bar)) < 1e-9
         if on_bar and before.end == c.start and before.duration >= 1.5 and rng.random() < share:
-            out[i - 1] = _retag(before, duration=before.duration - 0.5)
-            out[i] = _retag(c, start=c.start - 0.5, duration=c.duration + 0.5)
+            out[i - 1] = replace(before, duration=before.duration - 0.5)
+            out[i] = replace(c, start=c.start - 0.5, duration=c.duration + 0.5)
     return out
 
 
@@ -163,7 +158,7 @@ def colour(chord: Chord, key: int, mode: str, rng: random.Random, amount: float 
         pool = [q for q in extended if fits(q)] or [q for q in seventh if fits(q)]
     else:
         pool = [q for q in seventh if fits(q)]
-    return _retag(chord, quality=pool[rng.randrange(len(pool))]) if pool else chord
+    return replace(chord, quality=pool[rng.randrange(len(pool))]) if pool else chord
 
 
 def colour_all(chords: list[Chord], key: int, mode: str, rng: random.Random, amount: float = DEFAULT_COLOUR) -> list[Chord]:
@@ -184,23 +179,23 @@ def substitution_options(loop: list[Chord], key: int, mode: str) -> list[tuple[s
         nxt = loop[i + 1] if i + 1 < len(loop) else None
         resolves_down_fifth = nxt is not None and (c.root - nxt.root) % 12 == 7
         if base == "dom7" and resolves_down_fifth:  # G7 -> C becomes Db7(#11) -> C: the bass slides down
-            options.append(("tritone", i, [_retag(c, root=(c.root + 6) % 12, quality="dom9s11")]))
+            options.append(("tritone", i, [replace(c, root=(c.root + 6) % 12, quality="dom9s11")]))
         if base == "dom7" and c.duration >= 2:  # G7 -> Dm7 G7
             half = c.duration / 2
             options.append(("ii-V", i, [Chord((c.root + 7) % 12, "min7", c.start, half),
-                                        _retag(c, start=c.start + half, duration=half)]))
+                                        replace(c, start=c.start + half, duration=half)]))
         if major and degree == 7 and base == "dom7" and nxt is not None and (nxt.root - key) % 12 == 0:
             half = c.duration / 2  # backdoor: iv7 bVII7 -> I
             options.append(("backdoor", i, [Chord((key + 5) % 12, "min7", c.start, half),
                                             Chord((key + 10) % 12, "dom9", c.start + half, half)]))
         if major and degree == 5 and base in ("maj", "maj7", "maj9"):  # borrowed iv: F -> Fm6
-            options.append(("borrowed iv", i, [_retag(c, quality="min6" if c.duration < 4 else "min7")]))
+            options.append(("borrowed iv", i, [replace(c, quality="min6" if c.duration < 4 else "min7")]))
         if nxt is not None and c.duration >= 2 and (nxt.root - c.root) % 12 not in (1, 11):
             approach = (nxt.root + 1) % 12  # a half step above the target, a beat before it
-            options.append(("approach", i, [_retag(c, duration=c.duration - 1),
+            options.append(("approach", i, [replace(c, duration=c.duration - 1),
                                             Chord(approach, "dom9" if base != "min7" else "min9", c.end - 1, 1.0)]))
         if degree == 7 and base == "dom7":  # V7 -> IV/V: the soft lo-fi dominant
-            options.append(("slash", i, [_retag(c, root=(key + 5) % 12, quality="maj7" if major else "min7",
+            options.append(("slash", i, [replace(c, root=(key + 5) % 12, quality="maj7" if major else "min7",
                                                 bass=c.root)]))
     return options
 
@@ -223,7 +218,7 @@ def substitute(loop: list[Chord], key: int, mode: str, rng: random.Random, count
 
 def pedal(chords: list[Chord], bass_pc: int) -> list[Chord]:
     """The bass holds one note (usually the tonic) under moving chords: slash chords (Fmaj7/D)."""
-    return [c if c.root == bass_pc else _retag(c, bass=bass_pc) for c in chords]
+    return [c if c.root == bass_pc else replace(c, bass=bass_pc) for c in chords]
 
 
 def approach_into(chords: list[Chord], target: Chord, rng: random.Random) -> list[Chord]:
@@ -235,7 +230,7 @@ def approach_into(chords: list[Chord], target: Chord, rng: random.Random) -> lis
     above = rng.random() < 0.7
     root = (target.root + (1 if above else -1)) % 12
     quality = "dom9" if above else "dom7b9"
-    return chords[:-1] + [_retag(last, duration=last.duration - 1), Chord(root, quality, last.end - 1, 1.0)]
+    return chords[:-1] + [replace(last, duration=last.duration - 1), Chord(root, quality, last.end - 1, 1.0)]
 
 
 # Each colour's next plainer quality: what a player falls back to when a tension rubs the tune.
@@ -248,7 +243,7 @@ PLAINER = {"maj13": "maj9", "maj9s11": "maj9", "maj9": "maj7", "maj69": "maj6", 
 def _rub(quality: str, root: int, melody: list[tuple[int, float]]) -> float:
     """Beats of melody (pitch class, beats) a semitone from one of the chord's tones without being one."""
     tones = theory.chord_pitch_classes(root, quality)
-    return sum(beats for pc, beats in melody if pc not in tones and ((pc + 1) % 12 in tones or (pc - 1) % 12 in tones))
+    return sum(beats for pc, beats in melody if theory.rubs(pc, tones))
 
 
 def fit_to_melody(chords: list[Chord], melody, key: int, mode: str, min_overlap: float = 0.25) -> list[Chord]:
@@ -270,7 +265,7 @@ def fit_to_melody(chords: list[Chord], melody, key: int, mode: str, min_overlap:
             if rub < best_rub - 1e-9:
                 best, best_rub = quality, rub
         if c.root not in scale and best_rub >= 0.5 and out and abs(out[-1].end - c.start) < 1e-9:
-            out[-1] = _retag(out[-1], duration=c.end - out[-1].start)
+            out[-1] = replace(out[-1], duration=c.end - out[-1].start)
             continue
-        out.append(c if best == c.quality else _retag(c, quality=best))
+        out.append(c if best == c.quality else replace(c, quality=best))
     return out

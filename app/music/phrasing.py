@@ -21,12 +21,8 @@ PICKUP_SHARE = 0.6  # share of phrases led into by a pickup 8th
 
 
 def _clashes(pitch: int, chord: Chord | None) -> bool:
-    """True when the pitch is a semitone from a tone of the chord without being one itself."""
-    if chord is None:
-        return False
-    pcs = chord.pitch_classes()
-    pc = pitch % 12
-    return pc not in pcs and ((pc + 1) % 12 in pcs or (pc - 1) % 12 in pcs)
+    """True when the pitch rubs a semitone against the chord (theory.rubs); never without a chord."""
+    return chord is not None and theory.rubs(pitch, chord.pitch_classes())
 
 
 def tie_repeats(notes: list[Note], longest: float = 3.0) -> list[Note]:

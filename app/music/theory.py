@@ -179,6 +179,13 @@ def voice_chord(root_pc: int, quality: str, low: int = 50, high: int = 68) -> li
     return voiced
 
 
+def rubs(pitch: int, tones: set[int]) -> bool:
+    """True when the pitch (MIDI number or pitch class) is a semitone from one of the chord's pitch
+    classes `tones` without being one of them: the clash the arrangement avoids and evaluate counts."""
+    pc = pitch % 12
+    return pc not in tones and ((pc + 1) % 12 in tones or (pc - 1) % 12 in tones)
+
+
 def in_register(pc: int, low: int) -> int:
     """The MIDI number of pitch class pc at or above low (within the octave above it)."""
     return low + ((pc - low) % 12)

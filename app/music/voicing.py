@@ -111,19 +111,40 @@ def voicing_top(melody_pitches: list[int]) -> int:
     return max(MIN_TOP, min(VOICING_TOP, median - 2))
 
 
-def voice_progression(chords: list[Chord], section_of, rng: random.Random, top: int = VOICING_TOP) -> list[tuple[list[int], str]]:
+def _folded_under(chord: Chord, top: int) -> list[int]:
+    """The voicing of last resort: the chord's tones close around the middle register, each note
+    above top moved down by octaves until it is not (theory.voice_chord folds only once)."""
+    notes = theory.voice_chord(chord.root, chord.quality, high=top)
+    return sorted({n - 12 * ((n - top + 11) // 12) if n > top else n for n in notes})
+
+
+def ceiling_under(melody: list[Note], start: float, end: float, top: int = VOICING_TOP) -> int:
+    """The highest voicing note for a chord sounding from start to end (beats): top, or lower (to
+    MIN_TOP) so that every voicing note sits at least a whole step under the lowest melody note
+    sounding over the chord: the tune is neither doubled nor rubbed a semitone from below."""
+    over = [n.pitch for n in melody if n.start < end - 1e-9 and n.end > start + 1e-9]
+    return top if not over else max(MIN_TOP, min(top, min(over) - 2))
+
+
+def voice_progression(chords: list[Chord], section_of, rng: random.Random, top: int = VOICING_TOP,
+                      melody: list[Note] | tuple = (), bass_plays=lambda beat: True) -> list[tuple[list[int], str]]:
     """A voicing and its kind for each chord: the kind drawn by the section's weights, the placement
-    the one nearest the previous voicing (voice leading), every note at most `top`."""
+    the one nearest the previous voicing (voice leading), every note at most `top` and under the
+    melody sounding over the chord (ceiling_under). A rootless voicing is drawn only where the bass
+    plays the chord's root (bass_plays(beat) and no slash bass): elsewhere the hands keep the root."""
     out = []
     previous = None
     for chord in chords:
         weights = KIND_WEIGHTS.get(section_of(chord.start), KIND_WEIGHTS["A"])
+        if not bass_plays(chord.start) or chord.bass not in (None, chord.root):
+            weights = {**weights, "rootless": 0.0}
         kinds = list(weights)
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-        options = candidates(chord, kind, top)
+        ceiling = ceiling_under(melody, chord.start, chord.end, top)
+        options = candidates(chord, kind, ceiling)
         if not options:
             kind = "close"
-            options = candidates(chord, kind, top) or [theory.voice_chord(chord.root, chord.quality, high=top)]
+            options = candidates(chord, kind, ceiling) or [_folded_under(chord, ceiling)]
         best = min(options, key=lambda v: motion(previous, v))
         out.append((best, kind))
         previous = best

@@ -3,6 +3,7 @@
     python -m app.main batch --count 10 --minutes 2 --jobs 2 --out releases/
     python -m app.main batch --count 12 --minutes-range 2-3 --formats wav,mp3,flac --artist "Night Owl" \\
         --album "Amber Windows" --keys C,Eb,F,Ab --modes minor --bpm-range 70-84 --mix-minutes 60
+    python -m app.main batch --count 8 --modes dorian,minor --colour-range 0.4-0.8 --energies 0.3,0.5
     python -m app.main batch --preset my_release.toml          # the same options in a TOML file
 
 Flags given on the command line win over the preset's values; anything given in neither takes the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 
 def add_batch_parser(sub) -> None:
+    from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
     from app.spec import RANGES, SEED_MAX, number_arg, whole_arg
 
     p = sub.add_parser("batch", help="produce a release of N distinct, upload-ready tracks",
@@ -30,7 +32,8 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--album", help="album name and release folder (default: a title drawn from the seed)")
     p.add_argument("--seed", type=whole_arg(0, SEED_MAX), help="release seed: same seed, same release (default random, recorded)")
     p.add_argument("--keys", help="key pool, e.g. C,Eb,F# (default all twelve)")
-    p.add_argument("--modes", help="mode pool: major,minor (default both)")
+    p.add_argument("--modes", help="mode pool: major, minor, dorian, mixolydian, lydian, phrygian or all "
+                                   "(default major,minor)")
     p.add_argument("--bpm-range", metavar="A-B", help="tempo range, e.g. 70-90 (default 70-90)")
     p.add_argument("--melody-instruments", metavar="LIST", help="instrument pool for the melody (names or ids)")
     p.add_argument("--chords-instruments", metavar="LIST", help="instrument pool for the chords")
@@ -40,6 +43,14 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape")
     p.add_argument("--swing-range", metavar="A-B", help="swing range 0.5-0.75 (default 0.54-0.62)")
     p.add_argument("--temperature", type=number_arg(*RANGES["temperature"]), help="creativity 0.1-2.0 (default 1.0)")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colours", metavar="LIST", help=f"harmony colour pool, 0-1 each, e.g. 0.4,0.6,0.8 "
+                                                          f"(default {DEFAULT_COLOUR:g})")
+    colour.add_argument("--colour-range", metavar="A-B", help="colours spread between A and B, e.g. 0.4-0.8")
+    energy = p.add_mutually_exclusive_group()
+    energy.add_argument("--energies", metavar="LIST", help=f"energy pool, 0-1 each, e.g. 0.3,0.5 "
+                                                           f"(default {DEFAULT_ENERGY:g})")
+    energy.add_argument("--energy-range", metavar="A-B", help="energies spread between A and B, e.g. 0.3-0.7")
     p.add_argument("--preset", metavar="FILE", help="TOML file with any of these options (keys use underscores)")
     p.add_argument("--mix-minutes", type=number_arg(0.1, 600),
                    help="also write one continuous mix of this length (0.1-600 minutes) with a tracklist")

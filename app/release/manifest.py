@@ -26,8 +26,9 @@ from app.release.records import DONE, MANIFEST_VERSION, PENDING, Manifest, Manif
 from app.release.request import BatchRequest
 
 CSV_COLUMNS = ("track_number", "status", "title", "artist", "album", "file_wav", "file_mp3", "file_flac", "duration_s",
-               "bpm", "key", "mode", "lufs", "true_peak_dbtp", "seed", "melody_instrument", "chords_instrument",
-               "bass_instrument", "beat", "ambience", "lofi_preset", "isrc", "compliance", "error", "regenerated")
+               "bpm", "key", "mode", "colour", "energy", "lufs", "true_peak_dbtp", "seed", "melody_instrument",
+               "chords_instrument", "bass_instrument", "beat", "ambience", "lofi_preset", "isrc", "compliance", "error",
+               "regenerated")
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -44,7 +45,8 @@ def pending_row(plan: TrackPlan, release: Release) -> ManifestRow:
     """A manifest row for a planned track not made yet."""
     return ManifestRow(
         track_number=plan.number, status=PENDING, title=plan.title, artist=release.artist, album=release.album,
-        files={}, file_checks={}, duration_s=None, bpm=plan.bpm, key=plan.key, mode=plan.mode, lufs=None,
+        files={}, file_checks={}, duration_s=None, bpm=plan.bpm, key=plan.key, mode=plan.mode,
+        colour=plan.colour, energy=plan.energy, lufs=None,
         true_peak_dbtp=None, seed=plan.seed,
         instruments={"melody": plan.melody_instrument, "chords": plan.chords_instrument, "bass": plan.bass_instrument},
         instrument_ids={}, effects=TrackEffects(beat=plan.beat, ambience=[f"{n}:{lv:g}" for n, lv in plan.ambience],
@@ -62,7 +64,8 @@ def manifest_csv(manifest: Manifest) -> str:
         fx = r.effects
         writer.writerow([
             r.track_number, r.status, r.title, r.artist, r.album, r.files.get("wav", ""), r.files.get("mp3", ""),
-            r.files.get("flac", ""), _blank(r.duration_s), _blank(r.bpm), r.key, r.mode, _blank(r.lufs),
+            r.files.get("flac", ""), _blank(r.duration_s), _blank(r.bpm), r.key, r.mode, r.colour, r.energy,
+            _blank(r.lufs),
             _blank(r.true_peak_dbtp), r.seed, r.instruments["melody"], r.instruments["chords"], r.instruments["bass"],
             fx.beat, ";".join(fx.ambience), fx.lofi_preset, r.isrc,
             "" if not r.compliance else ("pass" if r.compliance.passed else "fail"), r.error,

@@ -34,6 +34,8 @@ class TrackPlan:
     swing: float
     temperature: float
     seed: int
+    colour: float  # harmony richness, 0-1
+    energy: float  # density and activity of every part, 0-1
 
     @property
     def base_name(self) -> str:
@@ -55,9 +57,16 @@ def _effect_names(kind: str) -> tuple[str, ...]:
     return tuple(e.name for e in discover_effects()[0] if e.kind == kind)
 
 
+def _spread(rng: random.Random, n: int, lo: float, hi: float) -> list[float]:
+    """n values over [lo, hi], one in each of n equal slots, the slots in a shuffled order."""
+    slots = rng.sample(range(n), n)
+    return [lo + (hi - lo) * (s + rng.random()) / n for s in slots]
+
+
 def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> list[TrackPlan]:
     """Draw every track's choices. Each pool is shuffled and dealt in turn, so neighbouring tracks
-    differ; tempi (and lengths, for a range) are spread over their range rather than drawn freely."""
+    differ; tempi (and lengths, colours and energies, for a range) are spread over their range
+    rather than drawn freely."""
     rng = random.Random(f"release:{release_seed}")
     n = req.count
 
@@ -67,8 +76,7 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
         return [order[i % len(order)] for i in range(n)]
 
     def spread(lo: float, hi: float, step: float) -> list[float]:
-        slots = rng.sample(range(n), n)
-        return [round((lo + (hi - lo) * (s + rng.random()) / n) / step) * step for s in slots]
+        return [round(x / step) * step for x in _spread(rng, n, lo, hi)]
 
     beats = req.beats if req.beats is not None else (_effect_names("beat") or ("none",))
     ambience = req.ambience if req.ambience is not None else (_effect_names("ambience") or ("none",))
@@ -77,6 +85,7 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
     minutes = spread(*req.minutes_range, 0.05) if req.minutes_range else [req.minutes] * n
     melody, chords, bass = dealt(req.melody_instruments), dealt(req.chords_instruments), dealt(req.bass_instruments)
     beat, amb, lofi = dealt(beats), dealt(ambience), dealt(req.lofi_presets)
+    colours, energies = _controls(req, release_seed)
     plans = []
     for i in range(n):
         amb_entry = amb[i]
@@ -90,6 +99,22 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
             number=i + 1, title=titles[i], minutes=round(float(minutes[i]), 2), key=keys[i], mode=modes[i],
             bpm=float(bpms[i]), melody_instrument=melody[i], chords_instrument=chords[i], bass_instrument=bass[i],
             beat=beat[i], ambience=amb_list, lofi_preset=lofi[i], swing=round(rng.uniform(*req.swing_range), 3),
-            temperature=req.temperature, seed=track_seed(release_seed, i + 1, 0),
+            temperature=req.temperature, seed=track_seed(release_seed, i + 1, 0), colour=colours[i], energy=energies[i],
         ))  # fmt: skip
     return plans
+
+
+def _controls(req: BatchRequest, release_seed: int) -> tuple[list[float], list[float]]:
+    """Every track's colour and energy: a pool dealt in turn, or a range spread over the tracks (to
+    0.01). Drawn from a generator of their own, so the other choices of a seed stay what they were."""
+    rng = random.Random(f"release:{release_seed}:controls")
+    n = req.count
+    drawn = []
+    for pool, span in ((req.colours, req.colour_range), (req.energies, req.energy_range)):
+        if span is not None:
+            drawn.append([min(max(round(x, 2), span[0]), span[1]) for x in _spread(rng, n, *span)])
+        else:
+            order = list(pool)
+            rng.shuffle(order)
+            drawn.append([float(order[i % len(order)]) for i in range(n)])
+    return drawn[0], drawn[1]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from app.release.plan import TrackPlan
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: rows and plans record colour and energy
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
@@ -79,6 +79,8 @@ class ManifestRow:
     bpm: float
     key: str
     mode: str
+    colour: float
+    energy: float
     lufs: float | None
     true_peak_dbtp: float | None
     seed: int

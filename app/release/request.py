@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from app import paths
+from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
 from app.errors import BadValueError
 from app.music import theory
 
@@ -25,12 +26,15 @@ DEFAULT_POOLS = {
 }
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
-           "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade")
+           "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
+           "energies", "energy_range")
+# The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
+CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
 
 @dataclass
 class BatchRequest:
-    """Everything a release is made from. Fields up to `temperature` identify the release."""
+    """Everything a release is made from. Fields up to `energy_range` identify the release."""
 
     count: int = 10
     minutes: float | None = 2.0
@@ -50,6 +54,10 @@ class BatchRequest:
     lofi_presets: tuple[str, ...] = DEFAULT_POOLS["lofi_presets"]
     swing_range: tuple[float, float] = (0.54, 0.62)
     temperature: float = 1.0
+    colours: tuple[float, ...] | None = (DEFAULT_COLOUR,)  # None when colour_range is given
+    colour_range: tuple[float, float] | None = None
+    energies: tuple[float, ...] | None = (DEFAULT_ENERGY,)  # None when energy_range is given
+    energy_range: tuple[float, float] | None = None
     # How to run it (not part of the release's identity):
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
@@ -114,10 +122,11 @@ def request_from_args(args) -> BatchRequest:
     for name in OPTIONS:
         flag = getattr(args, name, None)
         given[name] = flag if flag is not None else preset.get(name)
-    if getattr(args, "minutes", None) is not None:
-        given["minutes_range"] = None  # a flag beats a preset's range
-    elif getattr(args, "minutes_range", None) is not None:
-        given["minutes"] = None
+    for single, ranged in (("minutes", "minutes_range"), *CONTROLS.values()):
+        if getattr(args, single, None) is not None:
+            given[ranged] = None  # a flag beats a preset's range
+        elif getattr(args, ranged, None) is not None:
+            given[single] = None
     req = BatchRequest()
     for name in ("count", "jobs", "seed"):
         if given[name] is not None:
@@ -149,7 +158,24 @@ def request_from_args(args) -> BatchRequest:
             setattr(req, name, _split_list(given[name], name.replace("_", " ")))
     if req.keys and [k.lower() for k in req.keys] in (["any"], ["all"], ["surprise"]):
         req.keys = tuple(theory.KEY_NAMES)
+    if [m.lower() for m in req.modes] == ["all"]:
+        req.modes = tuple(theory.ALL_MODES)
+    for pool, ranged in CONTROLS.values():
+        _set_control(req, pool, ranged, given[pool], given[ranged])
     return validate_request(req)
+
+
+def _set_control(req: BatchRequest, pool: str, ranged: str, values, span) -> None:
+    """A 0-1 control's pool ('0.4,0.6' or a list) or range ('0.4-0.8'); the range wins if both are given."""
+    if span is not None:
+        setattr(req, pool, None)
+        setattr(req, ranged, _parse_range(span, ranged.replace("_", " ")))
+    elif values is not None:
+        items = _split_list([values] if isinstance(values, (int, float)) else values, pool)
+        try:
+            setattr(req, pool, tuple(float(x) for x in items))
+        except ValueError:
+            raise BadValueError(f"{pool} must be numbers from 0 to 1, e.g. 0.4,0.6,0.8; got {values!r}") from None
 
 
 def validate_request(req: BatchRequest) -> BatchRequest:
@@ -176,6 +202,14 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     ordered("bpm range", req.bpm_range, "bpm")
     ordered("swing range", req.swing_range, "swing")
     check_range("temperature", req.temperature, *RANGES["temperature"])
+    for control, (pool, ranged) in CONTROLS.items():
+        if getattr(req, ranged) is not None:
+            ordered(ranged.replace("_", " "), getattr(req, ranged), control)
+        else:
+            for value in getattr(req, pool) or ():
+                check_range(f"{control} in {pool}", value, *RANGES[control])
+            if not getattr(req, pool):
+                raise BadValueError(f"{pool} is empty; give values from 0 to 1 or a {ranged.replace('_', ' ')}")
     if req.seed is not None:
         check_range("seed", req.seed, 0, 2**32 - 1)
     if req.mix_minutes is not None:
@@ -194,8 +228,8 @@ def validate_request(req: BatchRequest) -> BatchRequest:
         except ValueError:
             raise BadValueError(f"unknown key {k!r} in keys; allowed: {', '.join(theory.KEY_NAMES)}") from None
     for m in req.modes:
-        if m not in theory.MODES:
-            raise BadValueError(f"unknown mode {m!r} in modes; allowed: major, minor")
+        if m not in theory.ALL_MODES:
+            raise BadValueError(f"unknown mode {m!r} in modes; allowed: {', '.join(theory.ALL_MODES)} (or all)")
     for p in req.lofi_presets:
         if p not in PRESETS:
             raise BadValueError(f"unknown lo-fi preset {p!r}; allowed: {', '.join(PRESETS)}")

@@ -62,7 +62,8 @@ def _spec_for(plan: TrackPlan, seed: int, release: Release):
         melody_instrument=plan.melody_instrument, chords_instrument=plan.chords_instrument,
         bass_instrument=plan.bass_instrument, beat=plan.beat, ambience=[tuple(a) for a in plan.ambience],
         temperature=plan.temperature, seed=seed, formats=tuple(release.formats), overwrite=True, swing=plan.swing,
-        lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album,
+        lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album, colour=plan.colour,
+        energy=plan.energy,
     ).validate()  # fmt: skip
 
 
@@ -141,7 +142,8 @@ def _made_row(task: TrackTask, result, finals: dict[str, Path], regenerated: lis
     compliance = measure_compliance(measured_file(finals), plan.minutes * 60.0 + TAIL_S, bar_s, intro_end, outro_start)
     return replace(
         pending_row(plan, task.release), duration_s=compliance.duration_s, bpm=round(float(s["bpm"]), 2),
-        key=s["key"], mode=s["mode"], lufs=compliance.lufs, true_peak_dbtp=compliance.true_peak_dbtp, seed=s["seed"],
+        key=s["key"], mode=s["mode"], colour=s["spec"]["colour"], energy=s["spec"]["energy"], lufs=compliance.lufs,
+        true_peak_dbtp=compliance.true_peak_dbtp, seed=s["seed"],
         instruments={part: v["name"] for part, v in s["instruments"].items()},
         instrument_ids={part: v["id"] for part, v in s["instruments"].items()},
         effects=TrackEffects(beat=(s["beat"] or {}).get("name", "none"),

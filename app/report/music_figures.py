@@ -109,11 +109,6 @@ class Tally:
         }
 
 
-def _clash(pitch: int, tones: set[int]) -> bool:
-    pc = pitch % 12
-    return pc not in tones and ((pc + 1) % 12 in tones or (pc - 1) % 12 in tones)
-
-
 def add_song(tally: Tally, song: Song) -> None:
     """Count one generated song: melody, chords, the chords part's attacks and voicings, bass, clashes."""
     bar = song.beats_per_bar
@@ -150,7 +145,7 @@ def add_song(tally: Tally, song: Song) -> None:
         chord = chord_at(n.start)
         if chord is not None:
             tally.c["clash_checked"] += 1
-            tally.c["clashes"] += _clash(n.pitch, chord.pitch_classes())
+            tally.c["clashes"] += theory.rubs(n.pitch, chord.pitch_classes())
 
 
 def add_piece(tally: Tally, piece) -> None:
@@ -167,7 +162,8 @@ def add_piece(tally: Tally, piece) -> None:
             if row[3] != 0:
                 degree, q = divmod(int(row[3]) - 1, len(encoding.QUALITIES))
                 tally.c["clash_checked"] += 1
-                tally.c["clashes"] += _clash(pitch, theory.chord_pitch_classes((piece.key + degree) % 12, encoding.QUALITIES[q]))
+                tones = theory.chord_pitch_classes((piece.key + degree) % 12, encoding.QUALITIES[q])
+                tally.c["clashes"] += theory.rubs(pitch, tones)
         t16 += length
     tally.melody(notes, rests / 4, t16 / 16)
     chords, beat = [], 0.0

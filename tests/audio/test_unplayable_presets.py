@@ -131,7 +131,7 @@ def test_a_dropped_preset_is_chosen_by_id_file_or_a_name_only_it_has(with_toy):
 @needs_gm
 def test_defaults_and_the_batch_pool_names_stay_on_the_gm_soundfont(with_toy):
     from app.audio.instruments import default_instrument
-    from app.release.batch import BatchRequest
+    from app.release.request import BatchRequest
 
     for part in ("melody", "chords", "bass"):
         assert default_instrument(part, with_toy).sf2_path.stem == "FluidR3_GM"

@@ -67,6 +67,7 @@ def test_release_has_every_file_and_a_consistent_manifest(release):
         assert c["file_wav"] == r["files"]["wav"] and c["file_flac"] == r["files"]["flac"]
         assert float(c["lufs"]) == r["lufs"] and float(c["true_peak_dbtp"]) == r["true_peak_dbtp"]
         assert float(c["bpm"]) == r["bpm"] and c["key"] == r["key"] and c["mode"] == r["mode"]
+        assert float(c["colour"]) == r["colour"] == r["plan"]["colour"] and float(c["energy"]) == r["energy"]
         assert int(c["seed"]) == r["seed"] and float(c["duration_s"]) == r["duration_s"]
         assert c["isrc"] == "" and c["compliance"] == "pass" and c["error"] == ""
     assert manifest["summary"] == {"tracks": 3, "done": 3, "failed": 0, "pending": 0, "compliance_pass": 3}
