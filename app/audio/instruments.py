@@ -482,9 +482,11 @@ def format_listing(files: list[SoundFontFile], skipped: list[tuple[Path, str]]) 
     if not files:
         lines.append(f"No SoundFonts found; {GM_INSTALL_HINT}.")
     for f in files:
-        count = len(f.presets)
-        lines.append(f"{printable(f.path.stem)}  ({printable(f.path)}, {count} preset{'s' if count != 1 else ''})")
-        for p in f.presets:
+        melodic = [p for p in f.presets if p.bank != PERCUSSION_BANK]  # kits: app.audio.kits lists them apart
+        count, kits = len(melodic), len(f.presets) - len(melodic)
+        also = f", {kits} drum kit{'s' if kits != 1 else ''} listed under 'Drum kits'" if kits else ""
+        lines.append(f"{printable(f.path.stem)}  ({printable(f.path)}, {count} preset{'s' if count != 1 else ''}{also})")
+        for p in melodic:
             mark = f"  UNPLAYABLE: {p.unplayable}" if p.unplayable else ""
             owner = next((c for c in _named_presets(files, _normalise(p.name)) if not c.unplayable), p)
             if owner != p and not p.unplayable:  # the bare name means another file's preset
