@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-chords", action="store_true", help="leave the chords part out")
     p.add_argument("--beat", help="'generated' (the drum model on a sampled kit; the default), a beat loop name "
                                   "(see `effects`) or 'none'")
-    p.add_argument("--drum-kit", help="the generated drums' kit: a name or id from `instruments` (default Brush)")
+    p.add_argument("--drum-kit", help="the generated drums' kit: a name or id from `instruments` (default Jazz)")
     p.add_argument("--ambience", action="append", metavar="NAME[:LEVEL_DB]", help="repeatable, e.g. rain:-20")
     p.add_argument("--no-ambience", action="store_true")
     p.add_argument("--temperature", type=temperature, help="creativity 0.1-2.0 (default 1.0)")
