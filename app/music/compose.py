@@ -210,6 +210,9 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
 
 
+MIN_DRUM_BEATS = 4 / 480  # a drum stroke lasts at least 4 MIDI ticks (a flam closer than that is one stroke)
+
+
 def _drum_part(models: Models, sections: list[Section], bpm: float, seed: int, temperature: float,
                beats_per_bar: int) -> list[Note]:
     """The drum model's part for the sections whose layers hold 'drums', cut to end with the song (a
@@ -222,8 +225,14 @@ def _drum_part(models: Models, sections: list[Section], bpm: float, seed: int, t
     playing = [s for s in sections if "drums" in s.layers]
     end = sections[-1].end if sections else 0.0
     notes = sample_drums(models.drum, playing, bpm, seed, temperature=temperature, beats_per_bar=beats_per_bar)
-    return [Note(n.pitch, n.start, min(n.duration, end - n.start), n.velocity)
-            for n in notes if n.start < end - 1e-6]
+    out: list[Note] = []
+    next_start: dict[int, float] = {}  # pitch -> the start of its next stroke
+    for n in reversed(notes):  # a stroke ends where the same drum is struck again (MIDI cannot overlap them)
+        until = min(end, next_start.get(n.pitch, end))
+        if until - n.start >= MIN_DRUM_BEATS:
+            out.append(Note(n.pitch, n.start, min(n.duration, until - n.start), n.velocity))
+            next_start[n.pitch] = n.start
+    return out[::-1]
 
 
 MELODY_MIN_MEDIAN = voicing.VOICING_TOP + 2  # the lead sits above the keys' voicings

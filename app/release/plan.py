@@ -10,6 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from app.config import GENERATED_BEAT
 from app.release.request import BatchRequest
 
 DEFAULT_AMBIENCE_LEVELS_DB = (-28.0, -20.0)
@@ -28,12 +29,13 @@ class TrackPlan:
     melody_instrument: str
     chords_instrument: str
     bass_instrument: str
-    beat: str  # an effect name or 'none'
+    beat: str  # 'generated', an effect name or 'none'
     ambience: list  # [[name, level_db]]
     lofi_preset: str
     swing: float
     temperature: float
     seed: int
+    drum_kit: str | None = None  # the generated drums' kit (None: the default kit; no kit for a loop or 'none')
 
     @property
     def base_name(self) -> str:
@@ -70,13 +72,15 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
         slots = rng.sample(range(n), n)
         return [round((lo + (hi - lo) * (s + rng.random()) / n) / step) * step for s in slots]
 
-    beats = req.beats if req.beats is not None else (_effect_names("beat") or ("none",))
+    beats = req.beats if req.beats is not None else (GENERATED_BEAT,)
     ambience = req.ambience if req.ambience is not None else (_effect_names("ambience") or ("none",))
     keys, modes = dealt(req.keys), dealt(req.modes)
     bpms = spread(*req.bpm_range, 0.5)
     minutes = spread(*req.minutes_range, 0.05) if req.minutes_range else [req.minutes] * n
     melody, chords, bass = dealt(req.melody_instruments), dealt(req.chords_instruments), dealt(req.bass_instruments)
     beat, amb, lofi = dealt(beats), dealt(ambience), dealt(req.lofi_presets)
+    beat = [GENERATED_BEAT if b.lower() == GENERATED_BEAT else b for b in beat]
+    kits = dealt(req.drum_kits) if req.drum_kits else [None] * n
     plans = []
     for i in range(n):
         amb_entry = amb[i]
@@ -91,5 +95,6 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
             bpm=float(bpms[i]), melody_instrument=melody[i], chords_instrument=chords[i], bass_instrument=bass[i],
             beat=beat[i], ambience=amb_list, lofi_preset=lofi[i], swing=round(rng.uniform(*req.swing_range), 3),
             temperature=req.temperature, seed=track_seed(release_seed, i + 1, 0),
+            drum_kit=kits[i] if beat[i] == GENERATED_BEAT else None,
         ))  # fmt: skip
     return plans

@@ -63,6 +63,7 @@ def _spec_for(plan: TrackPlan, seed: int, release: Release):
         bass_instrument=plan.bass_instrument, beat=plan.beat, ambience=[tuple(a) for a in plan.ambience],
         temperature=plan.temperature, seed=seed, formats=tuple(release.formats), overwrite=True, swing=plan.swing,
         lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album,
+        drum_kit=plan.drum_kit,
     ).validate()  # fmt: skip
 
 
