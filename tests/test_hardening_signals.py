@@ -119,7 +119,8 @@ def test_a_rerun_after_an_interruption_makes_the_track_under_its_name(tmp_path):
 
 
 # The wizard's questions in order (as in test_wizard.py).
-WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Tempo in BPM", "Include chords",
+WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat", "Drum kit", "for the drums: listen",
+                  "Tempo in BPM", "Include chords",
                   "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                   "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
                   "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
