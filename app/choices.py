@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.config import DEFAULT_BPM, NO_BEAT, RANDOM_SEED_LIMIT, RANGES
+from app.config import DEFAULT_BPM, GENERATED_BEAT, NO_BEAT, RANDOM_SEED_LIMIT, RANGES
 from app.music import theory
 from app.spec import TrackSpec
 
@@ -25,14 +25,14 @@ class Choices:
     key: int  # tonic pitch class 0..11 (TrackSpec.key is its name)
     mode: str
     bpm: float
-    instruments: dict[str, Instrument]  # part ('melody', 'chords', 'bass') -> its SoundFont preset
-    beat: EffectFile | None  # None: no beat
+    instruments: dict[str, Instrument]  # part ('melody', 'chords', 'bass'; 'drums': the kit) -> its preset
+    beat: EffectFile | None  # the beat loop; None: no loop (generated drums when instruments has 'drums')
     ambience: list[tuple[EffectFile, float]]  # (effect, level_db)
 
 
 def resolve_choices(spec: TrackSpec) -> Choices:
     """Resolve defaults and 'surprise me' values; unknown instruments or effects raise BadValueError."""
-    from app.audio.loops import default_beat, discover_effects, find_effect
+    from app.audio.loops import discover_effects, find_effect
     from app.audio.instruments import default_instrument, discover_soundfonts, find_instrument
 
     seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(RANDOM_SEED_LIMIT)
@@ -44,13 +44,14 @@ def resolve_choices(spec: TrackSpec) -> Choices:
     for part, query in (("melody", spec.melody_instrument), ("chords", spec.chords_instrument),
                         ("bass", spec.bass_instrument)):
         instruments[part] = find_instrument(query, files) if query else default_instrument(part, files)
-    effects, _ = discover_effects()
     beat = None
-    if spec.beat != NO_BEAT:
-        if spec.beat:
-            beat = find_effect(spec.beat, "beat", effects)
-        else:
-            beat = default_beat(effects)
+    if spec.beat in (None, GENERATED_BEAT):
+        from app.audio.kits import default_kit, find_kit
+
+        instruments["drums"] = find_kit(spec.drum_kit, files) if spec.drum_kit else default_kit(files)
+    effects, _ = discover_effects()
+    if spec.beat not in (None, GENERATED_BEAT, NO_BEAT):
+        beat = find_effect(spec.beat, "beat", effects)
     ambience = [(find_effect(name, "ambience", effects), level) for name, level in spec.ambience]
     if spec.bpm is not None:
         bpm = spec.bpm

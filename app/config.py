@@ -45,3 +45,4 @@ DEFAULT_SWING = 0.57  # eighth-note swing ratio: 0.5 straight, 2/3 triplet feel
 DEFAULT_AMBIENCE_LEVEL_DB = -24.0  # an ambience layer's level relative to the music bus
 DEFAULT_AMBIENCE = (("vinyl_crackle", DEFAULT_AMBIENCE_LEVEL_DB),)
 NO_BEAT = "none"  # the beat value that means "no beat"
+GENERATED_BEAT = "generated"  # the beat value for the drum model's part played on a sampled kit (the default)

@@ -38,21 +38,22 @@ class _Parser(argparse.ArgumentParser):
 
 def _spec_from_args(args):
     """Flags -> TrackSpec (flags not given keep the spec's defaults)."""
-    from app.spec import NO_BEAT, TrackSpec, parse_ambience
+    from app.spec import GENERATED_BEAT, NO_BEAT, TrackSpec, parse_ambience
 
     spec = TrackSpec()
     for flag, attr in (("name", "name"), ("minutes", "minutes"), ("mode", "mode"), ("bpm", "bpm"),
                        ("melody_instrument", "melody_instrument"), ("chords_instrument", "chords_instrument"),
                        ("bass_instrument", "bass_instrument"), ("temperature", "temperature"), ("seed", "seed"),
                        ("swing", "swing"), ("lofi_preset", "lofi_preset"), ("artist", "artist"),
-                       ("colour", "colour"), ("energy", "energy")):
+                       ("colour", "colour"), ("energy", "energy"), ("drum_kit", "drum_kit")):
         value = getattr(args, flag)
         if value is not None:
             setattr(spec, attr, value)
     if args.key is not None:
         spec.key = None if args.key.lower() in ("surprise", "random") else args.key
     if args.beat is not None:
-        spec.beat = NO_BEAT if args.beat.lower() in ("none", "no", "off") else args.beat
+        beat = args.beat.lower()
+        spec.beat = NO_BEAT if beat in ("none", "no", "off") else GENERATED_BEAT if beat == GENERATED_BEAT else args.beat
     if args.no_ambience:
         spec.ambience = []
     elif args.ambience:
@@ -69,7 +70,7 @@ def _spec_from_args(args):
 REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
-                      "colour", "energy")
+                      "colour", "energy", "drum_kit")
 
 
 def _replay_spec(args, spec):
@@ -214,9 +215,11 @@ def _evaluate(args) -> int:
 
 def _instruments(args) -> int:
     from app.audio.instruments import discover_soundfonts, format_listing
+    from app.audio.kits import format_kit_listing
 
     files, skipped = discover_soundfonts()
     print(format_listing(files, skipped))
+    print(f"\n{format_kit_listing(files)}")
     return 0
 
 
@@ -243,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chords-instrument")
     p.add_argument("--bass-instrument")
     p.add_argument("--no-chords", action="store_true", help="leave the chords part out")
-    p.add_argument("--beat", help="beat loop name (see `effects`) or 'none'")
+    p.add_argument("--beat", help="'generated' (the drum model on a sampled kit; the default), a beat loop name "
+                                  "(see `effects`) or 'none'")
+    p.add_argument("--drum-kit", help="the generated drums' kit: a name or id from `instruments` (default Jazz)")
     p.add_argument("--ambience", action="append", metavar="NAME[:LEVEL_DB]", help="repeatable, e.g. rain:-20")
     p.add_argument("--no-ambience", action="store_true")
     p.add_argument("--temperature", type=temperature, help="creativity 0.1-2.0 (default 1.0)")

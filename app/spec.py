@@ -12,7 +12,7 @@ from app.errors import BadValueError
 # The shared constants live in app.config; DEFAULT_BPM, FORMATS, NO_BEAT, RANGES and SEED_MAX are
 # also imported from here by the CLI, the wizard and the release code.
 from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_COLOUR,  # noqa: F401
-                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, NO_BEAT, RANGES, SEED_MAX)
+                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES, SEED_MAX)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -23,7 +23,7 @@ FIELD_TYPES = {
     "include_chords": (_BOOL,), "beat": (_TEXT, None), "ambience": ("a list of [name, level_db]",),
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
-    "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,),
+    "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
                    "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
@@ -41,7 +41,7 @@ class TrackSpec:
     chords_instrument: str | None = None
     bass_instrument: str | None = None
     include_chords: bool = True
-    beat: str | None = None  # effect name, 'none', or None = the first default beat
+    beat: str | None = None  # 'generated' (the drum model), a beat loop's name, 'none'; None = 'generated'
     ambience: list[tuple[str, float]] = field(default_factory=lambda: [tuple(a) for a in DEFAULT_AMBIENCE])
     temperature: float = 1.0
     seed: int | None = None  # None = random (shown, and stored in the sidecar)
@@ -54,6 +54,7 @@ class TrackSpec:
     album: str | None = None
     colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere
     energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
+    drum_kit: str | None = None  # the generated drums' kit (a bank-128 preset id or name); None = the default kit
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -64,7 +65,7 @@ class TrackSpec:
         from app.files import printable
 
         for name in ("name", "artist", "album", "key", "mode", "melody_instrument", "chords_instrument",
-                     "bass_instrument", "beat", "lofi_preset"):
+                     "bass_instrument", "beat", "lofi_preset", "drum_kit"):
             value = getattr(self, name)
             if isinstance(value, str):
                 setattr(self, name, printable(value))
@@ -95,6 +96,9 @@ class TrackSpec:
             if not lo <= level <= hi:
                 raise BadValueError(f"ambience level for {name} must be between {lo:g} and {hi:g} dB, got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
+        if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
+            raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "
+                                f"use beat {GENERATED_BEAT!r} with the kit, or leave the kit out")
         from app.audio.fx import PRESETS
 
         if self.lofi_preset not in PRESETS:

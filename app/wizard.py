@@ -30,7 +30,7 @@ from app.music import theory
 from app.config import DEFAULT_AMBIENCE_LEVEL_DB, RANDOM_SEED_LIMIT, SEED_MAX
 from app.errors import LofiError
 from app.files import printable
-from app.spec import NO_BEAT, RANGES, TrackSpec
+from app.spec import GENERATED_BEAT, NO_BEAT, RANGES, TrackSpec
 
 SURPRISE = "surprise me"
 FOLLOW_BEAT = "follow the beat"
@@ -42,7 +42,9 @@ CURATED = {
     "melody": [(0, 11), (0, 4), (0, 5), (0, 8), (0, 10), (0, 108), (0, 24), (0, 26), (0, 12), (0, 73)],
     "chords": [(0, 4), (0, 5), (0, 0), (0, 24), (0, 26), (0, 11), (0, 89), (0, 88), (0, 94)],
     "bass": [(0, 33), (0, 32), (0, 35), (0, 34), (0, 38)],
+    "drums": [(128, 32), (128, 40), (128, 0), (128, 8), (128, 25)],  # Jazz, Brush, Standard, Room, TR-808
 }
+PICK_TITLES = {"drums": "Drum kit"}  # the question for a part's preset; default "<Part> instrument"
 SAVE_PREVIEW = "write the preview to a WAV"  # offered when there is no audio device
 SOUND_DEVICE_DIR = Path("/dev/snd")  # Linux sound cards: pcmC0D0p is card 0's first playback device
 SOUND_SERVER_SOCKETS = ("pulse/native", "pipewire-0")  # under XDG_RUNTIME_DIR
@@ -90,6 +92,8 @@ def ask_spec(spec: TrackSpec, preview_dir: Path) -> TrackSpec:
     spec.key = ask_key(spec.key)
     spec.mode = ask_mode(spec.mode)
     spec.beat, beat_bpm = ask_beat(spec.beat)
+    generated = spec.beat in (None, GENERATED_BEAT)
+    spec.drum_kit = ask_instrument("drums", spec.drum_kit, preview_dir) if generated else None
     spec.bpm = ask_tempo(spec.bpm, beat_bpm)
     spec.include_chords = _ask(questionary.confirm("Include chords?", default=spec.include_chords))
     spec.melody_instrument = ask_instrument("melody", spec.melody_instrument, preview_dir)
@@ -158,18 +162,20 @@ def ask_mode(default: str | None) -> str | None:
 
 
 def ask_beat(default: str | None) -> tuple[str, float | None]:
-    """A beat loop from app/effects/ (listed now) or 'none'. Returns (name or NO_BEAT, its BPM)."""
-    from app.audio.loops import default_beat, discover_effects
+    """The generated drums, a beat loop from app/effects/ (listed now) or 'none'. Returns (GENERATED_BEAT,
+    a loop's name or NO_BEAT; the loop's BPM or None)."""
+    from app.audio.loops import discover_effects
 
     effects, skipped = discover_effects()
     print_skipped(skipped, "effects")
     beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
     if default is None:  # the pipeline's default beat
-        default = getattr(default_beat(effects), "name", NO_BEAT)
-    choices = [Choice(f"{e.name}  ({e.bpm:g} BPM)" if e.bpm else e.name, value=e.name) for e in beats]
+        default = GENERATED_BEAT
+    choices = [Choice("generated drummer (the drum model on a sampled kit)", value=GENERATED_BEAT)]
+    choices += [Choice(f"{e.name}  ({e.bpm:g} BPM)" if e.bpm else e.name, value=e.name) for e in beats]
     choices.append(Choice("none (no drums)", value=NO_BEAT))
     names = [c.value for c in choices]
-    answer = _ask(questionary.select("Beat loop", choices, default=default if default in names else names[0]))
+    answer = _ask(questionary.select("Beat", choices, default=default if default in names else names[0]))
     return answer, next((e.bpm for e in beats if e.name == answer), None)
 
 
@@ -210,11 +216,15 @@ def ask_instrument(part: str, current: str | None, preview_dir: Path) -> str:
 
 def pick_instrument(part: str, current: str | None):
     """Default (or current) first, then CURATED presets of the GM SoundFont, then 'more...' (every
-    preset of every file, grouped by file). SoundFonts are scanned now, not cached."""
+    preset of every file, grouped by file: the drum kits for 'drums', the other presets for the other
+    parts). SoundFonts are scanned now, not cached."""
     from app.errors import BadValueError
-    from app.audio.instruments import default_instrument, discover_soundfonts, find_gm_soundfont, find_instrument
+    from app.audio.instruments import (PERCUSSION_BANK, default_instrument, discover_soundfonts, find_gm_soundfont,
+                                       find_instrument)
 
     files, skipped = discover_soundfonts()
+    title = PICK_TITLES.get(part, f"{part.capitalize()} instrument")
+    is_kit = part == "drums"
     if part == "melody":  # once per round of questions is enough
         print_skipped(skipped, "instruments")
     default = default_instrument(part, files)
@@ -231,14 +241,16 @@ def pick_instrument(part: str, current: str | None):
     choices = [Choice(p.label + ("  (default)" if p == default else ""), value=p) for p in top]
     choices.append(Choice(MORE, value=MORE))
     while True:
-        answer = _ask(questionary.select(f"{part.capitalize()} instrument", choices, default=chosen))
+        answer = _ask(questionary.select(title, choices, default=chosen))
         if answer != MORE:
             return answer
         more = [Choice(BACK, value=BACK)]
         for f in files:
-            more.append(Separator(f"-- {printable(f.path.stem)} ({len(f.presets)} presets) --"))
-            more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in f.presets if not p.unplayable]
-        answer = _ask(questionary.select(f"{part.capitalize()} instrument (type to filter)", more,
+            shown = [p for p in f.presets if not p.unplayable and (p.bank == PERCUSSION_BANK) == is_kit]
+            if shown:
+                more.append(Separator(f"-- {printable(f.path.stem)} ({len(shown)} presets) --"))
+                more += [Choice(f"{p.bank:>3}:{p.program:<3} {p.name}", value=p) for p in shown]
+        answer = _ask(questionary.select(f"{title} (type to filter)", more,
                                          use_search_filter=True, use_jk_keys=False))
         if answer != BACK:
             return answer
@@ -361,7 +373,8 @@ def print_summary(spec: TrackSpec) -> None:
     tempo = f"{spec.bpm:g} BPM" if spec.bpm is not None else FOLLOW_BEAT
     ambience = ", ".join(f"{n} {lv:g} dB" for n, lv in spec.ambience) or "none"
     rows = [("name", spec.name), ("length", f"{spec.minutes:g} min"),
-            ("key", f"{spec.key or SURPRISE} / {spec.mode or SURPRISE}"), ("beat", spec.beat),
+            ("key", f"{spec.key or SURPRISE} / {spec.mode or SURPRISE}"), ("beat", spec.beat or GENERATED_BEAT),
+            *([("drum kit", _instrument_label(spec.drum_kit, "drums"))] if spec.beat in (None, GENERATED_BEAT) else []),
             ("tempo", tempo), ("melody", _instrument_label(spec.melody_instrument, "melody")),
             ("chords", _instrument_label(spec.chords_instrument, "chords") if spec.include_chords else "no chords"),
             ("bass", _instrument_label(spec.bass_instrument, "bass")), ("ambience", ambience), ("sound", spec.lofi_preset),

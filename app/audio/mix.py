@@ -19,6 +19,7 @@ import numpy as np
 
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
+from app.audio.drum_bus import DRUM_GAIN_DB, drum_bus
 from app.audio.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
 
 if TYPE_CHECKING:
@@ -226,26 +227,40 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
              sample_rate: int = SAMPLE_RATE) -> MixedSong:
     """Mix a song's rendered stems with its beat loop (stretched to the tempo, playing only in the
     sections whose layers hold 'beat') and ambience layers ((effect, level_db)) through the lo-fi
-    preset; then the intro filter and the fades. Returns the MixedSong, n = the stems' length."""
+    preset; then the intro filter and the fades. A 'drums' stem (the generated drums) goes through
+    the drum bus and is laid over the music like a loop (the music ducks under its kick) rather than
+    into the lo-fi chain. Returns the MixedSong, n = the stems' length."""
     from app.audio.fx import fade
     from app.audio.loops import ambience_track, beat_track
 
     n = next(iter(stems.values())).shape[1]
-    beat_audio = None
+    stems, drums = split_drums(stems, sample_rate)
+    beat_audio, drum_level = drums, {"beat_gain_db": DRUM_GAIN_DB} if drums is not None else {}
     if beat is not None:
         beat_audio = beat_track(beat, song.tempo_bpm, n, sample_rate) * section_gain(song, "beat", n,
                                                                                     sample_rate=sample_rate)
     beds = [(ambience_track(effect, n, sample_rate), level) for effect, level in ambience]
     mixed = mix_track(stems, beat=beat_audio, ambience=beds, chain=lofi_chain(preset),
-                      sample_rate=sample_rate, bpm=song.tempo_bpm)
+                      sample_rate=sample_rate, bpm=song.tempo_bpm, **drum_level)
     mixed = filter_intro(mixed, song, sample_rate=sample_rate)
     beat_s = 60.0 / song.tempo_bpm
     mixed = fade(mixed, sample_rate, fade_in_s=min(FADE_IN_BEATS * beat_s, FADE_IN_MAX_S),
                  fade_out_s=min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S)
-    layers = {**stems, **({"beat": beat_audio} if beat_audio is not None else {})}
+    layers = dict(stems)
+    if beat_audio is not None:
+        layers["drums" if drums is not None else "beat"] = beat_audio
     if beds:
         layers["ambience"] = sum(a * np.float32(10 ** (lv / 20)) for a, lv in beds)
     return MixedSong(mixed, layers)
+
+
+def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
+    """(the music stems, the 'drums' stem through the drum bus or None): the generated drums are a
+    layer over the music, not part of its lo-fi bus."""
+    if "drums" not in stems:
+        return stems, None
+    music = {name: audio for name, audio in stems.items() if name != "drums"}
+    return music, drum_bus()(stems["drums"], sample_rate)
 
 
 def section_gain(song: Song, layer: str, n: int, ramp_s: float = 0.05,

@@ -27,8 +27,12 @@ if TYPE_CHECKING:
     from app.music.song import Song
 
 # The JSON layout below; a reader refuses any other. 2: the lo-fi arrangement (colour, energy, church
-# modes): a version-1 sidecar's seed made other music, so it is refused with that reason.
-SIDECAR_VERSION = 2
+# modes): a version-1 sidecar's seed made other music, so it is refused with that reason. 3: the
+# generated drums (spec.drum_kit; a spec beat of null now means 'generated'): a version-2 sidecar is
+# read with its null beat as the loop that was the default then, so it makes the same track.
+SIDECAR_VERSION = 3
+READABLE_VERSIONS = (2, SIDECAR_VERSION)
+V2_DEFAULT_BEAT = "boombap_80bpm"
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Sidecar:
     lufs: float
     true_peak_dbtp: float
     instruments: dict[str, dict[str, Any]]  # part -> {"id": "bank:program@file", "name": preset name}
-    beat: dict[str, Any] | None  # {"name", "bpm"} or None
+    beat: dict[str, Any] | None  # a loop's {"name", "bpm"}, the generated drums' {"name": "generated", "kit"}, or None
     ambience: list[dict[str, Any]]  # [{"name", "level_db"}]
     temperature: float
     include_chords: bool
@@ -81,7 +85,7 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         lufs=round(lufs, 2),
         true_peak_dbtp=round(peak_dbtp, 2),
         instruments={part: {"id": inst.id, "name": inst.name} for part, inst in choices.instruments.items()},
-        beat=None if choices.beat is None else {"name": choices.beat.name, "bpm": choices.beat.bpm},
+        beat=_beat_facts(choices),
         ambience=[{"name": e.name, "level_db": lv} for e, lv in choices.ambience],
         temperature=spec.temperature,
         include_chords=spec.include_chords,
@@ -91,8 +95,29 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         checkpoints=_checkpoint_facts(),
         timings_s=timings,
         files={kind: str(path) for kind, path in files.items()},
-        spec={**spec.to_json(), "seed": choices.seed, "name": spec.name},
+        spec={**spec.to_json(), "seed": choices.seed, "name": spec.name, **_resolved_drums(choices)},
     )
+
+
+def _beat_facts(choices: Choices) -> dict[str, Any] | None:
+    """The sidecar's 'beat': the loop, or the generated drums and their kit, or None."""
+    from app.config import GENERATED_BEAT
+
+    kit = choices.instruments.get("drums")
+    if kit is not None:
+        return {"name": GENERATED_BEAT, "kit": {"id": kit.id, "name": kit.name}}
+    return None if choices.beat is None else {"name": choices.beat.name, "bpm": choices.beat.bpm}
+
+
+def _resolved_drums(choices: Choices) -> dict[str, Any]:
+    """The spec's beat and drum kit as resolved, so a replay makes the same drums even when a default
+    changes later."""
+    from app.config import GENERATED_BEAT, NO_BEAT
+
+    kit = choices.instruments.get("drums")
+    if kit is not None:
+        return {"beat": GENERATED_BEAT, "drum_kit": kit.id}
+    return {"beat": choices.beat.name if choices.beat is not None else NO_BEAT, "drum_kit": None}
 
 
 def _checkpoint_facts() -> dict:
@@ -146,12 +171,15 @@ def load_replay(path: str | Path) -> TrackSpec:
     if "version" not in data:
         raise BadValueError(f"{where}: missing field 'version'")
     version = data["version"]
-    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < SIDECAR_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < READABLE_VERSIONS[0]:
         raise BadValueError(f"{where} was made by an older version of this tool (sidecar version {version}, this one "
                             f"writes {SIDECAR_VERSION}): its seed now makes different music; generate again with "
                             f"--seed {data.get('seed', '?')} for the new arrangement")
-    if isinstance(version, bool) or version != SIDECAR_VERSION:
-        raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {SIDECAR_VERSION})")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise BadValueError(f"{where}: unknown version {version!r} in field 'version' (this tool reads {' and '.join(map(str, READABLE_VERSIONS))})")
     if "spec" not in data:
         raise BadValueError(f"{where}: missing field 'spec'")
-    return TrackSpec.from_json(data["spec"], where=where)
+    spec = data["spec"]
+    if version == 2 and isinstance(spec, dict) and spec.get("beat", "") is None:
+        spec = {**spec, "beat": V2_DEFAULT_BEAT}  # version 2's default beat was this loop
+    return TrackSpec.from_json(spec, where=where)

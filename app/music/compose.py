@@ -13,7 +13,7 @@ from app.music.song import Chord, Note, Part, Section, Song
 from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
 
 if TYPE_CHECKING:
-    from app.learn.numpy_model import NumpyChordLSTM, NumpyMelodyLSTM
+    from app.learn.numpy_model import NumpyChordLSTM, NumpyDrumLSTM, NumpyMelodyLSTM
 
 # Which layers play in each kind of section. compose_song writes each section's set into the song
 # (Section.layers): the melody, chords and bass parts have notes only where listed, and the mix
@@ -26,24 +26,32 @@ SECTION_LAYERS = {
     "breakdown": {"chords", "melody"},
     "outro": {"chords", "bass", "melody"},
 }
+# The generated drummer (compose_song(drums=True)) plays in every section but the kind of bar
+# changes: sparse hat and rim in the intro, the full kit in the groove and A/B, no kick in the
+# breakdown, thinning in the outro (app.learn.drum_sample.bar_plan); the drum part's notes are
+# where a section's layers hold 'drums'.
+DRUM_SECTIONS = frozenset(SECTION_LAYERS)
 LOOP_BARS = 4
 
 
 @dataclass
 class Models:
-    """The two sampling models compose_song draws from (numpy ports of the trained LSTMs)."""
+    """The sampling models compose_song draws from (numpy ports of the trained LSTMs); the drum model
+    is needed only for a song with drums."""
 
     chord: NumpyChordLSTM
     melody: NumpyMelodyLSTM
+    drum: NumpyDrumLSTM | None = None
 
 
-def load_models(chord_path=None, melody_path=None) -> Models:
+def load_models(chord_path=None, melody_path=None, drum_path=None) -> Models:
     """Load the shipped (or given) checkpoints' sampling weights (numpy; no torch import)."""
     from app import paths
     from app.learn.checkpoint import load_sampling_model
 
     return Models(load_sampling_model(chord_path or paths.CHORD_CHECKPOINT, "chord"),
-                  load_sampling_model(melody_path or paths.MELODY_CHECKPOINT, "melody"))
+                  load_sampling_model(melody_path or paths.MELODY_CHECKPOINT, "melody"),
+                  load_sampling_model(drum_path or paths.DRUM_CHECKPOINT, "drum"))
 
 
 def plan_sections(total_bars: int) -> list[tuple[str, int]]:
@@ -155,14 +163,15 @@ def _section_chords(name: str, bars: int, start: float, loops, key: int, mode: s
 def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: float, seed: int,
                  temperature: float = 1.0, top_p: float = 0.92, include_chords: bool = True,
                  in_key: bool = True, beats_per_bar: int = 4, colour: float = DEFAULT_COLOUR,
-                 energy: float = DEFAULT_ENERGY) -> Song:
+                 energy: float = DEFAULT_ENERGY, drums: bool = False) -> Song:
     """Write an arranged song of `minutes` (within one bar) at `bpm` in key/mode (major, minor or a
     church mode, played from its parent mode's models).
 
     The chord model writes two 4-bar loops (A and B); harmony.py colours, slows, substitutes and
     pushes them; the melody model writes a phrase per section kind over the chords actually sounding
     and phrasing.py shapes it; voicing.py and bass.py play the chords and the bass. colour (0-1):
-    harmony richness; energy (0-1): density and activity of every part. Deterministic for a seed.
+    harmony richness; energy (0-1): density and activity of every part. drums: the drum model writes
+    a 'drums' part (GM drum map) for every section whose layers then hold 'drums'. Deterministic for a seed.
     """
     total_bars = max(1, int(round(minutes * bpm / beats_per_bar)))
     bar = float(beats_per_bar)
@@ -176,7 +185,8 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     t = 0.0
     for s_index, (name, bars) in enumerate(plan_sections(total_bars)):
         length = bars * bar
-        sections.append(Section(name, t, length, frozenset(SECTION_LAYERS[name])))
+        layers = SECTION_LAYERS[name] | ({"drums"} if drums and name in DRUM_SECTIONS else set())
+        sections.append(Section(name, t, length, frozenset(layers)))
         section_chords = _section_chords(name, bars, t, loops, key, mode, bar, seed, s_index, colour)
         chords += section_chords
         if "melody" in SECTION_LAYERS[name]:
@@ -196,7 +206,34 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         voiced = voicing.voice_progression(played, section_of, rng, top, parts["melody"].notes, bass_plays)
         parts["chords"] = voicing.comp(played, voiced, section_of, energy, rng, bar)
     parts["bass"] = bass.bass_line(layer_chords("bass"), energy, random.Random(f"{seed}:bass"), bar)
+    if drums:
+        parts["drums"] = Part("drums", _drum_part(models, sections, bpm, seed, temperature, beats_per_bar))
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
+
+
+MIN_DRUM_BEATS = 4 / 480  # a drum stroke lasts at least 4 MIDI ticks (a flam closer than that is one stroke)
+
+
+def _drum_part(models: Models, sections: list[Section], bpm: float, seed: int, temperature: float,
+               beats_per_bar: int) -> list[Note]:
+    """The drum model's part for the sections whose layers hold 'drums', cut to end with the song (a
+    late stroke on the last 16th would otherwise lengthen it)."""
+    from app.errors import BadValueError
+    from app.learn.drum_sample import sample_drums
+
+    if models.drum is None:
+        raise BadValueError("a song with drums needs the drum model (load_models loads it)")
+    playing = [s for s in sections if "drums" in s.layers]
+    end = sections[-1].end if sections else 0.0
+    notes = sample_drums(models.drum, playing, bpm, seed, temperature=temperature, beats_per_bar=beats_per_bar)
+    out: list[Note] = []
+    next_start: dict[int, float] = {}  # pitch -> the start of its next stroke
+    for n in reversed(notes):  # a stroke ends where the same drum is struck again (MIDI cannot overlap them)
+        until = min(end, next_start.get(n.pitch, end))
+        if until - n.start >= MIN_DRUM_BEATS:
+            out.append(Note(n.pitch, n.start, min(n.duration, until - n.start), n.velocity))
+            next_start[n.pitch] = n.start
+    return out[::-1]
 
 
 MELODY_MIN_MEDIAN = voicing.VOICING_TOP + 2  # the lead sits above the keys' voicings

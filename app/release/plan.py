@@ -10,6 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from app.config import GENERATED_BEAT
 from app.release.request import BatchRequest
 
 DEFAULT_AMBIENCE_LEVELS_DB = (-28.0, -20.0)
@@ -28,7 +29,7 @@ class TrackPlan:
     melody_instrument: str
     chords_instrument: str
     bass_instrument: str
-    beat: str  # an effect name or 'none'
+    beat: str  # 'generated', an effect name or 'none'
     ambience: list  # [[name, level_db]]
     lofi_preset: str
     swing: float
@@ -36,6 +37,7 @@ class TrackPlan:
     seed: int
     colour: float  # harmony richness, 0-1
     energy: float  # density and activity of every part, 0-1
+    drum_kit: str | None = None  # the generated drums' kit (None: the default kit; no kit for a loop or 'none')
 
     @property
     def base_name(self) -> str:
@@ -78,7 +80,7 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
     def spread(lo: float, hi: float, step: float) -> list[float]:
         return [round(x / step) * step for x in _spread(rng, n, lo, hi)]
 
-    beats = req.beats if req.beats is not None else (_effect_names("beat") or ("none",))
+    beats = req.beats if req.beats is not None else (GENERATED_BEAT,)
     ambience = req.ambience if req.ambience is not None else (_effect_names("ambience") or ("none",))
     keys, modes = dealt(req.keys), dealt(req.modes)
     bpms = spread(*req.bpm_range, 0.5)
@@ -86,6 +88,8 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
     melody, chords, bass = dealt(req.melody_instruments), dealt(req.chords_instruments), dealt(req.bass_instruments)
     beat, amb, lofi = dealt(beats), dealt(ambience), dealt(req.lofi_presets)
     colours, energies = _controls(req, release_seed)
+    beat = [GENERATED_BEAT if b.lower() == GENERATED_BEAT else b for b in beat]
+    kits = dealt(req.drum_kits) if req.drum_kits else [None] * n
     plans = []
     for i in range(n):
         amb_entry = amb[i]
@@ -100,6 +104,7 @@ def plan_release(req: BatchRequest, release_seed: int, titles: list[str]) -> lis
             bpm=float(bpms[i]), melody_instrument=melody[i], chords_instrument=chords[i], bass_instrument=bass[i],
             beat=beat[i], ambience=amb_list, lofi_preset=lofi[i], swing=round(rng.uniform(*req.swing_range), 3),
             temperature=req.temperature, seed=track_seed(release_seed, i + 1, 0), colour=colours[i], energy=energies[i],
+            drum_kit=kits[i] if beat[i] == GENERATED_BEAT else None,
         ))  # fmt: skip
     return plans
 

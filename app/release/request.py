@@ -27,7 +27,7 @@ DEFAULT_POOLS = {
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
-           "energies", "energy_range")
+           "energies", "energy_range", "drum_kits")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -49,7 +49,7 @@ class BatchRequest:
     melody_instruments: tuple[str, ...] = DEFAULT_POOLS["melody_instruments"]
     chords_instruments: tuple[str, ...] = DEFAULT_POOLS["chords_instruments"]
     bass_instruments: tuple[str, ...] = DEFAULT_POOLS["bass_instruments"]
-    beats: tuple[str, ...] | None = None  # None: every beat loop in app/effects
+    beats: tuple[str, ...] | None = None  # 'generated', loop names, 'none'; None: the generated drums
     ambience: tuple[str, ...] | None = None  # NAME[:LEVEL_DB] or 'none'; None: every ambience found
     lofi_presets: tuple[str, ...] = DEFAULT_POOLS["lofi_presets"]
     swing_range: tuple[float, float] = (0.54, 0.62)
@@ -58,6 +58,7 @@ class BatchRequest:
     colour_range: tuple[float, float] | None = None
     energies: tuple[float, ...] | None = (DEFAULT_ENERGY,)  # None when energy_range is given
     energy_range: tuple[float, float] | None = None
+    drum_kits: tuple[str, ...] | None = None  # kits for the generated drums; None: the default kit
     # How to run it (not part of the release's identity):
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
@@ -69,6 +70,8 @@ class BatchRequest:
         data = asdict(self)
         for name in ("jobs", "out", "mix_minutes", "crossfade"):
             data.pop(name)
+        if data["drum_kits"] is None:  # releases made before the option resume with the same identity
+            data.pop("drum_kits")
         return json.loads(json.dumps(data))
 
 
@@ -153,7 +156,7 @@ def request_from_args(args) -> BatchRequest:
     if given["formats"] is not None:
         req.formats = tuple(f.lower() for f in _split_list(given["formats"], "formats"))
     for name in ("keys", "modes", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
-                 "lofi_presets"):
+                 "lofi_presets", "drum_kits"):
         if given[name] is not None:
             setattr(req, name, _split_list(given[name], name.replace("_", " ")))
     if req.keys and [k.lower() for k in req.keys] in (["any"], ["all"], ["surprise"]):
@@ -184,7 +187,7 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     from app.audio.loops import discover_effects, find_effect
     from app.audio.fx import PRESETS
     from app.audio.instruments import discover_soundfonts, find_instrument
-    from app.spec import FORMATS, RANGES, check_range, parse_ambience
+    from app.spec import FORMATS, GENERATED_BEAT, RANGES, check_range, parse_ambience
 
     def ordered(name, pair, key):
         lo, hi = RANGES[key]
@@ -239,8 +242,15 @@ def validate_request(req: BatchRequest) -> BatchRequest:
             find_instrument(name, files)  # raises BadValueError with close matches
     effects, _ = discover_effects()
     for name in req.beats or ():
-        if name.lower() != "none":
+        if name.lower() not in ("none", GENERATED_BEAT):
             find_effect(name, "beat", effects)
+    if req.drum_kits is not None:
+        from app.audio.kits import find_kit
+
+        if req.beats is not None and GENERATED_BEAT not in [b.lower() for b in req.beats]:
+            raise BadValueError(f"drum kits play the generated drums; add {GENERATED_BEAT!r} to the beats pool")
+        for name in req.drum_kits:
+            find_kit(name, files)
     for entry in req.ambience or ():
         if entry.lower() != "none":
             name, level = parse_ambience(entry) if ":" in entry else (entry, None)

@@ -64,6 +64,7 @@ def _spec_for(plan: TrackPlan, seed: int, release: Release):
         temperature=plan.temperature, seed=seed, formats=tuple(release.formats), overwrite=True, swing=plan.swing,
         lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album, colour=plan.colour,
         energy=plan.energy,
+        drum_kit=plan.drum_kit,
     ).validate()  # fmt: skip
 
 

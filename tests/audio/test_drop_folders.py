@@ -247,7 +247,7 @@ def test_wizard_says_which_files_were_skipped(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(wizard.questionary, "select", Answer)
     beat, bpm = wizard.ask_beat(None)
-    assert (beat, bpm) == ("ok_90bpm", 90.0)
+    assert (beat, bpm) == ("generated", None)  # the default: the drum model, whatever loops there are
     out = capsys.readouterr().out
     assert "2 files skipped" in out and "broken_88bpm.wav (not a readable WAV file)" in out
     assert "empty_70bpm.wav (empty file)" in out and "python -m app.main effects" in out
@@ -286,7 +286,7 @@ def test_a_run_goes_through_drop_folders_full_of_bad_files(tmp_path, monkeypatch
     side = json.loads(result.files["sidecar"].read_text(encoding="utf-8"))
     assert side["instruments"]["melody"]["id"] == "m\ufffdsic box:0:0"
     assert side["ambience"] == [{"name": "caf\ufffd murmur", "level_db": -18.0}]
-    assert side["beat"]["name"] == "boombap_80bpm"
+    assert side["beat"]["name"] == "generated"  # the default: the drum model on the GM kit
     again = resolve_choices(load_replay(result.files["sidecar"]))
     assert again.instruments["melody"].sf2_path.name == "m\udcfcsic box.sf2"
     assert again.ambience[0][0].path.name == "caf\udce9 murmur.wav"

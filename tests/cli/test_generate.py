@@ -36,8 +36,8 @@ def test_track_files_and_sidecar(track):
     result, out = track
     s = result.sidecar
     assert result.name == "test song"
-    for kind in ("midi", "wav", "mp3", "flac", "sidecar", "stem_melody", "stem_chords", "stem_bass", "stem_beat",
-                 "stem_ambience", "midi_melody", "midi_chords", "midi_bass"):
+    for kind in ("midi", "wav", "mp3", "flac", "sidecar", "stem_melody", "stem_chords", "stem_bass", "stem_drums",
+                 "stem_ambience", "midi_melody", "midi_chords", "midi_bass", "midi_drums"):
         assert result.files[kind].exists(), kind
     side = json.loads(result.files["sidecar"].read_text())
     for key in ("name", "seed", "key", "mode", "bpm", "duration_s", "lufs", "true_peak_dbtp", "instruments",
@@ -73,7 +73,7 @@ def test_midi_has_key_tempo_and_named_tracks(track):
     song = read_midi(result.files["midi"])
     assert song.key == 3 and song.mode == "minor"
     assert abs(song.tempo_bpm - result.sidecar["bpm"]) < 0.01
-    assert [t.name for t in mido.MidiFile(str(result.files["midi"])).tracks] == ["melody", "chords", "bass"]
+    assert [t.name for t in mido.MidiFile(str(result.files["midi"])).tracks] == ["melody", "chords", "bass", "drums"]
 
 
 def test_replay_gives_identical_midi(track, models, tmp_path):

@@ -116,7 +116,8 @@ def test_a_rerun_after_an_interruption_makes_the_track_under_its_name(tmp_path):
 
 
 # The wizard's questions in order (as in test_wizard.py).
-WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Tempo in BPM", "Include chords",
+WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat", "Drum kit", "for the drums: listen",
+                  "Tempo in BPM", "Include chords",
                   "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                   "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
                   "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
@@ -269,7 +270,7 @@ def test_two_processes_making_the_same_name_at_once_both_finish(tmp_path):
             name = Path(path).name
             assert Path(path).exists() and (name.startswith(s["name"] + ".") or name.startswith(s["name"] + "_"))
         assert read_midi(s["files"]["midi"]).key == pitch_class(s["key"])
-    assert len(files_under(tmp_path)) == 2 * (1 + 1 + 1 + 3 + 5)  # json, wav, mid, part mids, stems
+    assert len(files_under(tmp_path)) == 2 * (1 + 1 + 1 + 4 + 5)  # json, wav, mid, part mids (drums too), stems
 
 
 RESERVE = """

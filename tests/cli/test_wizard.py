@@ -53,7 +53,8 @@ def unique(tag: str) -> str:
     return f"wiz{tag}{uuid.uuid4().hex[:8]}"
 
 
-ALL_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat loop", "Tempo in BPM", "Include chords",
+ALL_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat", "Drum kit", "for the drums: listen",
+               "Tempo in BPM", "Include chords",
                "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
                "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
@@ -77,7 +78,9 @@ def test_enter_all_the_way_makes_a_track_with_the_defaults(tmp_path):
 
     s = sidecar(tmp_path, name)
     assert s["seed"] == shown_seed
-    assert (s["beat"]["name"], s["bpm"]) == ("boombap_80bpm", 80.0)
+    assert (s["beat"]["name"], s["bpm"]) == ("generated", 80.0)
+    assert s["instruments"]["drums"]["id"] == s["beat"]["kit"]["id"] == default_instrument("drums").id
+    assert "stem_drums" in s["files"] and "midi_drums" in s["files"]
     assert s["ambience"] == [{"name": "vinyl_crackle", "level_db": -24.0}]
     assert s["include_chords"] is True and s["temperature"] == 1.0
     assert s["spec"]["lofi_preset"] == "default" and s["spec"]["minutes"] == 0.25
@@ -97,7 +100,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         ("Song name", ENTER), ("Length in minutes", ENTER),
         ("Key", DOWN * 3 + ENTER),  # surprise me, C, Db, D
         ("Mode", DOWN * 2 + ENTER),  # surprise me, major, minor
-        ("Beat loop", DOWN + ENTER),  # boombap, dusty
+        ("Beat", DOWN * 2 + ENTER),  # generated, boombap, dusty
         ("Tempo in BPM", CLEAR + "300" + ENTER), ("out of range", CLEAR + "92" + ENTER),
         ("Include chords", "n"),
         ("Melody instrument", DOWN + ENTER),  # the first curated preset after the default
