@@ -19,7 +19,7 @@ from app.deliver.names import OutputDirs
 from app.errors import BadValueError
 from app.music.midi_io import read_midi
 from app.spec import TrackSpec
-from tests.sf2_fixture import write_tiny_sf2
+from tests.fixtures.sf2 import write_tiny_sf2
 
 GM = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 needs_gm = pytest.mark.skipif(not GM.exists(), reason="the system GM SoundFont (fluid-soundfont-gm) is not installed")
