@@ -206,7 +206,7 @@ def _evaluate(args) -> int:
         from app.report.drum_figures import evaluate_drums, format_drum_report
 
         report = evaluate_drums(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature)
-        print(json.dumps(report, indent=2) if args.json else format_drum_report(report))
+        print(json_text(report, "drum report").rstrip("\n") if args.json else format_drum_report(report))
         return 0
     from app.report.evaluate import evaluate, format_report
 

@@ -61,7 +61,9 @@ class BatchRequest:
         data = asdict(self)
         for name in ("jobs", "out", "mix_minutes", "crossfade"):
             data.pop(name)
-        return json.loads(json.dumps(data))
+        from app.files import json_text
+
+        return json.loads(json_text(data, "request"))
 
 
 def _split_list(value, name: str) -> tuple[str, ...]:
