@@ -85,7 +85,8 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         music_s=round(song.length_seconds, 3),
         lufs=round(lufs, 2),
         true_peak_dbtp=round(peak_dbtp, 2),
-        instruments={part: {"id": inst.id, "name": inst.name} for part, inst in _used_instruments(spec, choices).items()},
+        instruments={part: {"id": inst.id, "name": inst.name}
+                     for part, inst in _used_instruments(spec, choices).items()},
         beat=None if choices.beat is None else _beat_entry(choices.beat),
         ambience=[{"name": e.name, "level_db": lv} for e, lv in choices.ambience],
         temperature=spec.temperature,

@@ -118,7 +118,8 @@ def test_a_no_chords_track_lists_no_chords_instrument_or_soundfont(tmp_path, mod
 
 def test_a_number_too_long_to_read_is_exit_2(tmp_path):
     spec = TrackSpec(seed=5, key="F", mode="major").to_json()
-    text = json.dumps({"version": SIDECAR_VERSION, "name": "x", "spec": spec}).replace('"seed": 5', '"seed": 1' + "0" * 5000)
+    text = json.dumps({"version": SIDECAR_VERSION, "name": "x", "spec": spec})
+    text = text.replace('"seed": 5', '"seed": 1' + "0" * 5000)  # a JSON number Python will not convert
     path = tmp_path / "long.json"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(BadValueError, match=r"replay file .*long\.json holds a number too long to read"):
