@@ -59,8 +59,9 @@ def atomic_path(path: str | Path):
         yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
+        full = isinstance(exc, DiskFullError) or is_disk_full(exc, path.parent)  # while the partial file is there
         _remove(tmp)
-        if isinstance(exc, DiskFullError) or is_disk_full(exc, path.parent):  # named by its final name
+        if full:  # named by its final name
             raise DiskFullError(_display(path), free_mb(path.parent)) from exc
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {_display(path)}: {exc.strerror or exc}") from exc

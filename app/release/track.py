@@ -88,21 +88,22 @@ def make_track(task: TrackTask, models, windows: set, progress=None) -> MadeTrac
     """
     plan, release = task.plan, task.release
     result, verdict, attempt, regenerated = _make_original(task, models, windows, progress)
-    if progress:
-        progress("tag")
     finals = {fmt: result.files[fmt] for fmt in release.formats if fmt in result.files}
     try:
+        if progress:
+            progress("tag")
         tag_finals(finals, plan, release)  # in place: a full disk can stop it half-way
+        if progress:
+            progress("measure")
+        row = _made_row(task, result, finals, regenerated)
     except BaseException as exc:
         remove_files(result.files.values())  # no file of a failed track stays in work/
         if isinstance(exc, DiskFullError):
             raise exc.for_track(result.name) from exc
         raise
-    if progress:
-        progress("measure")
     return MadeTrack(number=plan.number, work_files={f: str(p) for f, p in finals.items()},
-                     sidecar=str(result.files["sidecar"]), row=_made_row(task, result, finals, regenerated),
-                     passages=sorted(verdict.passages), attempt=attempt)
+                     sidecar=str(result.files["sidecar"]), row=row, passages=sorted(verdict.passages),
+                     attempt=attempt)
 
 
 def _make_original(task: TrackTask, models, windows: set, progress):
