@@ -19,7 +19,7 @@ def sidecar(tmp_path, **spec_changes) -> Path:
     spec = {"seed": 7, "minutes": 0.2, "key": "C", "mode": "minor", "bpm": 80.0,
             "melody_instrument": None, "chords_instrument": None, "bass_instrument": None,
             "include_chords": True, "beat": "none", "ambience": [], "temperature": 1.0, "swing": 0.57,
-            "lofi_preset": "default", **spec_changes}
+            "lofi_preset": "default", "colour": 0.5, "energy": 0.5, **spec_changes}
     path = tmp_path / "huge.json"
     path.write_text(json.dumps({"version": 1, "spec": spec}), encoding="utf-8")
     return path
