@@ -57,7 +57,7 @@ def test_unplayable_presets_cannot_be_chosen(broken, query):
 
 
 def test_a_batch_pool_with_an_unplayable_preset_is_refused(tmp_path, monkeypatch):
-    from app.release.batch import BatchRequest, validate_request
+    from app.release.request import BatchRequest, validate_request
 
     write_broken_sf2(tmp_path / "sf2" / "chip.sf2")
     monkeypatch.setattr(paths, "SF2_DIR", tmp_path / "sf2")
