@@ -38,6 +38,20 @@ class OutputError(LofiError):
     """An output file cannot be written (folder unwritable, disk full)."""
 
 
+class DiskFullError(OutputError):
+    """The disk filled up while writing `file`; free_mb is what was left afterwards. A track's
+    delivery adds which track was lost (for_track)."""
+
+    def __init__(self, file, free_mb: int, track: str | None = None):
+        self.file, self.free_mb, self.track = file, free_mb, track
+        text = f"disk full while writing {file} ({free_mb} MB free)"
+        super().__init__(text if track is None else f"{text}; nothing of track {track} was kept")
+
+    def for_track(self, track: str) -> "DiskFullError":
+        """The same error, saying that nothing of track `track` was kept."""
+        return DiskFullError(self.file, self.free_mb, track)
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived (the CLI turns them into this, so they unwind like Ctrl-C: temporary
     files removed, batch workers stopped). `signum` says which; the exit code is 128 + signum."""

@@ -13,14 +13,16 @@ drop-folder scans skip them and clean_stale_temps() can remove those of processe
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 from pathlib import Path
 
-from app.errors import OutputError
+from app.errors import DiskFullError, OutputError
 
 # Signals that stop a run; hold_signals() defers them.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -56,12 +58,50 @@ def atomic_path(path: str | Path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
+        full = isinstance(exc, DiskFullError) or is_disk_full(exc, path.parent)  # while the partial file is there
         _remove(tmp)
-        raise OutputError(f"cannot write {_display(path)}: {exc.strerror or exc}") from exc
-    except BaseException:
-        _remove(tmp)
+        if full:  # named by its final name
+            raise DiskFullError(_display(path), free_mb(path.parent)) from exc
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {_display(path)}: {exc.strerror or exc}") from exc
         raise
+
+
+# errno values that mean "no room": ENOSPC, and EDQUOT (a user's quota is used up).
+_NO_ROOM = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(errno, name)}
+# Below this many bytes free, a writer's vague failure (libsndfile says only "System error.") is
+# taken to be a full disk.
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
+    """True when `exc`, or an exception it was raised from (mutagen and the exporters wrap the
+    OSError), is ENOSPC/EDQUOT or says "[Errno 28]"; or when one of them is a writer's error (an
+    OSError, libsndfile's RuntimeError "System error.", a mutagen error) and `folder`'s file system
+    has under NEARLY_FULL_BYTES left."""
+    writer_error = False
+    seen, depth = exc, 0
+    while seen is not None and depth < 10:
+        if getattr(seen, "errno", None) in _NO_ROOM or "[Errno 28]" in str(seen):
+            return True
+        writer_error = writer_error or isinstance(seen, (OSError, RuntimeError)) \
+            or type(seen).__module__.startswith(("mutagen", "soundfile"))
+        seen, depth = seen.__cause__ or seen.__context__, depth + 1
+    if not writer_error:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def free_mb(folder: str | Path) -> int:
+    """Whole megabytes free for this user on `folder`'s file system (0 when it cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free // 1_000_000
+    except OSError:
+        return 0
 
 
 class StagedFiles:
@@ -87,6 +127,8 @@ class StagedFiles:
                 try:
                     os.replace(tmp, final)
                 except OSError as exc:
+                    if is_disk_full(exc, final.parent):
+                        raise DiskFullError(final, free_mb(final.parent)) from exc
                     raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from exc
             self.pending.clear()
 
@@ -183,6 +225,24 @@ def _pid_alive(pid: int) -> bool:
 def _remove(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+_HASHES: dict[tuple, str] = {}
+_HASHES_LOCK = threading.Lock()
+
+
+def cached_sha256(path: str | Path) -> str:
+    """file_sha256, computed once per process for a file of the same path, size and mtime (a big
+    SoundFont is hashed once, not once per track). OSError when it cannot be read."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _HASHES_LOCK:
+        known = _HASHES.get(key)
+    if known is None:
+        known = file_sha256(path)
+        with _HASHES_LOCK:
+            _HASHES[key] = known
+    return known
 
 
 def file_sha256(path: str | Path) -> str:

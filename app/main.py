@@ -97,7 +97,11 @@ def _generate(args) -> int:
     from app.pipeline import STAGES, run_track
 
     if args.replay:
+        from app.deliver.replay import check_replay_inputs
+
         spec = _replay_spec(args, load_replay(args.replay))
+        for change in check_replay_inputs(args.replay, spec, anyway=args.replay_anyway):
+            print(f"warning: {change} since the track was made; replaying anyway (--replay-anyway)", file=sys.stderr)
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
     spec = _spec_from_args(args)
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
@@ -203,7 +207,7 @@ def _evaluate(args) -> int:
         from app.report.drum_figures import evaluate_drums, format_drum_report
 
         report = evaluate_drums(count=args.count, minutes=args.minutes, seed=args.seed, temperature=args.temperature)
-        print(json.dumps(report, indent=2) if args.json else format_drum_report(report))
+        print(json_text(report, "drum report").rstrip("\n") if args.json else format_drum_report(report))
         return 0
     from app.report.evaluate import evaluate, format_report
 
@@ -265,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
+    p.add_argument("--replay-anyway", action="store_true",
+                   help="replay even when an input file (SoundFont, beat, ambience, model) changed since")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("train", help="train the chord, melody and drum LSTMs (Bach chorales or --midi-dir; data/groove)")

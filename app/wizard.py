@@ -176,7 +176,10 @@ def ask_beat(default: str | None) -> tuple[str, float | None]:
     choices.append(Choice("none (no drums)", value=NO_BEAT))
     names = [c.value for c in choices]
     answer = _ask(questionary.select("Beat", choices, default=default if default in names else names[0]))
-    return answer, next((e.bpm for e in beats if e.name == answer), None)
+    chosen = next((e for e in beats if e.name == answer), None)
+    if chosen is not None and chosen.tempo_note:  # half/double time, or clamped into the tempo range
+        print(f"  {chosen.name}: {chosen.tempo_note}")
+    return answer, chosen.bpm if chosen is not None else None
 
 
 def ask_tempo(default: float | None, beat_bpm: float | None) -> float | None:

@@ -87,14 +87,20 @@ def prepare_output_dirs(dirs: OutputDirs) -> None:
     from app.files import clean_stale_temps
 
     for folder in dict.fromkeys((dirs.midi, dirs.wav, dirs.results)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".lofi-write-test.{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+        check_writable(folder)
         clean_stale_temps(folder)
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` (and its parents) and write and remove a probe file in it. Raises
+    OutputError "cannot write to FOLDER: reason" (not a directory, permission denied, ...)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".lofi-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
 @contextlib.contextmanager
@@ -142,9 +148,10 @@ def _claim(marker: Path) -> int | None:
 
 
 def _take_over_stale(marker: Path) -> int | None:
-    """A marker nobody holds a lock on, older than STALE_RESERVATION_S (its process died): ours."""
+    """A marker nobody holds a lock on whose process is gone (the pid it holds no longer runs), or
+    that is older than STALE_RESERVATION_S: ours."""
     try:
-        if time.time() - marker.stat().st_mtime < STALE_RESERVATION_S:
+        if time.time() - marker.stat().st_mtime < STALE_RESERVATION_S and not _holder_gone(marker):
             return None
         fd = os.open(marker, os.O_WRONLY)
     except OSError:
@@ -160,7 +167,22 @@ def _take_over_stale(marker: Path) -> int | None:
         os.close(fd)
         return None
     os.utime(fd)
+    with contextlib.suppress(OSError):  # now our pid, so a rerun after we die takes over at once too
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+def _holder_gone(marker: Path) -> bool:
+    """True when the marker names a process id that no longer runs (a marker still being written,
+    with no id yet, is not gone)."""
+    from app.files import _pid_alive
+
+    try:
+        text = marker.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return text.isdigit() and not _pid_alive(int(text))
 
 
 def _lock(fd: int, blocking: bool) -> bool | None:

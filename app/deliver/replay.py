@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from app import paths
 from app.config import SAMPLE_RATE
-from app.errors import BadValueError
+from app.errors import BadValueError, LofiError
 from app.music import theory
 from app.spec import TrackSpec
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 SIDECAR_VERSION = 3
 READABLE_VERSIONS = (2, SIDECAR_VERSION)
 V2_DEFAULT_BEAT = "boombap_80bpm"
+
+
+class ReplayChangedError(LofiError):
+    """An input file the sidecar recorded (SoundFont, beat, ambience, model) differs now."""
 
 
 @dataclass
@@ -51,13 +55,14 @@ class Sidecar:
     lufs: float
     true_peak_dbtp: float
     instruments: dict[str, dict[str, Any]]  # part -> {"id": "bank:program@file", "name": preset name}
-    beat: dict[str, Any] | None  # a loop's {"name", "bpm"}, the generated drums' {"name": "generated", "kit"}, or None
+    beat: dict[str, Any] | None  # a loop's {"name", "bpm", "source_bpm", "tempo_note", "bpm_clamped"}, the generated drums' {"name": "generated", "kit"}, or None
     ambience: list[dict[str, Any]]  # [{"name", "level_db"}]
     temperature: float
     include_chords: bool
     sections: list[dict[str, Any]]  # [{"name", "start_beat", "bars"}]
     chords: list[str]  # the first 16 chord symbols
     checkpoints: dict[str, dict]  # model kind -> {"checkpoint"/"sampling_weights": {"file", "sha256"}}
+    inputs: dict[str, dict[str, str]]  # role ('instrument.melody', 'beat', ...) -> {"file", "sha256"}: --replay checks
     timings_s: dict[str, float]  # stage -> seconds
     files: dict[str, str]  # kind -> path
     spec: dict[str, Any]  # TrackSpec.to_json() with the seed actually used: what --replay reads
@@ -84,7 +89,8 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         music_s=round(song.length_seconds, 3),
         lufs=round(lufs, 2),
         true_peak_dbtp=round(peak_dbtp, 2),
-        instruments={part: {"id": inst.id, "name": inst.name} for part, inst in choices.instruments.items()},
+        instruments={part: {"id": inst.id, "name": inst.name}
+                     for part, inst in _used_instruments(spec, choices).items()},
         beat=_beat_facts(choices),
         ambience=[{"name": e.name, "level_db": lv} for e, lv in choices.ambience],
         temperature=spec.temperature,
@@ -93,6 +99,7 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
                   for s in song.sections],
         chords=[c.symbol for c in song.chords[:16]],
         checkpoints=_checkpoint_facts(),
+        inputs=input_hashes(spec, choices),
         timings_s=timings,
         files={kind: str(path) for kind, path in files.items()},
         spec={**spec.to_json(), "seed": choices.seed, "name": spec.name, **_resolved_drums(choices)},
@@ -106,7 +113,7 @@ def _beat_facts(choices: Choices) -> dict[str, Any] | None:
     kit = choices.instruments.get("drums")
     if kit is not None:
         return {"name": GENERATED_BEAT, "kit": {"id": kit.id, "name": kit.name}}
-    return None if choices.beat is None else {"name": choices.beat.name, "bpm": choices.beat.bpm}
+    return None if choices.beat is None else _beat_entry(choices.beat)
 
 
 def _resolved_drums(choices: Choices) -> dict[str, Any]:
@@ -118,6 +125,103 @@ def _resolved_drums(choices: Choices) -> dict[str, Any]:
     if kit is not None:
         return {"beat": GENERATED_BEAT, "drum_kit": kit.id}
     return {"beat": choices.beat.name if choices.beat is not None else NO_BEAT, "drum_kit": None}
+
+
+def _used_instruments(spec: TrackSpec, choices: Choices) -> dict:
+    """part -> the preset that plays it, for the parts the track has (no chords with --no-chords)."""
+    return {part: inst for part, inst in choices.instruments.items() if part != "chords" or spec.include_chords}
+
+
+def _beat_entry(beat) -> dict[str, Any]:
+    """The sidecar's beat: its name, the tempo the track plays it at, its own tempo, and the note
+    saying why they differ (half/double time, clamped into range), None when they do not."""
+    return {"name": beat.name, "bpm": beat.bpm, "source_bpm": beat.source_bpm, "tempo_note": beat.tempo_note,
+            "bpm_clamped": beat.bpm_clamped}
+
+
+def _shown(file: Path) -> str:
+    """A path as the sidecar shows it: relative to the project when inside it."""
+    file = Path(file)
+    return str(file.relative_to(paths.ROOT) if file.is_relative_to(paths.ROOT) else file)
+
+
+def input_files(spec: TrackSpec, choices: Choices) -> dict[str, Path]:
+    """Every file the track is made from, by role: 'instrument.<part>' (its SoundFont), 'beat',
+    'ambience.<name>', '<kind>.checkpoint' and '<kind>.sampling_weights' (the models)."""
+    from app.learn.checkpoint import sampling_weights_path
+
+    files = {f"instrument.{part}": inst.sf2_path for part, inst in _used_instruments(spec, choices).items()}
+    if choices.beat is not None:
+        files["beat"] = choices.beat.path
+    files.update({f"ambience.{effect.name}": effect.path for effect, _ in choices.ambience})
+    models = [("chord", paths.CHORD_CHECKPOINT), ("melody", paths.MELODY_CHECKPOINT)]
+    if "drums" in choices.instruments:  # the generated drums come from the drum model
+        models.append(("drum", paths.DRUM_CHECKPOINT))
+    for kind, path in models:
+        files[f"{kind}.checkpoint"], files[f"{kind}.sampling_weights"] = path, sampling_weights_path(path)
+    return files
+
+
+def input_hashes(spec: TrackSpec, choices: Choices) -> dict[str, dict[str, str]]:
+    """role -> {"file", "sha256"} of input_files (a file that cannot be read is left out). Each file
+    is hashed once per process (files.cached_sha256: a big SoundFont is not read per track)."""
+    from app.files import cached_sha256
+
+    hashes = {}
+    for role, file in input_files(spec, choices).items():
+        with contextlib.suppress(OSError):
+            hashes[role] = {"file": _shown(file), "sha256": cached_sha256(file)}
+    return hashes
+
+
+def changed_inputs(recorded: dict, spec: TrackSpec, choices: Choices) -> list[str]:
+    """What differs between a sidecar's recorded inputs and the files a replay would use now, one
+    phrase each ("the beat loop app/effects/beats/x.wav has changed"); [] when all match."""
+    from app.files import cached_sha256
+
+    now = input_files(spec, choices)
+    changes = []
+    for role, entry in recorded.items():
+        if not isinstance(entry, dict):
+            continue
+        file = now.get(role)
+        what = "the model file" if role.endswith(_MODEL_FILES) else _ROLE_WORDS.get(role.split(".")[0], "the file")
+        if file is None:
+            changes.append(f"{what} {entry.get('file', role)} is no longer used")
+            continue
+        try:
+            digest = cached_sha256(file)
+        except OSError:
+            changes.append(f"{what} {_shown(file)} is missing")
+            continue
+        if digest != entry.get("sha256"):
+            changes.append(f"{what} {_shown(file)} has changed")
+    return changes
+
+
+_ROLE_WORDS = {"instrument": "the SoundFont", "beat": "the beat loop", "ambience": "the ambience file"}
+_MODEL_FILES = (".checkpoint", ".sampling_weights")
+
+
+def check_replay_inputs(path: str | Path, spec: TrackSpec, anyway: bool = False) -> list[str]:
+    """Before a replay: compare the input files the sidecar at `path` recorded (content hashes) with
+    those the replayed spec resolves to now. A changed or missing file would make a different track:
+    ReplayChangedError naming it, unless `anyway`, when the changes are returned (to warn about).
+    A sidecar without recorded inputs is not checked."""
+    from app.choices import resolve_choices
+
+    try:
+        recorded = json.loads(Path(path).read_text(encoding="utf-8")).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if not isinstance(recorded, dict) or not recorded:
+        return []
+    changes = changed_inputs(recorded, spec, resolve_choices(spec))
+    if changes and not anyway:
+        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+        raise ReplayChangedError(f"replay file {path}: {changes[0]} since the track was made{more}, so the replay "
+                                 f"would make a different track; give --replay-anyway to make it regardless")
+    return changes
 
 
 def _checkpoint_facts() -> dict:
@@ -137,16 +241,13 @@ def _checkpoint_facts() -> dict:
 
 
 def write_sidecar(sidecar: Sidecar | dict, path: Path) -> Path:
-    """Write a sidecar (the record, or its JSON form as read back and edited) atomically. Text that is
-    not valid Unicode (undecodable file-name bytes) is written as JSON escapes rather than failing.
-    Returns the path."""
-    from app.files import atomic_path
+    """Write a sidecar (the record, or its JSON form as read back and edited) atomically, as plain
+    JSON (files.write_json: numpy scalars made plain; text that is not valid Unicode written as
+    escapes). Returns the path."""
+    from app.files import write_json
 
     data = sidecar.to_json() if isinstance(sidecar, Sidecar) else sidecar
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
-    return path
+    return write_json(path, data, "sidecar")
 
 
 def load_replay(path: str | Path) -> TrackSpec:
@@ -166,6 +267,8 @@ def load_replay(path: str | Path) -> TrackSpec:
         raise BadValueError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except RecursionError:
         raise BadValueError(f"{where} is not a sidecar (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts (not a JSONDecodeError)
+        raise BadValueError(f"{where} holds a number too long to read ({exc})") from None
     if not isinstance(data, dict):
         raise BadValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if "version" not in data:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.errors import BadValueError
+from app.errors import BadValueError, DiskFullError
 
 TAG_NAMES = ("title", "artist", "album", "bpm", "key", "genre", "comment", "tracknumber")
 
@@ -49,9 +49,22 @@ def tag_file(path: Path, fmt: str, tags: dict, cover_jpeg: bytes | None = None) 
     """Set tags on an exported file, replacing those of the same name and keeping the rest:
     ID3v2.3 in MP3 and in WAV (an `id3 ` chunk), Vorbis comments in FLAC. cover_jpeg, when given,
     is embedded as the front cover (MP3: APIC frame; FLAC: picture block; WAV keeps text tags only).
-    tags uses TAG_NAMES; a 'tracknumber' like '3/10' also sets FLAC's tracktotal."""
+    tags uses TAG_NAMES; a 'tracknumber' like '3/10' also sets FLAC's tracktotal. A full disk
+    (the file grows in place) raises DiskFullError naming the file."""
     tags = normalise_tags(tags)
     path = Path(path)
+    try:
+        _tag_file(path, fmt, tags, cover_jpeg)
+    except Exception as exc:
+        from app.files import free_mb, is_disk_full
+
+        if is_disk_full(exc, path.parent):
+            raise DiskFullError(path, free_mb(path.parent)) from exc
+        raise
+
+
+def _tag_file(path: Path, fmt: str, tags: dict[str, str], cover_jpeg: bytes | None) -> None:
+    """tag_file's work, on normalised tags."""
     if fmt in ("mp3", "wav"):
         from mutagen import id3
 

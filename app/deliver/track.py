@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from app.config import SAMPLE_RATE
 from app.deliver.names import OutputDirs, reserve_name
 from app.deliver.replay import Sidecar, track_sidecar, write_sidecar
+from app.errors import DiskFullError
 from app.files import staged_files
 from app.music import theory
 from app.spec import TrackSpec
@@ -68,7 +69,10 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
     from app.deliver.export import export_track, write_stem
 
     spec, done = track.spec, track.mastered
-    with reserve_name(dirs, spec.name, spec.overwrite) as name, staged_files() as stage, _threads(3) as pool:
+    lost = [spec.name]  # the name the track had when a full disk stopped it
+    with _name_the_lost_track(lost), reserve_name(dirs, spec.name, spec.overwrite) as name, \
+            staged_files() as stage, _threads(3) as pool:
+        lost[0] = name
         peak_job = pool.submit(lambda: done.true_peak_dbtp)
 
         def sidecar(files: dict[str, Path]) -> Sidecar:
@@ -136,6 +140,16 @@ def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
 def _programs(choices: Choices) -> dict[str, int]:
     """GM programs in the MIDI file, so it sounds right in any player (bank 0 presets only)."""
     return {part: inst.program for part, inst in choices.instruments.items() if inst.bank == 0}
+
+
+@contextlib.contextmanager
+def _name_the_lost_track(name: list[str]):
+    """A DiskFullError leaving the block says that nothing of track name[0] was kept (the staged
+    files are discarded by then)."""
+    try:
+        yield
+    except DiskFullError as exc:
+        raise exc.for_track(name[0]) from exc
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
-from app.errors import LofiError
+from app.errors import LofiError, OutputError
 from app.files import file_sha256, hold_signals
 from app.release.compliance import compliance_report
 from app.release.finals import move_finals
@@ -71,9 +71,11 @@ def produce_release(req: BatchRequest, windows: set | None = None, models=None) 
 
     Returns (exit code: 0 all done / 1 some failed, release folder, manifest).
     """
+    from app.deliver.names import check_writable
     from app.music.compose import load_models
     from app.release.cover import make_cover
 
+    check_writable(req.out)  # an unwritable --out is one line, before any work
     folder, manifest = find_release(req)
     if manifest is None:
         folder, manifest = new_release(req)
@@ -165,6 +167,10 @@ class _Ledger:
         elif event.kind == "failed":
             self.progress.idle(event.worker)
             self.fail(event.number, event.payload)
+        elif event.kind == "full":  # every later track would fail the same way: stop here
+            self.progress.idle(event.worker)
+            self.fail(event.number, event.payload)
+            raise OutputError(event.payload)
         elif event.kind == "fatal":
             raise LofiError(event.payload)
 

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.errors import BadValueError, OutputError
-from app.files import atomic_path, file_sha256
+from app.files import atomic_path, file_sha256, json_text
 from app.release.plan import TrackPlan, plan_release
 from app.release.records import DONE, MANIFEST_VERSION, PENDING, Manifest, ManifestRow, Release, TrackEffects
 from app.release.request import BatchRequest
@@ -80,7 +80,7 @@ def _blank(value) -> str:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """manifest.json and manifest.csv, each atomically and only when changed."""
-    write_if_changed(folder / "manifest.json", json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
+    write_if_changed(folder / "manifest.json", json_text(manifest.to_json(), "manifest"))
     write_if_changed(folder / "manifest.csv", manifest_csv(manifest))
 
 

@@ -72,7 +72,9 @@ class BatchRequest:
             data.pop(name)
         if data["drum_kits"] is None:  # releases made before the option resume with the same identity
             data.pop("drum_kits")
-        return json.loads(json.dumps(data))
+        from app.files import json_text
+
+        return json.loads(json_text(data, "request"))
 
 
 def _split_list(value, name: str) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from app.errors import LofiError, RenderError
+from app.errors import DiskFullError, LofiError, RenderError
 from app.config import TAIL_S
 from app.release.compliance import intro_outro_s, measure_compliance, measured_file
 from app.release.finals import tag_finals
@@ -90,15 +90,22 @@ def make_track(task: TrackTask, models, windows: set, progress=None) -> MadeTrac
     """
     plan, release = task.plan, task.release
     result, verdict, attempt, regenerated = _make_original(task, models, windows, progress)
-    if progress:
-        progress("tag")
     finals = {fmt: result.files[fmt] for fmt in release.formats if fmt in result.files}
-    tag_finals(finals, plan, release)
-    if progress:
-        progress("measure")
+    try:
+        if progress:
+            progress("tag")
+        tag_finals(finals, plan, release)  # in place: a full disk can stop it half-way
+        if progress:
+            progress("measure")
+        row = _made_row(task, result, finals, regenerated)
+    except BaseException as exc:
+        remove_files(result.files.values())  # no file of a failed track stays in work/
+        if isinstance(exc, DiskFullError):
+            raise exc.for_track(result.name) from exc
+        raise
     return MadeTrack(number=plan.number, work_files={f: str(p) for f, p in finals.items()},
-                     sidecar=str(result.files["sidecar"]), row=_made_row(task, result, finals, regenerated),
-                     passages=sorted(verdict.passages), attempt=attempt)
+                     sidecar=str(result.files["sidecar"]), row=row, passages=sorted(verdict.passages),
+                     attempt=attempt)
 
 
 def _make_original(task: TrackTask, models, windows: set, progress):

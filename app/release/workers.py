@@ -16,22 +16,25 @@ import signal
 from collections import deque
 from typing import Any, Callable, NamedTuple
 
-from app.errors import LofiError
+from app.errors import DiskFullError, LofiError
 from app.release.track import TrackTask, make_track
 
 
 class WorkerEvent(NamedTuple):
-    kind: str  # 'ready', 'stage', 'done', 'failed' or 'fatal'
+    kind: str  # 'ready', 'stage', 'done', 'failed', 'full' (failed: the disk is full) or 'fatal'
     worker: int
     number: int | None  # the track's number (None for 'ready' and 'fatal')
-    payload: Any  # 'stage': the stage name; 'done': a MadeTrack; 'failed' and 'fatal': the message
+    payload: Any  # 'stage': the stage name; 'done': a MadeTrack; 'failed', 'full' and 'fatal': the message
     task: TrackTask | None  # the task a 'done' or 'failed' event ends
 
 
 def attempt_track(task: TrackTask, models, windows: set, progress) -> tuple[str, Any]:
-    """make_track, with any failure turned into ('failed', message); else ('done', MadeTrack)."""
+    """make_track, with any failure turned into ('failed', message) (('full', message) when the disk
+    is full); else ('done', MadeTrack)."""
     try:
         return "done", make_track(task, models, windows, progress=progress)
+    except DiskFullError as exc:
+        return "full", str(exc)
     except LofiError as exc:
         return "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken track must not stop the release
@@ -82,14 +85,57 @@ class InlineWorker:
         """Nothing runs in the background."""
 
 
+_exiting = False
+
+
 def _exit_on_sigterm(signum, frame):
+    global _exiting
+    if _exiting:  # a second SIGTERM (the parent-death signal and the watchdog) must not cut the unwinding short
+        return
+    _exiting = True
     raise SystemExit(143)  # unwinds through atomic_path, which removes its temporary file
 
 
-def _worker_main(worker_id: int, tasks, events, windows) -> None:
-    """A worker process: load the models once, then make tracks from its task queue until None."""
+# How often a worker looks for its parent, and how long it gives itself to unwind (SIGTERM: its
+# temporary files removed) before it exits outright once the parent is gone.
+PARENT_CHECK_S = 0.5
+ORPHAN_GRACE_S = 3.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker end when the batch parent dies, even by SIGKILL or the OOM killer (no chance
+    to stop its workers): on Linux the kernel sends SIGTERM at the parent's death
+    (prctl PR_SET_PDEATHSIG); everywhere a watchdog thread sees the parent gone (os.getppid()
+    changes), sends SIGTERM to this process and, if the work does not unwind within
+    ORPHAN_GRACE_S (stuck in C code), exits outright."""
+    import ctypes
+    import os
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(143)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _worker_main(worker_id: int, tasks, events, windows, parent_pid: int | None = None) -> None:
+    """A worker process: load the models once, then make tracks from its task queue until None.
+    It ends by itself when the parent (parent_pid) dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     from app.music.compose import load_models  # the numpy sampling port: workers never import torch
 
     models = load_models()
@@ -121,9 +167,11 @@ class SpawnWorkers:
             self._start(w)
 
     def _start(self, w: int) -> None:
+        import os
+
         tasks = self.ctx.Queue()
-        proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, self.windows), daemon=True,
-                                name=f"lofi-batch-{w + 1}")
+        proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, self.windows, os.getpid()),
+                                daemon=True, name=f"lofi-batch-{w + 1}")
         # The worker inherits an ignored SIGINT through exec, so a Ctrl-C to the whole process group
         # while it is still starting up does not kill it with a traceback; the parent decides.
         with _sigint_ignored():
@@ -161,7 +209,7 @@ class SpawnWorkers:
         task = None
         if kind == "ready":
             self.ready.add(w)
-        elif kind in ("done", "failed"):
+        elif kind in ("done", "failed", "full"):
             task = self.busy.pop(w, None)
         return WorkerEvent(kind, w, number, payload, task)
 

@@ -259,6 +259,16 @@ def test_output_folder_under_a_regular_file_is_a_clear_error(tmp_path):
     assert files_under(tmp_path) == {blocker}
 
 
+def test_batch_out_that_cannot_be_written_is_the_same_one_line_error(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    done = subprocess.run([sys.executable, "-m", "app.main", "batch", "--count", "1", "--minutes", "0.1",
+                           "--out", str(blocker / "releases")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == f"error: cannot write to {blocker / 'releases'}: Not a directory"
+    assert files_under(tmp_path) == {blocker}
+
+
 def test_read_only_output_folder_is_a_clear_error(tmp_path):
     """A folder without write permission. Root ignores permissions, so the CLI runs with root's
     override capabilities dropped (a real EACCES from the kernel, no mock)."""
@@ -317,7 +327,8 @@ def test_disk_full_during_export_leaves_no_file_of_the_track(tmp_path, models, m
     out = tmp_path / "out"
     with pytest.raises(OutputError) as info:
         run_track(quick_spec("full disk"), models=models, dirs=OutputDirs.under(out))
-    assert str(info.value) == f"cannot write {out / 'final_results' / 'full disk.flac'}: No space left on device"
+    assert re.fullmatch(rf"disk full while writing {re.escape(str(out / 'final_results' / 'full disk.flac'))} "
+                        r"\(\d+ MB free\); nothing of track full disk was kept", str(info.value)), str(info.value)
     assert written and not written[0].exists()
     assert files_under(out) == set()  # nothing: no half file, no finished stem or MIDI of a lost track
 
@@ -332,9 +343,89 @@ def test_disk_full_writing_the_sidecar(tmp_path, models, monkeypatch):
 
     monkeypatch.setattr(deliver, "write_sidecar", full_sidecar)
     out = tmp_path / "out"
-    with pytest.raises(OutputError, match=r"full disk\.json: No space left on device"):
+    with pytest.raises(OutputError, match=r"disk full while writing .*full disk\.json \(\d+ MB free\); nothing of "
+                                          r"track full disk was kept"):
         run_track(quick_spec("full disk"), models=models, dirs=OutputDirs.under(out))
     assert files_under(out) == set()
+
+
+FULL_DISK = re.compile(r"error: disk full while writing (\S.*) \((\d+) MB free\); nothing of track (.+) was kept")
+
+
+def test_a_really_full_disk_is_one_line_and_keeps_nothing(tmp_path):
+    """A real 2 MB file system (tmpfs in a user namespace): libsndfile says only "System error.";
+    the CLI says which file, how much is free and that nothing of the track was kept, exit 1."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    script = (f"mount -t tmpfs -o size=2m tmpfs {mount} || exit 99; "
+              f"{sys.executable} -m app.main generate_music --yes --minutes 0.3 --formats wav,mp3 --no-picture "
+              f"--name full; echo rc=$?; find {mount} -type f")
+    try:
+        done = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "LOFI_OUTPUT_DIR": str(mount)}, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("unshare is not installed")
+    if done.returncode == 99 or "rc=" not in done.stdout:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.strip()[:200]}")
+    assert "rc=1" in done.stdout, (done.stdout, done.stderr)
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and FULL_DISK.fullmatch(err[0]), err
+    assert FULL_DISK.fullmatch(err[0]).group(3) == "full"
+    assert done.stdout.strip().endswith("rc=1")  # find listed no file: nothing of the track was kept
+
+
+def test_disk_full_while_tagging_an_mp3_in_place(tmp_path, monkeypatch):
+    """mutagen grows the file in place and wraps the OSError in its own `error` ("[Errno 28]")."""
+    import numpy as np
+    from mutagen.id3 import _file as id3_file
+
+    from app.deliver.export import export_track
+    from app.deliver.tags import tag_file
+    from app.errors import DiskFullError
+
+    path, = export_track(np.zeros((2, 44100), np.float32), 44100, tmp_path / "song", ("mp3",), {"title": "x"})
+
+    def insert_bytes(fobj, size, offset, *args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(id3_file, "insert_bytes", insert_bytes)
+    with pytest.raises(DiskFullError) as info:
+        tag_file(path, "mp3", {"title": "a longer title"}, cover_jpeg=b"\xff\xd8" + b"\0" * 100_000)
+    assert re.fullmatch(rf"disk full while writing {re.escape(str(path))} \(\d+ MB free\)", str(info.value))
+
+
+def test_batch_stops_at_the_first_full_disk_and_keeps_nothing_of_the_track(tmp_path, models, monkeypatch):
+    """Track 2's in-place tagging finds the disk full: the batch stops there (track 3 is not tried),
+    says so in one line, records the failure, and leaves no file of track 2 in work/."""
+    from mutagen.id3 import _file as id3_file
+
+    from app.release.batch import produce_release
+    from app.release.request import BatchRequest, validate_request
+
+    real_insert = id3_file.insert_bytes
+    retagged: list[str] = []
+
+    def insert_bytes(fobj, size, offset, *args):
+        name = Path(fobj.name).name
+        if ".staged" not in name:  # the release's tags on a finished final in work/tracks
+            retagged.append(name)
+            if name.startswith("02"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_insert(fobj, size, offset, *args)
+
+    monkeypatch.setattr(id3_file, "insert_bytes", insert_bytes)
+    req = validate_request(BatchRequest(count=3, minutes=0.15, jobs=1, out=tmp_path, seed=5, formats=("mp3",),
+                                        album="Full Tapes"))
+    with pytest.raises(OutputError) as info:
+        produce_release(req, windows=set(), models=models)
+    assert re.fullmatch(r"disk full while writing .*/work/tracks/02[^/]*\.mp3 \(\d+ MB free\); nothing of track "
+                        r"02[^/]* was kept", str(info.value)), str(info.value)
+    assert not any(n.startswith("03") for n in retagged)  # track 3 was never made
+    folder = tmp_path / "Full Tapes"
+    rows = json.loads((folder / "manifest.json").read_text())["tracks"]
+    assert [r["status"] for r in rows] == ["done", "failed", "pending"]
+    assert rows[1]["error"] == str(info.value)
+    assert [p.name for p in files_under(folder / "work") if "02" in p.name] == []
 
 
 # --- existing tracks ---------------------------------------------------------------------------------

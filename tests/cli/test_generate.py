@@ -123,8 +123,6 @@ def test_cli_yes_without_terminal(cli_no_chords):
     assert (out / "wav" / "cli_melody.wav").exists() and not (out / "wav" / "cli_chords.wav").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="app/pipeline.py's sidecar lists every resolved instrument, chords "
-                                       "included, for a --no-chords track")
 def test_no_chords_sidecar_lists_no_chords_instrument(cli_no_chords):
     _, side = cli_no_chords
     assert set(side["instruments"]) == {"melody", "bass"}

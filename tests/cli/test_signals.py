@@ -251,6 +251,27 @@ def test_batch_sigint_stops_the_workers_and_the_rerun_completes(tmp_path, tiny_c
     assert [r["status"] for r in check_release(folder)["tracks"]] == ["done"] * 3
 
 
+def test_batch_workers_end_when_the_parent_is_killed_outright(tmp_path, tiny_corpus_cache):
+    """SIGKILL (or the OOM killer) gives the parent no chance to stop its workers: they notice its
+    death themselves and end within a few seconds; the rerun starts clean and finishes the release."""
+    env = {"LOFI_CACHE_DIR": str(tiny_corpus_cache)}
+    cli = Cli(batch_args(tmp_path, 3, 2), tmp_path, **env)
+    assert cli.wait_for("[1/3]"), cli.seen  # one track done, the others being made
+    workers = children_of(cli.proc.pid)
+    assert len(workers) >= 2
+    cli.proc.kill()
+    cli.proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)]  # no orphan goes on working
+
+    rerun = Cli(batch_args(tmp_path, 3, 2), tmp_path, **env)
+    code, output = rerun.finish()
+    assert code == 0, output
+    assert [r["status"] for r in check_release(tmp_path / "Signal Tapes")["tracks"]] == ["done"] * 3
+
+
 # --- two processes, one name ------------------------------------------------------------------------
 
 
@@ -302,6 +323,10 @@ def test_a_reservation_left_by_a_dead_process_is_taken_over(tmp_path):
     os.utime(stale, (time.time() - 60, time.time() - 60))
     with reserve_name(dirs, "lost", overwrite=False) as name:
         assert name == "lost"
+    # A fresh marker whose process is gone (killed a moment ago) is taken over at once.
+    stale.write_text("999999")
+    with reserve_name(dirs, "lost", overwrite=False) as name:
+        assert name == "lost"
     # A live holder (another process, holding its lock) keeps its name even when the marker is old.
     holder = subprocess.Popen([sys.executable, "-c", RESERVE, str(tmp_path), "held", "30"], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
@@ -316,3 +341,20 @@ def test_a_reservation_left_by_a_dead_process_is_taken_over(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_rerun_right_after_a_killed_run_gets_the_same_name(tmp_path):
+    """A run killed outright within 10 s of the rerun: its reservation names a dead process, so the
+    rerun takes the name over at once instead of writing NAME-2."""
+    dirs = OutputDirs.under(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", RESERVE, str(tmp_path), "killed", "60"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (dirs.results / "same.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    holder.kill()
+    holder.wait()
+    (dirs.results / "same.json").unlink()  # a killed track leaves no finished file, only its marker
+    assert (dirs.results / ".same.reserved").read_text() == str(holder.pid)
+    with reserve_name(dirs, "same", overwrite=False) as name:
+        assert name == "same"

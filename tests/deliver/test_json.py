@@ -98,3 +98,113 @@ def test_detected_tempo_is_a_plain_float(tmp_path):
     assert skipped == [] and effect.name == "my_loop"
     assert type(effect.bpm) is float
     json.dumps({"bpm": effect.bpm})  # what the sidecar writer does
+
+
+# --- the writers themselves: a sidecar and a manifest with numpy scalars in every field ---------------
+
+
+def numpified(value, data):
+    """`value` with every number inside it (dataclass fields, dict values, list items) turned into a
+    numpy scalar of a type drawn from `data` that holds it exactly; bools become numpy.bool_."""
+    from dataclasses import fields, is_dataclass, replace
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: numpified(getattr(value, f.name), data) for f in fields(value) if f.init})
+    if isinstance(value, dict):
+        return {k: numpified(v, data) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [numpified(v, data) for v in value]
+    if isinstance(value, bool):
+        return np.bool_(value)
+    if isinstance(value, int):
+        kinds = [t for t in NUMPY_INTS if np.iinfo(t).min <= value <= np.iinfo(t).max]
+        return data.draw(st.sampled_from(kinds))(value) if kinds else value
+    if isinstance(value, float):
+        return data.draw(st.sampled_from([t for t in NUMPY_FLOATS if float(t(value)) == value]))(value)
+    return value
+
+
+def plain_sidecar(seed: int, bpm: float, lufs: float):
+    from app.deliver.replay import SIDECAR_VERSION, Sidecar
+    from app.spec import TrackSpec
+
+    return Sidecar(
+        version=SIDECAR_VERSION, name="numbers", seed=seed, key="F", mode="dorian", bpm=bpm, duration_s=12.5,
+        music_s=10.0, lufs=lufs, true_peak_dbtp=-1.25, instruments={"melody": {"id": "GM:0:4", "name": "EP"}},
+        beat={"name": "loop", "bpm": bpm, "source_bpm": 2 * bpm, "tempo_note": "half-time", "bpm_clamped": False},
+        ambience=[{"name": "rain", "level_db": -18.5}], temperature=0.75, include_chords=True,
+        sections=[{"name": "A", "start_beat": 0.0, "bars": 8}], chords=["Dm7"],
+        checkpoints={"melody": {"checkpoint": {"file": "m.pt", "sha256": "ab"}}},
+        inputs={"beat": {"file": "loop.wav", "sha256": "cd"}}, timings_s={"compose": 0.5, "render": 1.25},
+        files={"wav": "numbers.wav"}, spec={**TrackSpec(seed=seed, key="F").to_json(), "bpm": bpm},
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), st.integers(0, 2**32 - 1), st.floats(50, 140), st.floats(-40, -6))
+def test_the_sidecar_writer_writes_plain_json_from_numpy_fields(tmp_path_factory, data, seed, bpm, lufs):
+    from app.deliver.replay import write_sidecar
+
+    plain = plain_sidecar(seed, bpm, lufs)
+    path = write_sidecar(numpified(plain, data), tmp_path_factory.mktemp("side") / "numbers.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(plain.to_json()))
+
+
+def plain_manifest(tmp_path, lufs: float, duration_s: float):
+    """A real new release's manifest, its first track done with every figure filled in, and a mix."""
+    from dataclasses import replace
+
+    from app.release.manifest import new_release
+    from app.release.records import DONE, Compliance, FileCheck, MixEntry, Regeneration
+    from app.release.request import BatchRequest, validate_request
+
+    req = validate_request(BatchRequest(count=2, minutes=1.0, out=tmp_path, seed=3))
+    _, manifest = new_release(req)
+    row = manifest.tracks[0]
+    manifest.replace_row(replace(
+        row, status=DONE, files={"wav": "a.wav"}, file_checks={"a.wav": FileCheck(bytes=1234, sha256="ef")},
+        duration_s=duration_s, lufs=lufs, true_peak_dbtp=-1.5, regenerated=[Regeneration(seed=9, reason="twin")],
+        compliance=Compliance(lufs=lufs, true_peak_dbtp=-1.5, clipped_samples=0, longest_silence_s=0.25,
+                              duration_s=duration_s, expected_duration_s=duration_s, checks={"lufs": True},
+                              passed=True),
+        passages=["aa"]))  # fmt: skip
+    manifest.mix = MixEntry(file="mix.wav", tracklist="tracklist.txt", minutes=1.0, crossfade_s=4.0,
+                            duration_s=duration_s, entries=2, bytes=99, fingerprint="01")
+    return manifest
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.floats(-30, -8), st.floats(10, 1200))
+def test_the_manifest_writer_writes_plain_json_from_numpy_fields(tmp_path_factory, data, lufs, duration_s):
+    from app.files import json_text
+    from app.release.manifest import write_manifest
+
+    folder = tmp_path_factory.mktemp("release")
+    plain = plain_manifest(folder, lufs, duration_s)
+    write_manifest(folder, numpified(plain, data))
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8")) == json.loads(json_text(plain.to_json()))
+    assert (folder / "manifest.csv").read_text(encoding="utf-8").count("\n") == 3
+
+
+@pytest.mark.parametrize("report", ["evaluate", "bench", "drums"])
+def test_report_writers_take_numpy_fields(report, monkeypatch, capsys):
+    """`evaluate --json`, `evaluate --drums --json` and `bench --json` print reports holding numpy
+    figures as plain JSON."""
+    import importlib
+
+    from app.main import main
+
+    figures = {"mean_pitch": np.float32(64.5), "songs": np.int64(2), "per_song": [np.float64(0.25)],
+               "ok": np.bool_(True)}
+    module, function, argv = {
+        "evaluate": ("app.report.evaluate", "evaluate", ["evaluate", "--json", "--count", "1"]),
+        "drums": ("app.report.drum_figures", "evaluate_drums", ["evaluate", "--drums", "--json", "--count", "1"]),
+        "bench": ("app.report.bench", "run_bench", ["bench", "--json"]),
+    }[report]
+    target = importlib.import_module(module)
+    if not hasattr(target, function):
+        pytest.skip(f"{module} has no {function}")
+    monkeypatch.setattr(target, function, lambda *a, **k: figures)
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"mean_pitch": 64.5, "songs": 2, "per_song": [0.25], "ok": True}
