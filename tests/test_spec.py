@@ -245,3 +245,15 @@ def test_whole_arg():
         seed("9" * 5000)  # more digits than int() takes
     with pytest.raises(argparse.ArgumentTypeError, match=r"^expected a whole number of at least 1, got 'x'$"):
         whole_arg(1)("x")
+
+
+def test_config_defaults_lie_inside_their_ranges():
+    from app import config
+
+    for field, default in (("bpm", config.DEFAULT_BPM), ("colour", config.DEFAULT_COLOUR),
+                           ("energy", config.DEFAULT_ENERGY), ("swing", config.DEFAULT_SWING),
+                           ("level_db", config.DEFAULT_AMBIENCE_LEVEL_DB)):
+        lo, hi = RANGES[field]
+        assert lo < hi and lo <= default <= hi, field
+    assert config.RANDOM_SEED_LIMIT - 1 <= SEED_MAX
+    assert config.NO_BEAT == "none" and TrackSpec(beat=config.NO_BEAT).validate().beat == "none"

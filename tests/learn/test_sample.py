@@ -49,13 +49,13 @@ def test_temperature_one_draws_in_proportion_and_higher_temperature_flattens():
 
     def shares(temperature):
         rng = np.random.default_rng(2)
-        counts = np.bincount([draw(logits, temperature, 1.0, rng) for _ in range(20000)], minlength=4)
+        counts = np.bincount([draw(logits, temperature, 1.0, rng) for _ in range(8000)], minlength=4)
         return counts / counts.sum()
 
-    assert np.allclose(shares(1.0), probs, atol=0.015)
+    assert np.allclose(shares(1.0), probs, atol=0.025)
     hot = shares(2.0)  # p ** (1/2), renormalised: 0.41, 0.26, 0.17, 0.12
     expected = np.sqrt(probs) / np.sqrt(probs).sum()
-    assert np.allclose(hot, expected, atol=0.015)
+    assert np.allclose(hot, expected, atol=0.025)
     assert hot[0] < 0.45 and hot[3] > 0.1
 
 
