@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import OutputError
-from app.files import (atomic_path, clean_stale_temps, file_sha256, json_ready, json_text, printable, staged_files,
-                       write_json)
+from app.files import (atomic_path, clean_stale_temps, file_sha256, hold_signals, json_ready, json_text, printable,
+                       staged_files, write_json)
 from tests.fixtures.checks import files_under
 
 
@@ -111,6 +112,34 @@ def test_a_file_never_written_stops_the_whole_stage(tmp_path):
             stage.temp(tmp_path / "b.json")  # asked for, never written
             stage.temp(tmp_path / "c.mid").write_text("new")
     assert files_under(tmp_path) == {old} and old.read_text() == "old"
+
+
+def test_hold_signals_defers_a_stop_signal_to_the_end_of_the_block():
+    got: list[int] = []
+
+    def handler(signum, frame):
+        got.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with hold_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))  # Python runs signal handlers between bytecodes: give it some
+            assert got == []
+        assert got == [signal.SIGTERM]  # the old handler ran once the block ended
+        assert signal.getsignal(signal.SIGTERM) is handler  # and it is back in place
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_hold_signals_raises_keyboard_interrupt_after_the_block():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with hold_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))
+            done.append("renames")
+    assert done == ["renames"]  # the block finished before the interrupt
 
 
 # --- clean_stale_temps ---------------------------------------------------------------------
