@@ -122,7 +122,13 @@ class StagedFiles:
         return tmp
 
     def commit(self) -> None:
+        """Rename every temporary to its final name. A temporary that was never written stops the
+        commit before any rename (all or none); only a rename failing midway (each is within one
+        folder, so it is rare) can leave the ones before it in place."""
         with hold_signals(), self.lock:
+            for tmp, final in self.pending:
+                if not os.path.lexists(tmp):
+                    raise OutputError(f"cannot write {final}: {os.strerror(errno.ENOENT)}")
             for tmp, final in self.pending:
                 try:
                     os.replace(tmp, final)

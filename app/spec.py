@@ -90,11 +90,14 @@ class TrackSpec:
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:
-            raise BadValueError(f"unknown format {','.join(bad) or '(none)'}; allowed: {', '.join(FORMATS)}")
+            # repr: a name from a replay file may hold a newline, and the error is one line
+            shown = ", ".join(shorten(repr(f)) for f in bad) or "(none)"
+            raise BadValueError(f"unknown format {shown}; allowed: {', '.join(FORMATS)}")
         for name, level in self.ambience:
             lo, hi = RANGES["level_db"]
             if not lo <= level <= hi:
-                raise BadValueError(f"ambience level for {name} must be between {lo:g} and {hi:g} dB, got {level:g}")
+                raise BadValueError(f"ambience level for {shorten(repr(name))} must be between {lo:g} and {hi:g} dB, "
+                                    f"got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
         if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
             raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "

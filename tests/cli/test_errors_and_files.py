@@ -115,7 +115,7 @@ def test_replay_names_a_field_of_the_wrong_type(tmp_path, field):
     ("minutes", 0, "minutes must be between 0.1 and 20"), ("bpm", 200, "bpm must be between 50 and 140"),
     ("temperature", 5, "temperature must be between 0.1 and 2"), ("swing", 0.1, "swing must be between 0.5 and 0.75"),
     ("key", "H", "unknown key 'H'"), ("mode", "locrian", "unknown mode"), ("seed", -3, "seed must be between 0"),
-    ("formats", ["ogg"], "unknown format ogg"), ("ambience", [["rain", 12]], "between -60 and 0 dB"),
+    ("formats", ["ogg"], "unknown format 'ogg'"), ("ambience", [["rain", 12]], "between -60 and 0 dB"),
     ("lofi_preset", "shiny", "unknown lo-fi preset 'shiny'"), ("name", "  ", "name must not be empty"),
     ("minutes", float("nan"), "'spec.minutes' must be a finite number"),
 ])
