@@ -18,7 +18,7 @@ from app.deliver.replay import ReplayChangedError, SIDECAR_VERSION, check_replay
 from app.errors import BadValueError
 from app.main import main
 from app.spec import TrackSpec
-from tests.wav_fixture import click_loop, write_wav
+from tests.fixtures.wav import click_loop, write_wav
 
 GM = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 needs_gm = pytest.mark.skipif(not GM.exists(), reason="the system GM SoundFont (fluid-soundfont-gm) is not installed")
