@@ -128,6 +128,7 @@ def _loops(models: Models, key: int, mode: str, bar: float, beats_per_bar: int, 
                                  opts((seed, 1, i)), start_on_tonic=(name == "A"))
         rng = random.Random(f"{seed}:loop:{name}")
         loop = harmony.slower_changes(harmony.to_mode(raw, key, mode), bar, rng)
+        loop = harmony.keep_moving(loop, key, mode, bar, rng)
         loops[name] = harmony.colour_all(loop, key, mode, rng, colour)
     loops["groove"] = loops["intro"] = loops["breakdown"] = loops["A"]
     return loops

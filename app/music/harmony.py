@@ -84,6 +84,46 @@ def slower_changes(chords: list[Chord], bar: float, rng: random.Random, keep_spl
     return out
 
 
+# What a player does with a loop that came out as one chord: alternate it with chords of the mode,
+# a bar each (degrees above the loop's chord, each moved into the mode's scale).
+MOVING_LOOPS = {"minor": [(0, 5, 0, 5), (0, 8, 5, 7)], "major": [(0, 9, 2, 7), (0, 5, 0, 5)]}
+
+
+def diatonic_seventh(root: int, key: int, mode: str) -> str:
+    """The seventh chord the mode's scale stacks on this root (min7, maj7, dom7 or hdim7)."""
+    scale = theory.scale_pitch_classes(key, mode, leading_tone=False)
+    pick = lambda options: next((i for i in options if (root + i) % 12 in scale), options[0])  # noqa: E731
+    third, fifth, seventh = pick((3, 4)), pick((7, 6, 8)), pick((10, 11, 9))
+    return _SEVENTHS.get((third, fifth, seventh), "min7" if third == 3 else "dom7")
+
+
+def keep_moving(loop: list[Chord], key: int, mode: str, bar: float, rng: random.Random) -> list[Chord]:
+    """A loop with at most one root in the mode's scale (the model's loop collapsed into one chord
+    when its repeats merged, or one chord and a chromatic one that fit_to_melody may leave out) gets
+    motion: each chord of that root lasting two bars or more becomes a bar-a-chord alternation in the
+    mode starting on it: i iv i iv or i bVI iv v (minor family), I vi ii V or I IV I IV (major
+    family), each root moved into the scale. Any other loop is returned as it is (rng not drawn)."""
+    if len({c.root for c in loop if c.root in theory.scale_pitch_classes(key, mode)}) > 1:
+        return list(loop)
+    long = [c for c in loop if c.duration >= 2 * bar - 1e-9]
+    if not long:
+        return list(loop)
+    scale = theory.scale_pitch_classes(key, mode, leading_tone=False)
+    degrees = rng.choice(MOVING_LOOPS[theory.PARENT_MODE[mode]])
+    out: list[Chord] = []
+    for c in loop:
+        if c not in long:
+            out.append(c)
+            continue
+        bars = int(round(c.duration / bar))
+        for i in range(bars):
+            root = (c.root + degrees[i % len(degrees)]) % 12
+            root = root if root in scale else (root - 1) % 12 if (root - 1) % 12 in scale else (root + 1) % 12
+            quality = c.quality if root == c.root else diatonic_seventh(root, key, mode)
+            out.append(Chord(root, quality, c.start + i * c.duration / bars, c.duration / bars))
+    return out
+
+
 def push_changes(chords: list[Chord], bar: float, rng: random.Random, share: float = PUSH_SHARE) -> list[Chord]:
     """Anticipate a share of the changes that fall on a bar line (not the first): the chord comes in
     an 8th early and the one before gives up that 8th. A chord shorter than a beat is never made shorter."""

@@ -153,16 +153,25 @@ def voice_progression(chords: list[Chord], section_of, rng: random.Random, top: 
 
 # --- comping ---------------------------------------------------------------------------------
 
-# Hits relative to a chord's start (beats) and their lengths as a share of the time to the next hit.
+# Hits relative to the start of each bar a chord is played in (beats) and their lengths as a share of
+# the time to the next hit. A chord longer than a bar is played again in each bar (every two bars in
+# the breakdown): the Rhodes is near silent 4-6 s after a strike, so a held chord dies away.
 PATTERNS = {
     "sustain": [(0.0, 1.0)],
     "stabs": [(0.0, 0.7), (1.5, 0.6), (3.5, 0.9)],
     "push": [(0.0, 0.9), (2.5, 0.8)],
     "pulse": [(0.0, 0.8), (1.5, 0.5), (2.5, 0.9)],
-    "sparse": [(0.0, 1.0)],
+    "sparse": [(0.0, 0.6)],
 }
 SECTION_PATTERNS = {"intro": ["sustain"], "groove": ["stabs", "push", "pulse"], "A": ["push", "stabs", "sustain"],
                     "B": ["pulse", "push", "stabs"], "breakdown": ["sparse"], "outro": ["sustain", "push"]}
+RESTRIKE_BARS = {"breakdown": 2}  # bars between strikes of a held chord (1 elsewhere)
+MAX_HOLD_BARS = {"breakdown": 1.5}  # the longest a chord note rings, in bars (1 elsewhere)
+FIRST_SPAN = 1.5  # beats: a chord that starts closer than this to a bar line is struck again only at the next
+LAST_SPAN = 1.0  # beats: no re-strike closer than this to the next chord
+RESTRIKE_SOFTER = 8  # velocity: a held chord's re-strike is played softer than its first attack
+RESTRIKE_ROLL = 0.35  # share of a held chord's re-strikes that are rolled
+RESTRIKE_PUSH = 0.3  # share of a held chord's re-strikes pushed to the "and" of 4 before the bar
 
 
 def accent(velocity: int, beat_in_bar: float, bar: float = 4.0) -> int:
@@ -182,29 +191,63 @@ def accent(velocity: int, beat_in_bar: float, bar: float = 4.0) -> int:
     return max(1, min(127, velocity + delta))
 
 
+def windows(chord: Chord, section: str, bar: float) -> list[tuple[float, float, bool]]:
+    """The spans (start, end, restruck) a chord is played in (beats): the first from its start, then
+    one from each bar line (every RESTRIKE_BARS bars) that lies at least FIRST_SPAN past where a
+    re-strike was due and LAST_SPAN before the chord ends. A chord of a bar or less is one span."""
+    every = RESTRIKE_BARS.get(section, 1) * bar
+    cuts = [(chord.start, False)]
+    line = (int(chord.start // bar + 1e-9) + 1) * bar
+    while line <= chord.end - LAST_SPAN + 1e-9:
+        if line - cuts[-1][0] >= every - bar + FIRST_SPAN - 1e-9:
+            cuts.append((line, True))
+        line += bar
+    return [(at, cuts[i + 1][0] if i + 1 < len(cuts) else chord.end, again) for i, (at, again) in enumerate(cuts)]
+
+
+def _pushed(spans: list[tuple[float, float, bool]], rng: random.Random) -> list[tuple[float, float, bool]]:
+    """A share (RESTRIKE_PUSH) of a held chord's re-strikes moved an 8th ahead, onto the "and" of 4:
+    the span before gives up that 8th. Returns new spans."""
+    out = list(spans)
+    for i in range(1, len(out)):
+        if out[i][2] and out[i - 1][1] - out[i - 1][0] >= 2.0 and rng.random() < RESTRIKE_PUSH:
+            out[i - 1] = (out[i - 1][0], out[i - 1][1] - 0.5, out[i - 1][2])
+            out[i] = (out[i][0] - 0.5, out[i][1], True)
+    return out
+
+
 def comp(chords: list[Chord], voicings: list[tuple[list[int], str]], section_of, energy: float,
          rng: random.Random, bar: float = 4.0, velocity: int = 60) -> Part:
     """The 'chords' part: each chord played in its section's pattern (one pattern per section kind,
-    drawn once; energy above 0.5 adds the pattern's later stabs, below drops them), sustained chords
-    and some others rolled from the bottom up."""
+    drawn once; energy above 0.5 adds the pattern's later stabs, below drops them) in every bar it
+    lasts (windows), no note held longer than a bar (MAX_HOLD_BARS in the breakdown); sustained
+    chords and some others rolled from the bottom up, a held chord's re-strikes softer."""
     notes: list[Note] = []
     pattern_of: dict[str, str] = {}
     for chord, (pitches, _) in zip(chords, voicings):
         section = section_of(chord.start)
         name = pattern_of.setdefault(section, rng.choice(SECTION_PATTERNS.get(section, ["sustain"])))
-        hits = [h for h in PATTERNS[name] if h[0] < chord.duration - 0.2]
-        if energy < 0.35 and len(hits) > 1:
-            hits = hits[:1]
-        elif energy > 0.7 and name != "sustain" and chord.duration >= 3:
-            hits = sorted(set(hits) | {(1.0, 0.4)})
-        roll = name in ("sustain", "sparse") or rng.random() < 0.15
-        for j, (offset, share) in enumerate(hits):
-            start = chord.start + offset
-            until = chord.start + hits[j + 1][0] if j + 1 < len(hits) else chord.end
-            length = max(0.25, (until - start) * share)
-            level = accent(velocity - (6 if name == "sparse" else 0), (start % bar), bar)
-            for k, pitch in enumerate(pitches):
-                lag = k * ROLL_STEP if roll and j == 0 else 0.0
-                if lag < length:
-                    notes.append(Note(pitch, round(start + lag, 4), round(length - lag, 4), level))
+        held = name in ("sustain", "sparse")
+        spans = windows(chord, section, bar)
+        if held:
+            spans = _pushed(spans, rng)
+        longest = MAX_HOLD_BARS.get(section, 1.0) * bar
+        for at, until_span, again in spans:
+            span = until_span - at
+            hits = [h for h in PATTERNS[name] if h[0] < span - 0.2]
+            if energy < 0.35 and len(hits) > 1:
+                hits = hits[:1]
+            elif energy > 0.7 and not held and span >= 3:
+                hits = sorted(set(hits) | {(1.0, 0.4)})
+            roll = (rng.random() < RESTRIKE_ROLL) if held and again else held or rng.random() < 0.15
+            softer = RESTRIKE_SOFTER if held and again else 0
+            for j, (offset, share) in enumerate(hits):
+                start = at + offset
+                until = at + hits[j + 1][0] if j + 1 < len(hits) else until_span
+                length = min(longest, max(0.25, (until - start) * share))
+                level = accent(velocity - softer - (6 if name == "sparse" else 0), (start % bar), bar)
+                for k, pitch in enumerate(pitches):
+                    lag = k * ROLL_STEP if roll and j == 0 else 0.0
+                    if lag < length:
+                        notes.append(Note(pitch, round(start + lag, 4), round(length - lag, 4), level))
     return Part("chords", notes)
