@@ -1,0 +1,104 @@
+"""Long audio kept on disk instead of in memory: a track's layers (the rendered stems, the beat, the
+ambience) between the stage that makes them and the stage that writes their WAVs.
+
+    layer = SpilledAudio()
+    for block in blocks:          # float32 (2, m) each, in order
+        layer.append(block)
+    layer.read(start, stop)       # float32 (2, stop - start), exactly what was appended
+    for start, block in layer.blocks(): ...
+
+Why: a 20-minute stereo float32 layer is 420 MB, and a track has five of them; held together they
+made a 20-minute track peak at 4.7 GB. A spilled layer costs only a block of memory; its samples sit
+in an anonymous temporary file (deleted by the system when closed or when the process ends, even if
+it is killed), which the page cache keeps fast. Samples are stored as float32, so nothing is rounded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+# Frames per block read or written (6 s at 44.1 kHz: 2 MiB of stereo float32).
+SPILL_BLOCK_FRAMES = 1 << 18
+
+
+class SpilledAudio:
+    """float32 audio (channels, n) appended block by block to a temporary file; read back by range.
+
+    Looks enough like an array for the code that lays out layers: `.shape`, `.ndim`, `.dtype`,
+    `.size`; `peak` (largest |sample|) and `sum_squares` (float64) are kept as blocks arrive.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, channels: int = 2):
+        self.channels = channels
+        self.frames = 0
+        self.peak = 0.0
+        self.sum_squares = 0.0
+        self._file = tempfile.TemporaryFile(prefix="lofi-layer-")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.frames)
+
+    @property
+    def size(self) -> int:
+        return self.channels * self.frames
+
+    def append(self, block: np.ndarray) -> None:
+        """Add block (channels, m) at the end (converted to float32, stored frame-interleaved)."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be shaped ({self.channels}, m), got {block.shape}")
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(block.max()), -float(block.min()))
+        flat = block.ravel()
+        self.sum_squares += float(np.dot(flat, flat))
+        data = memoryview(np.ascontiguousarray(block.T)).cast("B")
+        offset, written = self.frames * self.channels * 4, 0
+        while written < data.nbytes:  # pwrite may write less than asked
+            written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+        self.frames += block.shape[1]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop (clipped to the length) as a new float32 (channels, m) array."""
+        start, stop = max(0, start), min(stop, self.frames)
+        if stop <= start:
+            return np.zeros((self.channels, 0), np.float32)
+        # pread, not seek + read: blocks are read from several threads at once.
+        raw = os.pread(self._file.fileno(), (stop - start) * self.channels * 4, start * self.channels * 4)
+        frames = np.frombuffer(raw, np.float32)
+        return np.ascontiguousarray(frames.reshape(-1, self.channels).T)
+
+    def blocks(self, frames: int = SPILL_BLOCK_FRAMES):
+        """(start, float32 (channels, m)) for consecutive blocks covering the whole layer."""
+        for start in range(0, self.frames, frames):
+            yield start, self.read(start, start + frames)
+
+    def __array__(self, dtype=None, copy=None):
+        """The whole layer in memory (for small layers and tests; long tracks read blocks)."""
+        whole = self.read(0, self.frames)
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES) -> SpilledAudio:
+    """An in-memory (channels, n) array copied to a SpilledAudio, block by block."""
+    out = SpilledAudio(audio.shape[0])
+    for start in range(0, audio.shape[1], frames):
+        out.append(audio[:, start:start + frames])
+    return out
+
+
+def read_block(audio, start: int, stop: int) -> np.ndarray:
+    """Frames start..stop of an in-memory array or a SpilledAudio, as float32 (channels, m)."""
+    if isinstance(audio, SpilledAudio):
+        return audio.read(start, stop)
+    return np.asarray(audio[:, start:stop], dtype=np.float32)
