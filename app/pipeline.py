@@ -75,11 +75,12 @@ def compose(spec: TrackSpec, choices: Choices, models: Models | None = None) -> 
 
 def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarray]:
     """Each part of the song through its SoundFont preset: part -> float32 (2, n) stems, TAIL_S longer
-    than the music."""
+    than the music, spilled to disk block by block (app/audio/spill.py) so memory does not grow with
+    the track's length."""
     from app.audio.render import render_song
 
     return render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=SAMPLE_RATE,
-                       tail_s=TAIL_S)
+                       tail_s=TAIL_S, spill=True)
 
 
 def mix(song: Song, stems: dict[str, np.ndarray], spec: TrackSpec, choices: Choices) -> MixedSong:
