@@ -57,7 +57,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     step("mix")
     mixed = mix(song, stems, spec, choices)
     step("master")
-    mastered = master(mixed.audio, SAMPLE_RATE)
+    mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
     step("export")
     result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered), dirs, timings)
     step(None)
