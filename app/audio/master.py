@@ -110,7 +110,7 @@ def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
     (same values, without a K-weighted copy of the whole track). audio: an array or a _Gained."""
     from scipy import signal
 
-    from app.audio.fx import _pool
+    from app.audio.blocks import _pool
 
     sos = _k_weighting_sos(int(sample_rate))
     channels, n = audio.shape
