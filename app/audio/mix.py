@@ -181,8 +181,13 @@ def mix_track(
     ambience: (audio, level_db) pairs, looped or cut to length, level relative to the bus RMS.
     The result is not normalised: the bus sits at -18 dBFS RMS unless headroom needed it lower.
     """
+    if not stems:
+        raise BadValueError("no music stems to mix")
+    n = max(_as_layer(audio, f"stem {name!r}").shape[1] for name, audio in stems.items())
+    envelope = None
+    if beat is not None and duck_db:  # before the bus exists: the analysis's temporaries come and go first
+        envelope = _kick_envelope_blocks(_as_layer(beat, "beat"), n, sample_rate, bpm)
     music = sum_stems(stems, stem_gains_db)
-    n = music.shape[1]
     if chain is None or isinstance(chain, str):
         chain = lofi_chain(chain or "default")
     if hasattr(chain, "process_in_place"):
@@ -200,8 +205,8 @@ def mix_track(
     layers = []  # (loop as given, linear gain); pydub loops each over the bus
     if beat is not None:
         beat_loop = _as_layer(beat, "beat")
-        if duck_db:
-            _duck_in_place(music, _kick_envelope_blocks(beat_loop, n, sample_rate, bpm), duck_db)
+        if envelope is not None:
+            _duck_in_place(music, envelope, duck_db)
         beat_layer = _cut(beat_loop, n)
         layers.append((beat_layer, _layer_gain(beat_layer, reference_rms, beat_gain_db)))
     for item in ambience:
