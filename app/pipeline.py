@@ -42,6 +42,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     anything a user can fix.
     """
     from app.audio.master import master
+    from app.audio.spill import use_folder as use_spill_folder
     from app.deliver.track import Delivery, deliver_track
 
     spec.validate()
@@ -49,6 +50,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     timings: dict[str, float] = {}
     choices = resolve_choices(spec)  # unknown instruments or effects fail before anything is written
     prepare_output_dirs(dirs)  # an unwritable folder fails now, not after minutes of work
+    use_spill_folder(dirs.wav)  # long layers wait on the disk the stems go to (app/audio/spill.py)
     step = _stepper(progress, timings)
     step("compose")
     song = compose(spec, choices, models)

@@ -11,6 +11,9 @@ Why: a 20-minute stereo float32 layer is 420 MB, and a track has five of them; h
 made a 20-minute track peak at 4.7 GB. A spilled layer costs only a block of memory; its samples sit
 in an anonymous temporary file (deleted by the system when closed or when the process ends, even if
 it is killed), which the page cache keeps fast. Samples are stored as float32, so nothing is rounded.
+The files go in the folder given to use_folder (the pipeline gives the stems' own folder, on the
+disk the track is written to, since /tmp is a RAM disk on some systems), else the system's
+temporary folder.
 """
 
 from __future__ import annotations
@@ -22,6 +25,22 @@ import numpy as np
 
 # Frames per block read or written (6 s at 44.1 kHz: 2 MiB of stereo float32).
 SPILL_BLOCK_FRAMES = 1 << 18
+_folder: str | None = None  # where new spills go (None: the system's temporary folder)
+
+
+def use_folder(folder) -> None:
+    """Put the temporary files of new SpilledAudio in `folder` (None: the system's temporary folder)."""
+    global _folder
+    _folder = None if folder is None else str(folder)
+
+
+def _temporary_file():
+    if _folder is not None:
+        try:
+            return tempfile.TemporaryFile(prefix=".lofi-layer-", dir=_folder)
+        except OSError:  # the folder went away or is read-only: the system's temporary folder will do
+            pass
+    return tempfile.TemporaryFile(prefix="lofi-layer-")
 
 
 class SpilledAudio:
@@ -39,7 +58,7 @@ class SpilledAudio:
         self.frames = 0
         self.peak = 0.0
         self.sum_squares = 0.0
-        self._file = tempfile.TemporaryFile(prefix="lofi-layer-")
+        self._file = _temporary_file()
 
     @property
     def shape(self) -> tuple[int, int]:
