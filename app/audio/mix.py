@@ -35,9 +35,10 @@ MAX_SUM_OF_PEAKS = 10 ** (-1.0 / 20)
 # pydub works on interleaved integers; 16 bit halves the bytes it copies (its overlay makes several
 # copies) and with the bus at -18 dBFS RMS its rounding floor is still > 80 dB below the music.
 MIX_SAMPLE_WIDTH = 2
-# Frames per chunk laid out by pydub (rounded down to whole milliseconds): small enough that its
-# copies stay in cache and memory does not grow with the track's length.
+# Frames per chunk laid out by pydub: small enough that its copies stay in cache and memory does
+# not grow with the track's length.
 PYDUB_CHUNK_FRAMES = 1 << 15
+PYDUB_PAD_MS = 3  # silence after each chunk, more than pydub's millisecond rounding can take off
 # The song's shape in the mix: the intro plays through a low-pass that opens when the groove starts;
 # the track fades in over two beats (at most 3 s) and out over its last quarter (at most 4 bars of
 # 4/4) plus the release tail.
@@ -222,24 +223,23 @@ def mix_track(
     sum_of_peaks = _peak(music) * bus_gain + sum(_peak(a) * g for a, g in layers)
     headroom = min(1.0, MAX_SUM_OF_PEAKS / sum_of_peaks) if sum_of_peaks > 0 else 1.0
 
-    # pydub lays the layers one chunk at a time, each written back over the bus. pydub slices in
-    # whole milliseconds, so chunks are whole milliseconds long; the last one keeps, as one overlay of
-    # the whole track would, only the whole milliseconds of the end.
-    ends = {}
+    # pydub lays the layers one chunk at a time, each written back over the bus. pydub's overlay
+    # slices in whole milliseconds (rounded), which can drop or pad a frame at a chunk's end: every
+    # chunk is handed over with PYDUB_PAD_MS of silence after it, and only its own frames are kept.
+    pad = np.zeros((2, math.ceil(PYDUB_PAD_MS * sample_rate / 1000)), np.float32)
 
     def work(start, stop):
-        mixed = to_segment(music[:, start:stop], sample_rate, gain=bus_gain * headroom)
+        padded = np.concatenate([music[:, start:stop], pad], axis=1)
+        mixed = to_segment(padded, sample_rate, gain=bus_gain * headroom)
         for audio, gain in layers:
             if gain > 0:
-                layer = to_segment(_looped_block(audio, start, stop), sample_rate, gain=gain * headroom)
-                mixed = mixed.overlay(layer, loop=True)
+                layer = np.concatenate([_looped_block(audio, start, stop), pad], axis=1)
+                mixed = mixed.overlay(to_segment(layer, sample_rate, gain=gain * headroom), loop=True)
         block = from_segment(mixed)
-        music[:, start:start + block.shape[1]] = block
-        ends[start] = start + block.shape[1]
+        music[:, start:stop] = block[:, : stop - start]
 
-    millisecond = sample_rate // math.gcd(int(sample_rate), 1000)  # frames in a whole number of ms
-    run_chunked(work, n, max(1, PYDUB_CHUNK_FRAMES // millisecond) * millisecond)
-    return music[:, : ends[max(ends)]] if ends else music
+    run_chunked(work, n, PYDUB_CHUNK_FRAMES)
+    return music
 
 
 def _cut(layer, n: int):

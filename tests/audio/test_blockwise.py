@@ -72,6 +72,20 @@ def test_stem_written_from_a_spill_is_the_stem_written_from_the_array(tmp_path, 
     assert np.abs(data).max() <= 0.9
 
 
+@pytest.mark.parametrize("frames", [SR * 3, SR * 3 + 17, 32768 * 2 + 1])  # whole ms or not, chunk edges
+def test_mix_keeps_every_frame_whatever_the_length(frames):
+    from app.audio.mix import PYDUB_CHUNK_FRAMES, mix_track
+
+    rng = np.random.default_rng(frames)
+    stems = {"melody": (rng.standard_normal((2, frames)) * 0.05).astype(np.float32)}
+    beat = spill((rng.standard_normal((2, frames)) * 0.1).astype(np.float32))
+    out = mix_track(stems, beat=beat, ambience=[(np.full((2, 1000), 0.01, np.float32), -20.0)], chain="clean")
+    assert out.shape == (2, frames) and np.isfinite(out).all()
+    # The ends of every pydub chunk carry the layers (no frame dropped or left unmixed).
+    edges = [stop - 1 for stop in range(PYDUB_CHUNK_FRAMES, frames, PYDUB_CHUNK_FRAMES)] + [frames - 1]
+    assert all(np.abs(out[:, edge]).max() > 0 for edge in edges)
+
+
 @needs_gm
 def test_blockwise_render_matches_one_render():
     notes = [Note(60 + (i % 5) * 2, i * 0.5, 0.75, 90) for i in range(12)]
