@@ -18,6 +18,7 @@ temporary folder.
 
 from __future__ import annotations
 
+import bisect
 import os
 import tempfile
 
@@ -59,6 +60,8 @@ class SpilledAudio:
         self.peak = 0.0
         self._sum_squares: float | None = None
         self._file = _temporary_file()
+        self._starts: list[int] = []  # first frame of each appended block
+        self._segments: list[tuple[int, int]] = []  # (frames, byte offset) of each appended block
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -69,7 +72,7 @@ class SpilledAudio:
         return self.channels * self.frames
 
     def append(self, block: np.ndarray) -> None:
-        """Add block (channels, m) at the end (converted to float32, stored frame-interleaved)."""
+        """Add block (channels, m) at the end (converted to float32)."""
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be shaped ({self.channels}, m), got {block.shape}")
@@ -77,10 +80,13 @@ class SpilledAudio:
             return
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         self._sum_squares = None
-        data = memoryview(np.ascontiguousarray(block.T)).cast("B")
+        # Stored as appended: each block channel after channel (no transpose), found by _segments.
+        data = memoryview(np.ascontiguousarray(block)).cast("B")
         offset, written = self.frames * self.channels * 4, 0
         while written < data.nbytes:  # pwrite may write less than asked
             written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+        self._starts.append(self.frames)
+        self._segments.append((block.shape[1], offset))
         self.frames += block.shape[1]
 
     @property
@@ -100,10 +106,19 @@ class SpilledAudio:
         start, stop = max(0, start), min(stop, self.frames)
         if stop <= start:
             return np.zeros((self.channels, 0), np.float32)
-        # pread, not seek + read: blocks are read from several threads at once.
-        raw = os.pread(self._file.fileno(), (stop - start) * self.channels * 4, start * self.channels * 4)
-        frames = np.frombuffer(raw, np.float32)
-        return np.ascontiguousarray(frames.reshape(-1, self.channels).T)
+        out = np.empty((self.channels, stop - start), np.float32)
+        first = bisect.bisect_right(self._starts, start) - 1
+        for k in range(first, len(self._starts)):
+            seg_start = self._starts[k]
+            if seg_start >= stop:
+                break
+            frames, offset = self._segments[k]
+            lo, hi = max(start, seg_start), min(stop, seg_start + frames)
+            for ch in range(self.channels):
+                # pread, not seek + read: blocks are read from several threads at once.
+                raw = os.pread(self._file.fileno(), (hi - lo) * 4, offset + (ch * frames + lo - seg_start) * 4)
+                out[ch, lo - start:hi - start] = np.frombuffer(raw, np.float32)
+        return out
 
     def blocks(self, frames: int = SPILL_BLOCK_FRAMES):
         """(start, float32 (channels, m)) for consecutive blocks covering the whole layer."""
