@@ -64,8 +64,9 @@ class BatchRequest:
         return json.loads(json.dumps(data))
 
 
-# Peak memory of one worker making one track, in MB: measured (generate_music, peak RSS) at 0.35 GB
-# for a 3-minute track, 0.53 GB for 10 minutes and 0.85 GB for 20; rounded up.
+# Peak memory of one worker making one track, in MB: measured (generate_music, peak RSS) at 0.27 GB
+# for a 3-minute track, 0.52 GB for 10 minutes and 0.81 GB for 20; rounded up (a worker also holds
+# the originality guard's melodies).
 WORKER_BASE_MB = 300
 WORKER_MB_PER_MINUTE = 32
 
