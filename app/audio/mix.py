@@ -223,14 +223,23 @@ def mix_track(
     sum_of_peaks = _peak(music) * bus_gain + sum(_peak(a) * g for a, g in layers)
     headroom = min(1.0, MAX_SUM_OF_PEAKS / sum_of_peaks) if sum_of_peaks > 0 else 1.0
 
-    # pydub lays the layers one chunk at a time, each written back over the bus. pydub's overlay
-    # slices in whole milliseconds (rounded), which can drop or pad a frame at a chunk's end: every
-    # chunk is handed over with PYDUB_PAD_MS of silence after it, and only its own frames are kept.
+    _overlay_in_chunks(music, layers, bus_gain * headroom, headroom, sample_rate)
+    return music
+
+
+def _overlay_in_chunks(music: np.ndarray, layers: list, bus_gain: float, headroom: float, sample_rate: int) -> None:
+    """pydub lays the layers ((audio, gain) pairs) over music (2, n) at bus_gain, one chunk at a
+    time, each written back over the bus (so no whole-track segment or copy is ever made).
+
+    pydub's overlay slices in whole milliseconds (rounded), which can drop or pad a frame at a
+    chunk's end: every chunk is handed over with PYDUB_PAD_MS of silence after it, and only its own
+    frames are kept.
+    """
     pad = np.zeros((2, math.ceil(PYDUB_PAD_MS * sample_rate / 1000)), np.float32)
 
     def work(start, stop):
         padded = np.concatenate([music[:, start:stop], pad], axis=1)
-        mixed = to_segment(padded, sample_rate, gain=bus_gain * headroom)
+        mixed = to_segment(padded, sample_rate, gain=bus_gain)
         for audio, gain in layers:
             if gain > 0:
                 layer = np.concatenate([_looped_block(audio, start, stop), pad], axis=1)
@@ -238,8 +247,7 @@ def mix_track(
         block = from_segment(mixed)
         music[:, start:stop] = block[:, : stop - start]
 
-    run_chunked(work, n, PYDUB_CHUNK_FRAMES)
-    return music
+    run_chunked(work, music.shape[1], PYDUB_CHUNK_FRAMES)
 
 
 def _cut(layer, n: int):
