@@ -42,6 +42,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     anything a user can fix.
     """
     from app.audio.master import master
+    from app.audio.spill import use_folder as use_spill_folder
     from app.deliver.track import Delivery, deliver_track
 
     spec.validate()
@@ -49,6 +50,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     timings: dict[str, float] = {}
     choices = resolve_choices(spec)  # unknown instruments or effects fail before anything is written
     prepare_output_dirs(dirs)  # an unwritable folder fails now, not after minutes of work
+    use_spill_folder(dirs.wav)  # long layers wait on the disk the stems go to (app/audio/spill.py)
     step = _stepper(progress, timings)
     step("compose")
     song = compose(spec, choices, models)
@@ -57,7 +59,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     step("mix")
     mixed = mix(song, stems, spec, choices)
     step("master")
-    mastered = master(mixed.audio, SAMPLE_RATE)
+    mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
     step("export")
     result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered), dirs, timings)
     step(None)
@@ -76,11 +78,12 @@ def compose(spec: TrackSpec, choices: Choices, models: Models | None = None) -> 
 
 def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarray]:
     """Each part of the song through its SoundFont preset: part -> float32 (2, n) stems, TAIL_S longer
-    than the music."""
+    than the music, spilled to disk block by block (app/audio/spill.py) so memory does not grow with
+    the track's length."""
     from app.audio.render import render_song
 
     return render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=SAMPLE_RATE,
-                       tail_s=TAIL_S)
+                       tail_s=TAIL_S, spill=True)
 
 
 def mix(song: Song, stems: dict[str, np.ndarray], spec: TrackSpec, choices: Choices) -> MixedSong:

@@ -32,6 +32,7 @@ LOWPASS_ORDER = 2  # 12 dB/octave: dusty, not muffled
 ROOM_TAPS = ((7.0, 0.32), (13.0, 0.24), (19.0, 0.18), (29.0, 0.13), (41.0, 0.09), (53.0, 0.06))
 ROOM_SPREAD_MS = 2.5
 ROOM_WET = 0.6
+ROOM_BLOCK_FRAMES = 1 << 16  # in-place work: frames per block
 
 
 @dataclass
@@ -63,6 +64,28 @@ class Room:
 
         run_chunked(work, n)
         return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n)) without a full-length copy: blocks are
+        done from the end backwards, so the input each block reads (up to the longest delay before it)
+        has not been overwritten yet; only that short stretch is copied."""
+        if not 0 <= self.wet <= 1:
+            raise BadValueError(f"room wet must be 0..1, got {self.wet:g}")
+        channels, n = audio.shape
+        delays = [[round((ms + self.spread_ms * (ch % 2)) * 1e-3 * sample_rate) for ms, _ in self.taps]
+                  for ch in range(channels)]
+        gains = [np.float32(g * self.wet) for _, g in self.taps]
+        longest = max((d for ch in delays for d in ch), default=0)
+        block = ROOM_BLOCK_FRAMES
+        for stop in range(n, 0, -block):
+            start = max(0, stop - block)
+            lo = max(0, start - longest)
+            dry = audio[:, lo:stop].copy()  # the input of this block and the stretch before it
+            for ch in range(channels):
+                for delay, gain in zip(delays[ch], gains):
+                    first = max(start, lo + delay)  # the first output sample with input in `dry`
+                    if first < stop:
+                        audio[ch, first:stop] += dry[ch, first - delay - lo:stop - delay - lo] * gain
 
     def reset(self) -> None:
         """Stateless."""

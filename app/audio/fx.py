@@ -16,50 +16,13 @@ overhead per call on a 3-minute track before doing anything, so they are not use
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from app.audio.blocks import (  # noqa: F401 - run_chunked and map_channels are used from here too
+    _CHUNK_FRAMES, _pool, map_channels, run_chunked, run_chunked_in_place, sosfilt_in_place)
 from app.errors import BadValueError
-
-# Frames per work unit: two channels of float32 at this size stay inside a core's L2 cache.
-_CHUNK_FRAMES = 1 << 15
-_POOL = None
-
-
-def _pool():
-    """A small shared thread pool; numpy releases the GIL inside ufuncs, so chunks run in parallel."""
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="fx")
-    return _POOL
-
-
-def run_chunked(work, n_frames: int, chunk_frames: int = _CHUNK_FRAMES) -> None:
-    """Call `work(start, stop)` for consecutive frame ranges covering 0..n_frames, in parallel.
-
-    `work` must write its own output slice; ranges never overlap.
-    """
-    bounds = [(s, min(s + chunk_frames, n_frames)) for s in range(0, n_frames, chunk_frames)]
-    if len(bounds) <= 2:
-        for start, stop in bounds:
-            work(start, stop)
-        return
-    for future in [_pool().submit(work, start, stop) for start, stop in bounds]:
-        future.result()
-
-
-def map_channels(func, audio: np.ndarray) -> np.ndarray:
-    """Apply `func(channel) -> channel` (1-D arrays) to each row of `audio`, channels in parallel.
-
-    For scipy filters, which release the GIL while they run.
-    """
-    if audio.shape[0] == 1:
-        return func(audio[0])[None, :]
-    return np.stack(list(_pool().map(func, audio)))
 
 
 def as_stereo(audio, name: str = "audio") -> np.ndarray:
@@ -128,6 +91,12 @@ class ToneFilter:
             return audio.copy()
         return map_channels(lambda channel: signal.sosfilt(sos, channel), audio).astype(np.float32, copy=False)
 
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n), contiguous); same samples."""
+        sos = self.sos(sample_rate)
+        if sos is not None:
+            sosfilt_in_place(sos, audio)
+
     def reset(self) -> None:
         """Stateless: each call filters the whole track from silence."""
 
@@ -159,11 +128,20 @@ class TapeSaturation:
         audio = _check_audio(audio)
         if self.drive_db <= 0 and self.makeup_db == 0:
             return audio.copy()
+        out = np.empty_like(audio)
+        self._saturate(audio, out)
+        return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n)); same samples."""
+        if self.drive_db > 0 or self.makeup_db != 0:
+            self._saturate(audio, audio)
+
+    def _saturate(self, audio: np.ndarray, out: np.ndarray) -> None:
         drive = np.float32(10 ** (max(self.drive_db, 0.0) / 20))
         bias = np.float32(self.bias)
         offset = np.float32(math.tanh(self.bias))
         scale = np.float32(10 ** (self.makeup_db / 20) / (float(drive) * (1 - float(offset) ** 2)))
-        out = np.empty_like(audio)
 
         def work(start, stop):
             block = out[:, start:stop]
@@ -174,7 +152,6 @@ class TapeSaturation:
             block *= scale
 
         run_chunked(work, audio.shape[1])
-        return out
 
     def reset(self) -> None:
         """Stateless."""
@@ -202,41 +179,59 @@ class WowFlutter:
             return audio.copy()
         if self.wow_depth_ms < 0 or self.flutter_depth_ms < 0:
             raise BadValueError("wow_depth_ms and flutter_depth_ms must be >= 0")
-        n = audio.shape[1]
         out = np.empty_like(audio)
+
+        def work(start, stop):
+            out[:, start:stop] = self._block(audio, 0, start, stop, sample_rate)
+
+        run_chunked(work, audio.shape[1])
+        return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n)); same samples."""
+        if self.wow_depth_ms <= 0 and self.flutter_depth_ms <= 0:
+            return
+        if self.wow_depth_ms < 0 or self.flutter_depth_ms < 0:
+            raise BadValueError("wow_depth_ms and flutter_depth_ms must be >= 0")
+        longest = 2 * (self.wow_depth_ms + self.flutter_depth_ms) * 1e-3 * sample_rate  # samples
+        run_chunked_in_place(lambda source, base, start, stop: self._block(source, base, start, stop, sample_rate),
+                             audio, history=math.ceil(longest) + 2)
+
+    def _block(self, source: np.ndarray, base: int, start: int, stop: int, sample_rate: int) -> np.ndarray:
+        """Output samples start..stop (a chunk of _CHUNK_FRAMES), read from source (its column 0 is
+        sample `base` of the input)."""
         wow_amp = np.float32(self.wow_depth_ms * 1e-3 * sample_rate)  # samples
         flutter_amp = np.float32(self.flutter_depth_ms * 1e-3 * sample_rate)
         wow_step = 2 * math.pi * self.wow_rate_hz / sample_rate  # radians per sample
         flutter_step = 2 * math.pi * self.flutter_rate_hz / sample_rate
-        ramp = np.arange(_CHUNK_FRAMES, dtype=np.float32)
-
-        def work(start, stop):
-            m = stop - start
-            # Phases restart from a float64 value per chunk, so float32 never accumulates error.
-            wow_phase = np.float32((self.wow_phase + wow_step * start) % (2 * math.pi))
-            flutter_phase = np.float32((self.flutter_phase + flutter_step * start) % (2 * math.pi))
-            delay = np.sin(ramp[:m] * np.float32(wow_step) + wow_phase)
-            delay += 1
-            delay *= wow_amp
-            wobble = np.sin(ramp[:m] * np.float32(flutter_step) + flutter_phase)
-            wobble += 1
-            wobble *= flutter_amp
-            delay += wobble  # total delay in samples, >= 0
-            whole = np.floor(delay)
-            frac = delay - whole  # weight of the older sample
-            newer = np.arange(start, stop, dtype=np.int64) - whole.astype(np.int64)
-            older = newer - 1
-            np.maximum(newer, 0, out=newer)
-            np.maximum(older, 0, out=older)
-            for ch in range(audio.shape[0]):
-                a = audio[ch].take(newer)
-                b = audio[ch].take(older)
-                b -= a
-                b *= frac
-                a += b
-                out[ch, start:stop] = a
-
-        run_chunked(work, n)
+        m = stop - start
+        ramp = np.arange(m, dtype=np.float32)
+        # Phases restart from a float64 value per chunk, so float32 never accumulates error.
+        wow_phase = np.float32((self.wow_phase + wow_step * start) % (2 * math.pi))
+        flutter_phase = np.float32((self.flutter_phase + flutter_step * start) % (2 * math.pi))
+        delay = np.sin(ramp * np.float32(wow_step) + wow_phase)
+        delay += 1
+        delay *= wow_amp
+        wobble = np.sin(ramp * np.float32(flutter_step) + flutter_phase)
+        wobble += 1
+        wobble *= flutter_amp
+        delay += wobble  # total delay in samples, >= 0
+        whole = np.floor(delay)
+        frac = delay - whole  # weight of the older sample
+        newer = np.arange(start, stop, dtype=np.int64) - whole.astype(np.int64)
+        older = newer - 1
+        np.maximum(newer, 0, out=newer)
+        np.maximum(older, 0, out=older)
+        newer -= base
+        older -= base
+        out = np.empty((source.shape[0], m), np.float32)
+        for ch in range(source.shape[0]):
+            a = source[ch].take(newer)
+            b = source[ch].take(older)
+            b -= a
+            b *= frac
+            a += b
+            out[ch] = a
         return out
 
     def reset(self) -> None:
@@ -253,9 +248,19 @@ class BitCrush:
         audio = _check_audio(audio)
         if not 2 <= self.bit_depth <= 24:
             raise BadValueError(f"bit_depth must be 2..24, got {self.bit_depth}")
+        out = np.empty_like(audio)
+        self._crush(audio, out)
+        return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n)); same samples."""
+        if not 2 <= self.bit_depth <= 24:
+            raise BadValueError(f"bit_depth must be 2..24, got {self.bit_depth}")
+        self._crush(audio, audio)
+
+    def _crush(self, audio: np.ndarray, out: np.ndarray) -> None:
         steps = np.float32(2 ** (self.bit_depth - 1))
         inv = np.float32(1 / float(steps))
-        out = np.empty_like(audio)
 
         def work(start, stop):
             block = out[:, start:stop]
@@ -264,7 +269,6 @@ class BitCrush:
             block *= inv
 
         run_chunked(work, audio.shape[1])
-        return out
 
     def reset(self) -> None:
         """Stateless."""
@@ -282,30 +286,43 @@ class SampleHold:
             raise BadValueError(f"downsample_hz must be between 0 and {sample_rate}, got {self.downsample_hz:g}")
         if self.downsample_hz == sample_rate:
             return audio.copy()
-        ratio = sample_rate / self.downsample_hz
         out = np.empty_like(audio)
 
         def work(start, stop):
-            held = np.floor(np.floor(np.arange(start, stop) / ratio) * ratio).astype(np.int64)
-            for ch in range(audio.shape[0]):
-                out[ch, start:stop] = audio[ch].take(held)
+            out[:, start:stop] = self._block(audio, 0, start, stop, sample_rate)
 
         run_chunked(work, audio.shape[1])
         return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, overwriting audio (float32 (channels, n)); same samples."""
+        if not 0 < self.downsample_hz <= sample_rate:
+            raise BadValueError(f"downsample_hz must be between 0 and {sample_rate}, got {self.downsample_hz:g}")
+        if self.downsample_hz != sample_rate:
+            run_chunked_in_place(lambda source, base, start, stop: self._block(source, base, start, stop, sample_rate),
+                                 audio, history=math.ceil(sample_rate / self.downsample_hz) + 1)
+
+    def _block(self, source: np.ndarray, base: int, start: int, stop: int, sample_rate: int) -> np.ndarray:
+        """Output samples start..stop read from source (its column 0 is input sample `base`)."""
+        ratio = sample_rate / self.downsample_hz
+        held = np.floor(np.floor(np.arange(start, stop) / ratio) * ratio).astype(np.int64) - base
+        return np.stack([source[ch].take(held) for ch in range(source.shape[0])])
 
     def reset(self) -> None:
         """Stateless."""
 
 
-def fade(audio: np.ndarray, sample_rate: int, fade_in_s: float = 0.0, fade_out_s: float = 0.0) -> np.ndarray:
-    """Return a copy of `audio` (channels, n) with equal-power fades (sin/cos quarter waves).
+def fade(audio: np.ndarray, sample_rate: int, fade_in_s: float = 0.0, fade_out_s: float = 0.0, *,
+         in_place: bool = False) -> np.ndarray:
+    """Return a copy of `audio` (channels, n) with equal-power fades (sin/cos quarter waves); with
+    in_place, fade audio itself (float32, contiguous) and return it.
 
     The first sample of a fade-in and the last of a fade-out are exactly zero; fades longer than the
     audio are cut to its length.
     """
     if fade_in_s < 0 or fade_out_s < 0:
         raise BadValueError("fade lengths must be >= 0 seconds")
-    out = _check_audio(audio).copy()
+    out = audio if in_place else _check_audio(audio).copy()
     n = out.shape[1]
     n_in = min(n, int(round(fade_in_s * sample_rate)))
     n_out = min(n, int(round(fade_out_s * sample_rate)))
@@ -350,6 +367,19 @@ def upsample_linear(values: np.ndarray, factor: int, n: int) -> np.ndarray:
     return curve[:n]
 
 
+def upsample_linear_range(values: np.ndarray, factor: int, start: int, stop: int) -> np.ndarray:
+    """upsample_linear(values, factor, n)[start:stop] (any n >= stop), computing only that range."""
+    values = np.asarray(values, dtype=np.float32)
+    first, last = start // factor, min(values.size, -(-stop // factor))
+    nxt = np.append(values[first + 1:last + 1], values[-1:])[: last - first]
+    ramp = np.arange(factor, dtype=np.float32) / np.float32(factor)
+    part = values[first:last]
+    curve = (part[:, None] + (nxt - part)[:, None] * ramp[None, :]).ravel()[start - first * factor:]
+    if curve.size < stop - start:
+        curve = np.concatenate([curve, np.full(stop - start - curve.size, values[-1], np.float32)])
+    return curve[: stop - start]
+
+
 def kick_envelope(
     beat_audio: np.ndarray,
     sample_rate: int,
@@ -365,21 +395,31 @@ def kick_envelope(
     With `bpm`, the release is capped at 40 % of a beat so the music is back up before the next kick.
     A beat without low end gives a small envelope (it is scaled against the beat's full-band peak).
     """
+    env, factor = kick_envelope_control(beat_audio, sample_rate, bpm, cutoff_hz=cutoff_hz, attack_ms=attack_ms,
+                                        release_ms=release_ms)
+    return upsample_linear(env, factor, beat_audio.shape[-1]) if env.size else np.zeros(0, np.float32)
+
+
+def kick_envelope_control(beat_audio, sample_rate: int, bpm: float | None = None, *, cutoff_hz: float = 150.0,
+                          attack_ms: float = 5.0, release_ms: float = 120.0) -> tuple[np.ndarray, int]:
+    """kick_envelope at its control rate: (values, factor), one value per `factor` samples; expand
+    with upsample_linear or upsample_linear_range. beat_audio may be a SpilledAudio (read in blocks)."""
     from scipy import signal
 
-    beat = _check_audio(beat_audio) if np.ndim(beat_audio) == 2 else as_stereo(beat_audio, "beat")
+    from app.audio.spill import SpilledAudio
+
+    spilled = isinstance(beat_audio, SpilledAudio)
+    beat = beat_audio if spilled else (_check_audio(beat_audio) if np.ndim(beat_audio) == 2
+                                       else as_stereo(beat_audio, "beat"))
     n = beat.shape[1]
-    if n == 0:
-        return np.zeros(0, np.float32)
-    if bpm:
-        release_ms = min(release_ms, 0.4 * 60_000.0 / bpm)
     # Work at ~4 kHz: block means are a crude anti-alias filter, fine for an envelope, and 11x cheaper.
     factor = max(1, int(sample_rate // 4000))
+    if n == 0:
+        return np.zeros(0, np.float64), factor
+    if bpm:
+        release_ms = min(release_ms, 0.4 * 60_000.0 / bpm)
     control_rate = sample_rate / factor
-    padded = -(-n // factor) * factor
-    mono = np.zeros(padded, np.float32)
-    np.add(beat[0], beat[-1], out=mono[:n])
-    mono = mono.reshape(-1, factor).mean(axis=1, dtype=np.float64) * 0.5
+    mono = _control_rate_mono(beat, factor)
     low = np.abs(signal.sosfilt(signal.butter(4, cutoff_hz, fs=control_rate, output="sos"), mono))
     # Peak detector with exponential release, without a Python loop:
     # held[k] = max_j low[j] * exp(-(k - j)/tau) = exp(-k/tau + cummax(log low[j] + j/tau)).
@@ -390,9 +430,26 @@ def kick_envelope(
     # Attack: a one-pole smoother (time constant attack_ms) on the held peaks.
     pole = math.exp(-1.0 / max(attack_ms * 1e-3 * control_rate, 1e-3))
     env = signal.lfilter([1 - pole], [1, -pole], held)
-    reference = max(float(env.max()), 0.25 * float(np.abs(beat).max()), 1e-9)
-    env = np.clip(env / reference, 0.0, 1.0)
-    return upsample_linear(env, factor, n)
+    beat_peak = beat.peak if spilled else float(np.abs(beat).max())
+    reference = max(float(env.max()), 0.25 * beat_peak, 1e-9)
+    return np.clip(env / reference, 0.0, 1.0), factor
+
+
+def _control_rate_mono(beat, factor: int, block_frames: int = 1 << 18) -> np.ndarray:
+    """The mean of both channels over every `factor` samples (float64, zero-padded at the end),
+    block by block so a spilled beat is never read whole."""
+    from app.audio.spill import read_block
+
+    n = beat.shape[1]
+    block_frames -= block_frames % factor
+    parts = []
+    for start in range(0, n, block_frames):
+        block = read_block(beat, start, start + block_frames)
+        m = block.shape[1]
+        mono = np.zeros(-(-m // factor) * factor, np.float32)
+        np.add(block[0], block[-1], out=mono[:m])
+        parts.append(mono.reshape(-1, factor).mean(axis=1, dtype=np.float64) * 0.5)
+    return np.concatenate(parts)
 
 
 def duck(music: np.ndarray, kick_envelope: np.ndarray, depth_db: float = 3.0) -> np.ndarray:
@@ -429,6 +486,16 @@ class Chain(list):
         for effect in self:
             audio = effect(audio, sample_rate)
         return audio
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Run the chain over audio (float32 (channels, n), contiguous), overwriting it: same samples
+        as __call__ without a full-length copy per effect (effects without process_in_place are
+        called and their result copied back)."""
+        for effect in self:
+            if hasattr(effect, "process_in_place"):
+                effect.process_in_place(audio, sample_rate)
+            else:
+                audio[...] = effect(audio, sample_rate)
 
     def reset(self) -> None:
         for effect in self:

@@ -20,7 +20,9 @@ import numpy as np
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
 from app.audio.drum_bus import DRUM_GAIN_DB, drum_bus
-from app.audio.fx import as_stereo, duck, kick_envelope, lofi_chain, run_chunked
+from app.audio.fx import (as_stereo, duck, kick_envelope, kick_envelope_control, lofi_chain, run_chunked,
+                          upsample_linear_range)
+from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block, spill
 
 if TYPE_CHECKING:
     from app.audio.loops import EffectFile
@@ -34,6 +36,10 @@ MAX_SUM_OF_PEAKS = 10 ** (-1.0 / 20)
 # pydub works on interleaved integers; 16 bit halves the bytes it copies (its overlay makes several
 # copies) and with the bus at -18 dBFS RMS its rounding floor is still > 80 dB below the music.
 MIX_SAMPLE_WIDTH = 2
+# Frames per chunk laid out by pydub: small enough that its copies stay in cache and memory does
+# not grow with the track's length.
+PYDUB_CHUNK_FRAMES = 1 << 15
+PYDUB_PAD_MS = 3  # silence after each chunk, more than pydub's millisecond rounding can take off
 # The song's shape in the mix: the intro plays through a low-pass that opens when the groove starts;
 # the track fades in over two beats (at most 3 s) and out over its last quarter (at most 4 bars of
 # 4/4) plus the release tail.
@@ -108,12 +114,25 @@ def _looped_kick_envelope(loop: np.ndarray, n: int, sample_rate: int, bpm: float
 
 
 def _rms(audio: np.ndarray) -> float:
+    if isinstance(audio, SpilledAudio):  # summed in float64 as its blocks were written
+        return math.sqrt(audio.sum_squares / max(audio.size, 1))
     flat = audio.ravel()
     return math.sqrt(float(np.dot(flat, flat)) / max(flat.size, 1))
 
 
 def _peak(audio: np.ndarray) -> float:
+    if isinstance(audio, SpilledAudio):
+        return audio.peak
     return max(float(audio.max(initial=0.0)), -float(audio.min(initial=0.0)))
+
+
+def _as_layer(audio, name: str):
+    """A SpilledAudio as it is (it is float32 stereo by construction), anything else through as_stereo."""
+    if isinstance(audio, SpilledAudio):
+        if audio.channels != 2:
+            raise BadValueError(f"{name} must be stereo, got {audio.channels} channels")
+        return audio
+    return as_stereo(audio, name)
 
 
 def sum_stems(stems: dict[str, np.ndarray], stem_gains_db: dict[str, float] | None = None) -> np.ndarray:
@@ -125,7 +144,7 @@ def sum_stems(stems: dict[str, np.ndarray], stem_gains_db: dict[str, float] | No
         raise BadValueError("no music stems to mix")
     gains = {**DEFAULT_STEM_GAINS_DB, **(stem_gains_db or {})}
     weighted = [
-        (as_stereo(audio, f"stem {name!r}"), np.float32(10 ** (gains.get(name, 0.0) / 20)))
+        (_as_layer(audio, f"stem {name!r}"), np.float32(10 ** (gains.get(name, 0.0) / 20)))
         for name, audio in stems.items()
     ]
     n = max(audio.shape[1] for audio, _ in weighted)
@@ -134,7 +153,7 @@ def sum_stems(stems: dict[str, np.ndarray], stem_gains_db: dict[str, float] | No
     def work(start, stop):
         target = bus[:, start:stop]
         for audio, gain in weighted:
-            part = audio[:, start : min(stop, audio.shape[1])]
+            part = read_block(audio, start, min(stop, audio.shape[1]))
             if part.shape[1]:
                 target[:, : part.shape[1]] += part * gain
 
@@ -164,11 +183,19 @@ def mix_track(
     ambience: (audio, level_db) pairs, looped or cut to length, level relative to the bus RMS.
     The result is not normalised: the bus sits at -18 dBFS RMS unless headroom needed it lower.
     """
+    if not stems:
+        raise BadValueError("no music stems to mix")
+    n = max(_as_layer(audio, f"stem {name!r}").shape[1] for name, audio in stems.items())
+    envelope = None
+    if beat is not None and duck_db:  # before the bus exists: the analysis's temporaries come and go first
+        envelope = _kick_envelope_blocks(_as_layer(beat, "beat"), n, sample_rate, bpm)
     music = sum_stems(stems, stem_gains_db)
-    n = music.shape[1]
     if chain is None or isinstance(chain, str):
         chain = lofi_chain(chain or "default")
-    music = np.asarray(chain(music, sample_rate), dtype=np.float32)
+    if hasattr(chain, "process_in_place"):
+        chain.process_in_place(music, sample_rate)  # the bus is ours: no full-length copy per effect
+    else:
+        music = np.asarray(chain(music, sample_rate), dtype=np.float32)
     if music.shape != (2, n):
         raise BadValueError(f"the lo-fi chain changed the bus shape from (2, {n}) to {music.shape}")
 
@@ -179,15 +206,16 @@ def mix_track(
 
     layers = []  # (loop as given, linear gain); pydub loops each over the bus
     if beat is not None:
-        beat_loop = as_stereo(beat, "beat")
-        if duck_db:
-            music = duck(music, _looped_kick_envelope(beat_loop, n, sample_rate, bpm), duck_db)
-        layers.append((beat_loop[:, :n], _layer_gain(beat_loop[:, :n], reference_rms, beat_gain_db)))
+        beat_loop = _as_layer(beat, "beat")
+        if envelope is not None:
+            _duck_in_place(music, envelope, duck_db)
+        beat_layer = _cut(beat_loop, n)
+        layers.append((beat_layer, _layer_gain(beat_layer, reference_rms, beat_gain_db)))
     for item in ambience:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and np.ndim(item[1]) == 0):
             raise BadValueError("ambience must be a list of (audio, level_db) pairs")
         audio, level_db = item
-        layer = as_stereo(audio, "ambience")[:, :n]
+        layer = _cut(_as_layer(audio, "ambience"), n)
         layers.append((layer, _layer_gain(layer, reference_rms, float(level_db))))
     if any(audio.shape[1] == 0 for audio, _ in layers):
         raise BadValueError("a beat or ambience layer is empty")
@@ -196,11 +224,71 @@ def mix_track(
     sum_of_peaks = _peak(music) * bus_gain + sum(_peak(a) * g for a, g in layers)
     headroom = min(1.0, MAX_SUM_OF_PEAKS / sum_of_peaks) if sum_of_peaks > 0 else 1.0
 
-    mixed = to_segment(music, sample_rate, gain=bus_gain * headroom)
-    for audio, gain in layers:
-        if gain > 0:
-            mixed = mixed.overlay(to_segment(audio, sample_rate, gain=gain * headroom), loop=True)
-    return from_segment(mixed)
+    _overlay_in_chunks(music, layers, bus_gain * headroom, headroom, sample_rate)
+    return music
+
+
+def _overlay_in_chunks(music: np.ndarray, layers: list, bus_gain: float, headroom: float, sample_rate: int) -> None:
+    """pydub lays the layers ((audio, gain) pairs) over music (2, n) at bus_gain, one chunk at a
+    time, each written back over the bus (so no whole-track segment or copy is ever made).
+
+    pydub's overlay slices in whole milliseconds (rounded), which can drop or pad a frame at a
+    chunk's end: every chunk is handed over with PYDUB_PAD_MS of silence after it, and only its own
+    frames are kept.
+    """
+    pad = np.zeros((2, math.ceil(PYDUB_PAD_MS * sample_rate / 1000)), np.float32)
+
+    def work(start, stop):
+        padded = np.concatenate([music[:, start:stop], pad], axis=1)
+        mixed = to_segment(padded, sample_rate, gain=bus_gain)
+        for audio, gain in layers:
+            if gain > 0:
+                layer = np.concatenate([_looped_block(audio, start, stop), pad], axis=1)
+                mixed = mixed.overlay(to_segment(layer, sample_rate, gain=gain * headroom), loop=True)
+        block = from_segment(mixed)
+        music[:, start:stop] = block[:, : stop - start]
+
+    run_chunked(work, music.shape[1], PYDUB_CHUNK_FRAMES)
+
+
+def _cut(layer, n: int):
+    """The first n samples of a layer (a SpilledAudio must be at most n long: it is not cut)."""
+    if isinstance(layer, SpilledAudio):
+        if layer.shape[1] > n:
+            raise BadValueError(f"a spilled layer is {layer.shape[1]} samples long, more than the music's {n}")
+        return layer
+    return layer[:, :n]
+
+
+def _looped_block(layer, start: int, stop: int) -> np.ndarray:
+    """Samples start..stop of `layer` repeated end to end (as pydub's overlay(loop=True) repeats it)."""
+    m = layer.shape[1]
+    if stop <= m:
+        return read_block(layer, start, stop)
+    return np.take(np.asarray(layer), np.arange(start, stop) % m, axis=1)
+
+
+def _kick_envelope_blocks(beat, n: int, sample_rate: int, bpm: float | None):
+    """envelope(start, stop) -> float32 values of _looped_kick_envelope(beat, n, ...)[start:stop];
+    a beat at least n long (a song's beat layer) is analysed block by block, never expanded whole."""
+    if beat.shape[1] >= n:
+        values, factor = kick_envelope_control(_cut(beat, n), sample_rate, bpm)
+        if values.size == 0:
+            return lambda start, stop: np.zeros(stop - start, np.float32)
+        return lambda start, stop: upsample_linear_range(values, factor, start, stop)
+    whole = _looped_kick_envelope(beat, n, sample_rate, bpm)
+    return lambda start, stop: whole[start:stop]
+
+
+def _duck_in_place(music: np.ndarray, envelope, depth_db: float) -> None:
+    """fx.duck over music (2, n), in place; envelope(start, stop) gives the kick envelope's values."""
+    per_unit = np.float32(-depth_db * math.log(10) / 20)
+
+    def work(start, stop):
+        gain = np.exp(envelope(start, stop) * per_unit)
+        np.multiply(music[:, start:stop], gain, out=music[:, start:stop])
+
+    run_chunked(work, music.shape[1])
 
 
 def _layer_gain(audio: np.ndarray, reference_rms: float, level_db: float) -> float:
@@ -231,26 +319,26 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
     the drum bus and is laid over the music like a loop (the music ducks under its kick) rather than
     into the lo-fi chain. Returns the MixedSong, n = the stems' length."""
     from app.audio.fx import fade
-    from app.audio.loops import ambience_track, beat_track
+    from app.audio.loops import ambience_track
 
     n = next(iter(stems.values())).shape[1]
     stems, drums = split_drums(stems, sample_rate)
     beat_audio, drum_level = drums, {"beat_gain_db": DRUM_GAIN_DB} if drums is not None else {}
     if beat is not None:
-        beat_audio = beat_track(beat, song.tempo_bpm, n, sample_rate) * section_gain(song, "beat", n,
-                                                                                    sample_rate=sample_rate)
-    beds = [(ambience_track(effect, n, sample_rate), level) for effect, level in ambience]
+        beat_audio = _beat_layer(song, beat, n, sample_rate)
+    beds = [(spill(ambience_track(effect, n, sample_rate)), level) for effect, level in ambience]
     mixed = mix_track(stems, beat=beat_audio, ambience=beds, chain=lofi_chain(preset),
                       sample_rate=sample_rate, bpm=song.tempo_bpm, **drum_level)
     mixed = filter_intro(mixed, song, sample_rate=sample_rate)
     beat_s = 60.0 / song.tempo_bpm
     mixed = fade(mixed, sample_rate, fade_in_s=min(FADE_IN_BEATS * beat_s, FADE_IN_MAX_S),
-                 fade_out_s=min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S)
+                 fade_out_s=min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S,
+                 in_place=True)
     layers = dict(stems)
     if beat_audio is not None:
         layers["drums" if drums is not None else "beat"] = beat_audio
     if beds:
-        layers["ambience"] = sum(a * np.float32(10 ** (lv / 20)) for a, lv in beds)
+        layers["ambience"] = _bed_layer(beds)
     return MixedSong(mixed, layers)
 
 
@@ -260,13 +348,42 @@ def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
     if "drums" not in stems:
         return stems, None
     music = {name: audio for name, audio in stems.items() if name != "drums"}
-    return music, drum_bus()(stems["drums"], sample_rate)
+    # One float32 copy of the drums, the bus applied in place, spilled again: the drums add one
+    # track-length buffer at most while the bus runs.
+    source = stems["drums"]
+    drums = (np.array(source, dtype=np.float32, order="C") if isinstance(source, np.ndarray)
+             else read_block(source, 0, source.shape[1]))
+    drum_bus().process_in_place(drums, sample_rate)
+    return music, spill(drums)
+
+
+def _beat_layer(song: Song, beat: EffectFile, n: int, sample_rate: int) -> SpilledAudio:
+    """The beat loop on the song's grid, n samples, gated by section_gain: spilled to disk."""
+    from app.audio.loops import beat_track
+
+    audio = beat_track(beat, song.tempo_bpm, n, sample_rate)
+    for start in range(0, n, SPILL_BLOCK_FRAMES):
+        stop = min(n, start + SPILL_BLOCK_FRAMES)
+        audio[:, start:stop] *= section_gain(song, "beat", n, sample_rate=sample_rate, start=start, stop=stop)
+    return spill(audio)
+
+
+def _bed_layer(beds: list[tuple[SpilledAudio, float]]) -> SpilledAudio:
+    """The ambience layer written as a stem: the beds summed at their levels, block by block."""
+    out = SpilledAudio()
+    for start in range(0, beds[0][0].shape[1], SPILL_BLOCK_FRAMES):
+        total = 0
+        for audio, level_db in beds:
+            total = total + read_block(audio, start, start + SPILL_BLOCK_FRAMES) * np.float32(10 ** (level_db / 20))
+        out.append(total)
+    return out
 
 
 def section_gain(song: Song, layer: str, n: int, ramp_s: float = 0.05,
-                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+                 sample_rate: int = SAMPLE_RATE, *, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Gain per sample, 1 where the song's sections play `layer` and 0 elsewhere, with short
-    linear ramps at each change (so a beat never clicks in or out). Reads Section.layers."""
+    linear ramps at each change (so a beat never clicks in or out). Reads Section.layers.
+    start, stop: only samples start..stop of the n (float32 (stop - start,))."""
     spb = 60.0 / song.tempo_bpm * sample_rate
     ramp = ramp_s * sample_rate
     times, values = [0.0], [0.0]
@@ -278,7 +395,10 @@ def section_gain(song: Song, layer: str, n: int, ramp_s: float = 0.05,
             values += [values[-1], on]
     times.append(float(n))
     values.append(values[-1])
-    return np.interp(np.arange(n, dtype=np.float32), times, values).astype(np.float32)
+    stop = n if stop is None else stop
+    # float32 sample positions, as np.arange(n, dtype=np.float32) rounds them (past 2**24, to even)
+    positions = np.arange(start, stop, dtype=np.int64).astype(np.float32)
+    return np.interp(positions, times, values).astype(np.float32)
 
 
 def filter_intro(mixed: np.ndarray, song: Song, cutoff_hz: float = INTRO_CUTOFF_HZ,

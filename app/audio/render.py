@@ -387,27 +387,47 @@ def render_part(
     if not (math.isfinite(beats) and beats >= 0):
         raise BadValueError(f"length must be 0 beats or more, got {beats}")
     total = stem_length(beats, tempo_bpm, tail_s, sample_rate)
+    blocks = _part_blocks(part, instrument, tempo_bpm, beats, swing=swing, humanize=humanize, seed=seed,
+                          sample_rate=sample_rate, tail_s=tail_s, block_frames=max(total, 1), cancel=cancel)
+    whole = list(blocks)  # one block (running the generator to its end, where silence is checked)
+    return whole[0] if whole else np.zeros((2, 0), np.float32)
+
+
+def _part_blocks(part: Part, instrument: Instrument, tempo_bpm: float, beats: float, *, swing: float,
+                 humanize: float, seed: int, sample_rate: int, tail_s: float, block_frames: int,
+                 cancel: threading.Event | None):
+    """Render a part (arguments as render_part, checked) as consecutive float32 (2, m) blocks of
+    block_frames samples (the last one shorter) covering stem_length(...) samples.
+
+    The synth stays loaded from the first block to the last; blocks end on FluidSynth's 64-sample
+    boundaries (block_frames is rounded up to them), so the samples are identical to one render of
+    the whole part. Raises RenderError at the end when the part has notes but rendered silent.
+    """
+    total = stem_length(beats, tempo_bpm, tail_s, sample_rate)
     music_end = round(beats * 60.0 / tempo_bpm * sample_rate)
-    out = np.zeros((2, total), dtype=np.float32)
     own_feel = part.name in OWN_FEEL_PARTS
     events = _schedule(part.notes, tempo_bpm, swing, 0.0 if own_feel else humanize, _part_rng(seed, part.name),
                        sample_rate, music_end, laid_back_s(part.name, humanize),
                        (lambda pitch: drum_laid_back_s(pitch, humanize)) if own_feel else None)
-    if len(events.samples) == 0 or total == 0:
-        return out
-
+    block_frames = -(-block_frames // BLOCK_SAMPLES) * BLOCK_SAMPLES
+    if len(events.samples) == 0:
+        for start in range(0, total, block_frames):
+            yield np.zeros((2, min(block_frames, total - start)), dtype=np.float32)
+        return
+    sounded = False
     with _collected_warnings(instrument.sf2_path):
-        _play_events(out, events, instrument, sample_rate, cancel)
-    if not np.any(out):  # FluidSynth plays an unusable sample as nothing, without an error
+        for block in _play_events(events, instrument, sample_rate, cancel, total, block_frames):
+            sounded = sounded or bool(np.any(block))
+            yield block
+    if not sounded:  # FluidSynth plays an unusable sample as nothing, without an error
         raise RenderError(f"the {part.name} part ({len(part.notes)} notes) rendered silent with {instrument.label}: "
                           f"FluidSynth cannot sound preset {instrument.id}; choose another instrument")
-    return out
 
 
-def _play_events(out: np.ndarray, events: _Events, instrument: Instrument, sample_rate: int,
-                 cancel: threading.Event | None) -> None:
-    """Load the instrument's SoundFont, apply `events` and render between them into `out`."""
-    total = out.shape[1]
+def _play_events(events: _Events, instrument: Instrument, sample_rate: int, cancel: threading.Event | None,
+                 total: int, block_frames: int):
+    """Load the instrument's SoundFont, apply `events` and render between them; yields float32 (2, m)
+    blocks of block_frames (a multiple of BLOCK_SAMPLES) covering `total` samples."""
     padded = -(-total // BLOCK_SAMPLES) * BLOCK_SAMPLES
     channel = DRUM_CHANNEL if instrument.is_percussion else MELODIC_CHANNEL
     with _loaded_font(instrument.sf2_path, sample_rate) as font:
@@ -416,23 +436,28 @@ def _play_events(out: np.ndarray, events: _Events, instrument: Instrument, sampl
             raise SoundFontError(
                 f"{instrument.sf2_path.name} has no preset {instrument.bank}:{instrument.program} ({instrument.name})"
             )
-        position = 0
+        position, i = 0, 0
         samples, is_on = events.samples.tolist(), events.is_on.tolist()
         pitches, velocities = events.pitches.tolist(), events.velocities.tolist()
-        for when, on, pitch, velocity in zip(samples, is_on, pitches, velocities):
-            if when >= padded:
-                break
-            if cancel is not None and cancel.is_set():
-                raise RenderError("render cancelled")
-            if when > position:
-                font.render_into(out, position, when - position)  # one call for the whole gap
-                position = when
-            if on:
-                synth.noteon(channel, pitch, velocity)
-            else:
-                synth.noteoff(channel, pitch)
-        if position < padded:
-            font.render_into(out, position, padded - position)
+        for block_start in range(0, total, block_frames):
+            block_end = min(block_start + block_frames, padded)
+            out = np.zeros((2, min(block_frames, total - block_start)), dtype=np.float32)
+            while i < len(samples) and samples[i] < block_end:
+                if cancel is not None and cancel.is_set():
+                    raise RenderError("render cancelled")
+                when = samples[i]
+                if when > position:
+                    font.render_into(out, position - block_start, when - position)  # one call per gap
+                    position = when
+                if is_on[i]:
+                    synth.noteon(channel, pitches[i], velocities[i])
+                else:
+                    synth.noteoff(channel, pitches[i])
+                i += 1
+            if position < block_end:
+                font.render_into(out, position - block_start, block_end - position)
+                position = block_end
+            yield out
 
 
 def _workload(part: Part) -> float:
@@ -449,11 +474,14 @@ def render_song(
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
     tail_s: float = 2.0,
+    spill: bool = False,
 ) -> dict[str, np.ndarray]:
     """Render every part of the song that has an instrument (parts without one are left out).
 
     Returns part name -> float32 (2, samples) stems, all song.length_beats + tail_s long. Parts
-    render in parallel threads (FluidSynth runs with the GIL released), one synth each.
+    render in parallel threads (FluidSynth runs with the GIL released), one synth each. With
+    spill=True each stem is rendered block by block into a SpilledAudio (app/audio/spill.py: on disk,
+    same samples), so memory does not grow with the song's length.
     """
     names = sorted((n for n in song.parts if n in instruments), key=lambda n: -_workload(song.parts[n]))
     if not names:
@@ -464,6 +492,10 @@ def render_song(
     cancel = threading.Event()
 
     def render(name: str) -> np.ndarray:
+        if spill:
+            return _render_spilled(song.parts[name], instruments[name], song.tempo_bpm, length, swing=swing,
+                                   humanize=humanize, seed=seed, sample_rate=sample_rate, tail_s=tail_s,
+                                   cancel=cancel)
         return render_part(
             song.parts[name], instruments[name], song.tempo_bpm, swing=swing, humanize=humanize,
             seed=seed, sample_rate=sample_rate, length_beats=length, tail_s=tail_s, cancel=cancel,
@@ -481,6 +513,18 @@ def render_song(
                 cancel.set()
                 raise
     return {name: stems[name] for name in song.parts if name in stems}  # the song's part order
+
+
+def _render_spilled(part: Part, instrument: Instrument, tempo_bpm: float, beats: float, **options):
+    """render_part's samples (options: its keywords), block by block into a SpilledAudio."""
+    from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio
+
+    _check_args(tempo_bpm, options["swing"], options["humanize"], options["seed"], options["sample_rate"],
+                options["tail_s"])
+    out = SpilledAudio()
+    for block in _part_blocks(part, instrument, tempo_bpm, beats, block_frames=SPILL_BLOCK_FRAMES, **options):
+        out.append(block)
+    return out
 
 
 def _sfload(fluidsynth, synth, sf2_path: Path) -> int:

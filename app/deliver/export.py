@@ -24,14 +24,21 @@ STEM_PEAK = 0.89
 
 
 def _dither_to_int16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float (2, n) -> interleaved int16 (n, 2) with TPDF dither of +-1 LSB (seeded: exports repeat).
+    """float (2, n) -> interleaved int16 (n, 2) with TPDF dither of +-1 LSB (seeded: exports repeat)."""
+    out = np.empty((audio.shape[1], audio.shape[0]), np.int16)
+    for start, block in _dithered_blocks(audio, seed):
+        out[start:start + block.shape[0]] = block
+    return out
+
+
+def _dithered_blocks(audio: np.ndarray, seed: int = 0):
+    """(start, int16 (m, channels)) blocks of _dither_to_int16(audio, seed), made one at a time.
 
     The triangular noise is the difference of two uniform bytes (256 steps per LSB is plenty), drawn
     as raw bytes because that is ~10x faster than drawing floats.
     """
     rng = np.random.default_rng(seed)
-    channels, n = audio.shape
-    out = np.empty((n, channels), np.int16)
+    n = audio.shape[1]
     chunk = 1 << 16
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
@@ -40,8 +47,7 @@ def _dither_to_int16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
         block += (noise[0].astype(np.float32) - noise[1]) * np.float32(1 / 256)
         np.rint(block, out=block)
         np.clip(block, -32768, 32767, out=block)
-        out[start:stop] = block
-    return out
+        yield start, block.astype(np.int16)
 
 
 def _normalise_formats(formats) -> list[str]:
@@ -59,25 +65,32 @@ def _normalise_formats(formats) -> list[str]:
     return result
 
 
-def _write_wav(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+def _write_wav(tmp: Path, audio: np.ndarray, tags: dict[str, str]) -> None:
+    _write_pcm16(tmp, audio, "WAV")
     if tags:
         tag_file(tmp, "wav", tags)
 
 
-def _write_flac(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
-    import soundfile
-
-    soundfile.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+def _write_flac(tmp: Path, audio: np.ndarray, tags: dict[str, str]) -> None:
+    _write_pcm16(tmp, audio, "FLAC")
     if tags:
         tag_file(tmp, "flac", tags)
 
 
-def _write_mp3(tmp: Path, pcm: np.ndarray, tags: dict[str, str]) -> None:
+def _write_pcm16(tmp: Path, audio: np.ndarray, file_format: str) -> None:
+    """audio (2, n) float, dithered to 16 bits block by block as it is written (streaming: memory
+    does not grow with the length; the dither is the same as _dither_to_int16's)."""
+    import soundfile
+
+    with soundfile.SoundFile(tmp, "w", SAMPLE_RATE, audio.shape[0], subtype="PCM_16", format=file_format) as out:
+        for _, block in _dithered_blocks(audio):
+            out.write(block)
+
+
+def _write_mp3(tmp: Path, audio: np.ndarray, tags: dict[str, str]) -> None:
     from pydub import AudioSegment
 
+    pcm = _dither_to_int16(audio)  # ffmpeg reads the whole track from pydub
     segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=pcm.shape[1])
     try:
         segment.export(tmp, format="mp3", bitrate=MP3_BITRATE).close()
@@ -119,7 +132,6 @@ def export_track(
         audio = signal.resample_poly(
             audio, SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
         ).astype(np.float32)
-    pcm = _dither_to_int16(audio)
     base_path = Path(base_path)
     if base_path.suffix.lower().lstrip(".") in FORMATS:
         base_path = base_path.with_suffix("")
@@ -128,7 +140,7 @@ def export_track(
         path = base_path.with_name(f"{base_path.name}.{name}")
         with atomic_path(path) as tmp:
             try:
-                _WRITERS[name](Path(tmp), pcm, clean_tags)
+                _WRITERS[name](Path(tmp), audio, clean_tags)
             except (RuntimeError, ValueError) as exc:  # soundfile / mutagen failures
                 raise OutputError(f"cannot write {path}: {exc}") from exc
         written.append(path)
@@ -137,11 +149,20 @@ def export_track(
 
 def write_stem(audio: np.ndarray, path: Path) -> Path:
     """Write a stem (2, n) at SAMPLE_RATE as a 16-bit WAV, undithered, scaled down to STEM_PEAK when
-    louder (stems are for remixing: keep them unclipped). Returns the path."""
+    louder (stems are for remixing: keep them unclipped). Returns the path.
+
+    audio may be a SpilledAudio (app/audio/spill.py); either is written block by block."""
     import soundfile as sf
 
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    data = audio / peak * STEM_PEAK if peak > STEM_PEAK else audio
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block
+
+    if isinstance(audio, SpilledAudio):
+        peak = audio.peak
+    else:
+        peak = max(float(audio.max(initial=0.0)), -float(audio.min(initial=0.0))) if audio.size else 0.0
+    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", SAMPLE_RATE, audio.shape[0], subtype="PCM_16",
+                                                format="WAV") as out:
+        for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
+            block = read_block(audio, start, start + SPILL_BLOCK_FRAMES)
+            out.write((block / peak * STEM_PEAK if peak > STEM_PEAK else block).T)
     return path

@@ -119,7 +119,13 @@ def _make_tracks(req: BatchRequest, folder: Path, manifest: Manifest, todo: list
 
     release = replace(manifest.release, folder=str(folder), cover=str(folder / manifest.release.cover))
     pending = deque(TrackTask(plan=manifest.row(n).plan, release=release) for n in todo)
-    jobs = max(1, min(req.jobs, len(todo)))
+    jobs = req.jobs
+    if jobs is None:
+        from app.release.request import default_jobs
+
+        jobs, why = default_jobs(req)
+        print(f"batch: {why}", file=sys.stderr)
+    jobs = max(1, min(jobs, len(todo)))
     ledger = _Ledger(folder, manifest, pending, ReleaseProgress(len(manifest.tracks), len(manifest.tracks) - len(todo),
                                                                 jobs, release.album))
     try:

@@ -25,7 +25,8 @@ def add_batch_parser(sub) -> None:
     length.add_argument("--minutes", type=number_arg(*RANGES["minutes"]),
                         help="length of every track in minutes, 0.1-20 (default 2)")
     length.add_argument("--minutes-range", metavar="A-B", help="lengths drawn between A and B minutes, e.g. 2-3")
-    p.add_argument("--jobs", type=whole_arg(1, 64), help="worker processes, 1-64 (default: the number of CPU cores)")
+    p.add_argument("--jobs", type=whole_arg(1, 64), help="worker processes, 1-64 (default: the CPU cores, fewer when free "
+                   "memory would not hold them for the longest track; the choice is printed)")
     p.add_argument("--out", metavar="DIR", help="output folder; the release goes in DIR/<album> (default data/releases)")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     p.add_argument("--artist", help="artist tag (default: lofi generator)")

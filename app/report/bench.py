@@ -1,10 +1,13 @@
 """`python -m app.main bench`: where the time goes for one track.
 
     python -m app.main bench --minutes 3 --runs 3 --json
+    python -m app.main bench --minutes 3 --runs 3 --long      # also a 20-minute track's time and memory
 
 Measures start-up (`--help` as a process), model load, every stage of a track (compose, render,
 mix, master, export), the whole `generate_music --yes` process (wall time, realtime factor, peak
-memory) and training throughput (tokens/s over a fixed number of steps). Medians of the runs.
+memory) and training throughput (tokens/s over a fixed number of steps). Medians of the runs. With
+--long, one `generate_music --yes --minutes 20` process too: its wall time, its peak memory and its
+time over the --minutes process's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+LONG_MINUTES = 20.0  # the longest track generate_music makes: memory must not grow with length
 
 
 def add_bench_parser(sub) -> None:
@@ -24,6 +29,8 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--train-steps", type=whole_arg(1, 10000), default=20,
                    help="optimiser steps for the throughput figure")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--long", action="store_true",
+                   help=f"also make one {LONG_MINUTES:g}-minute track: its time, peak memory and time ratio")
 
     def run(args):
         from app.files import json_text
@@ -32,7 +39,7 @@ def add_bench_parser(sub) -> None:
         check_range("minutes", args.minutes, *RANGES["minutes"])
         check_range("runs", args.runs, 1, 50)
         check_range("train steps", args.train_steps, 1, 10000)
-        report = run_bench(args.minutes, args.runs, args.train_steps)
+        report = run_bench(args.minutes, args.runs, args.train_steps, long=args.long)
         print(json_text(report, "bench report").rstrip("\n") if args.json else format_bench(report))
         return 0
 
@@ -52,27 +59,27 @@ def cpu_model() -> str:
 
 
 def _process(args: list[str], env: dict) -> tuple[float, float]:
-    """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that child)."""
-    import resource
+    """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that child, from wait4)."""
     import subprocess
 
     from app import paths
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "app.main", *args], cwd=paths.ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    _, err = proc.communicate()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"`{' '.join(args)}` failed: {err.decode(errors='replace')[-400:]}")
-    # ru_maxrss of children is the largest child so far (KiB on Linux); wait4 would be exact per child.
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, max(usage.ru_maxrss, before) / 1024
+    return wall, usage.ru_maxrss / 1024
 
 
-def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dict:
-    """Measure everything; returns a dict of medians (seconds unless named otherwise)."""
+def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20, long: bool = False) -> dict:
+    """Measure everything; returns a dict of medians (seconds unless named otherwise). long: also
+    one LONG_MINUTES track process ('long': its seconds, peak MiB and ratio to the --minutes one)."""
     import platform
     import statistics
     import tempfile
@@ -102,6 +109,9 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dic
                                    "--name", f"proc{i}"], env)
             tracks.append(wall)
             rss.append(peak)
+        if long:
+            long_s, long_peak = _process(["generate_music", "--yes", "--minutes", f"{LONG_MINUTES:g}", "--seed", "3000",
+                                          "--name", "long"], env)
     median = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
     whole = median(tracks)
     return {
@@ -114,6 +124,8 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20) -> dic
         "track_process_s": whole,
         "realtime_factor": round(audio_s / whole, 1),
         "peak_memory_mib": round(max(rss)),
+        **({"long": {"minutes": LONG_MINUTES, "track_process_s": round(long_s, 3), "peak_memory_mib": round(long_peak),
+                     "ratio_to_short": round(long_s / whole, 2)}} if long else {}),
         "training_tokens_per_s": training_throughput(train_steps),
     }
 
@@ -159,5 +171,8 @@ def format_bench(r: dict) -> str:
     lines += [f"{'render+mix+master+export':<28}{r['render_to_file_s']:>8.3f} s",
               f"{'whole generate_music --yes':<28}{r['track_process_s']:>8.3f} s  ({r['realtime_factor']}x realtime)",
               f"{'peak memory (process)':<28}{r['peak_memory_mib']:>8d} MiB",
+              *([f"{'%g-minute track (process)' % r['long']['minutes']:<28}{r['long']['track_process_s']:>8.3f} s  "
+                 f"({r['long']['ratio_to_short']}x the {r['minutes']:g}-minute one), peak memory "
+                 f"{r['long']['peak_memory_mib']} MiB"] if "long" in r else []),
               f"{'training tokens/s':<28}" + ", ".join(f"{k} {v}" for k, v in r["training_tokens_per_s"].items())]
     return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Long audio kept on disk instead of in memory: a track's layers (the rendered stems, the beat, the
+ambience) between the stage that makes them and the stage that writes their WAVs.
+
+    layer = SpilledAudio()
+    for block in blocks:          # float32 (2, m) each, in order
+        layer.append(block)
+    layer.read(start, stop)       # float32 (2, stop - start), exactly what was appended
+    for start, block in layer.blocks(): ...
+
+Why: a 20-minute stereo float32 layer is 420 MB, and a track has five of them; held together they
+made a 20-minute track peak at 4.7 GB. A spilled layer costs only a block of memory; its samples sit
+in an anonymous temporary file (deleted by the system when closed or when the process ends, even if
+it is killed), which the page cache keeps fast. Samples are stored as float32, so nothing is rounded.
+The files go in the folder given to use_folder (the pipeline gives the stems' own folder, on the
+disk the track is written to, since /tmp is a RAM disk on some systems), else the system's
+temporary folder.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import tempfile
+
+import numpy as np
+
+# Frames per block read or written (6 s at 44.1 kHz: 2 MiB of stereo float32).
+SPILL_BLOCK_FRAMES = 1 << 18
+_folder: str | None = None  # where new spills go (None: the system's temporary folder)
+
+
+def use_folder(folder) -> None:
+    """Put the temporary files of new SpilledAudio in `folder` (None: the system's temporary folder)."""
+    global _folder
+    _folder = None if folder is None else str(folder)
+
+
+def _temporary_file():
+    if _folder is not None:
+        try:
+            return tempfile.TemporaryFile(prefix=".lofi-layer-", dir=_folder)
+        except OSError:  # the folder went away or is read-only: the system's temporary folder will do
+            pass
+    return tempfile.TemporaryFile(prefix="lofi-layer-")
+
+
+class SpilledAudio:
+    """float32 audio (channels, n) appended block by block to a temporary file; read back by range.
+
+    Looks enough like an array for the code that lays out layers: `.shape`, `.ndim`, `.dtype`,
+    `.size`; `peak` (largest |sample|) is kept as blocks arrive, `sum_squares` (float64) read back.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, channels: int = 2):
+        self.channels = channels
+        self.frames = 0
+        self.peak = 0.0
+        self._sum_squares: float | None = None
+        self._file = _temporary_file()
+        self._starts: list[int] = []  # first frame of each appended block
+        self._segments: list[tuple[int, int]] = []  # (frames, byte offset) of each appended block
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.frames)
+
+    @property
+    def size(self) -> int:
+        return self.channels * self.frames
+
+    def append(self, block: np.ndarray) -> None:
+        """Add block (channels, m) at the end (converted to float32)."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be shaped ({self.channels}, m), got {block.shape}")
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(block.max()), -float(block.min()))
+        self._sum_squares = None
+        # Stored as appended: each block channel after channel (no transpose), found by _segments.
+        data = memoryview(np.ascontiguousarray(block)).cast("B")
+        offset, written = self.frames * self.channels * 4, 0
+        while written < data.nbytes:  # pwrite may write less than asked
+            written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+        self._starts.append(self.frames)
+        self._segments.append((block.shape[1], offset))
+        self.frames += block.shape[1]
+
+    @property
+    def sum_squares(self) -> float:
+        """Sum of the squares of every sample, in float64 (a float32 dot loses ~1e-5 of a block's
+        energy, 2.6e-3 of a 20-minute layer's); worked out when first asked (the stems never are)."""
+        if self._sum_squares is None:
+            total = 0.0
+            for _, block in self.blocks():
+                flat = block.ravel().astype(np.float64)
+                total += float(np.dot(flat, flat))
+            self._sum_squares = total
+        return self._sum_squares
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop (clipped to the length) as a new float32 (channels, m) array."""
+        start, stop = max(0, start), min(stop, self.frames)
+        if stop <= start:
+            return np.zeros((self.channels, 0), np.float32)
+        out = np.empty((self.channels, stop - start), np.float32)
+        first = bisect.bisect_right(self._starts, start) - 1
+        for k in range(first, len(self._starts)):
+            seg_start = self._starts[k]
+            if seg_start >= stop:
+                break
+            frames, offset = self._segments[k]
+            lo, hi = max(start, seg_start), min(stop, seg_start + frames)
+            for ch in range(self.channels):
+                # pread, not seek + read: blocks are read from several threads at once.
+                raw = os.pread(self._file.fileno(), (hi - lo) * 4, offset + (ch * frames + lo - seg_start) * 4)
+                out[ch, lo - start:hi - start] = np.frombuffer(raw, np.float32)
+        return out
+
+    def blocks(self, frames: int = SPILL_BLOCK_FRAMES):
+        """(start, float32 (channels, m)) for consecutive blocks covering the whole layer."""
+        for start in range(0, self.frames, frames):
+            yield start, self.read(start, start + frames)
+
+    def __array__(self, dtype=None, copy=None):
+        """The whole layer in memory (for small layers and tests; long tracks read blocks)."""
+        whole = self.read(0, self.frames)
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES) -> SpilledAudio:
+    """An in-memory (channels, n) array copied to a SpilledAudio, block by block."""
+    out = SpilledAudio(audio.shape[0])
+    for start in range(0, audio.shape[1], frames):
+        out.append(audio[:, start:start + frames])
+    return out
+
+
+def read_block(audio, start: int, stop: int) -> np.ndarray:
+    """Frames start..stop of an in-memory array or a SpilledAudio, as float32 (channels, m)."""
+    if isinstance(audio, SpilledAudio):
+        return audio.read(start, stop)
+    return np.asarray(audio[:, start:stop], dtype=np.float32)
