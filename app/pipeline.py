@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from app.choices import Choices, resolve_choices
 from app.config import SAMPLE_RATE, TAIL_S
-from app.deliver.names import OutputDirs, prepare_output_dirs, reserve_name
+from app.deliver.names import OutputDirs, prepare_output_dirs, reserve_name, safe_name
+from app.errors import DiskFullError
 from app.deliver.track import TrackResult
 from app.spec import TrackSpec
 
@@ -52,12 +53,17 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     prepare_output_dirs(dirs)  # an unwritable folder fails now, not after minutes of work
     use_spill_folder(dirs.wav)  # long layers wait on the disk the stems go to (app/audio/spill.py)
     step = _stepper(progress, timings)
-    step("compose")
-    song = compose(spec, choices, models)
-    step("render")
-    stems = render(song, spec, choices)
-    step("mix")
-    mixed = mix(song, stems, spec, choices)
+    try:
+        step("compose")
+        song = compose(spec, choices, models)
+        step("render")
+        stems = render(song, spec, choices)
+        step("mix")
+        mixed = mix(song, stems, spec, choices)
+    except DiskFullError as exc:  # a spilled layer filled the disk before any file of the track existed
+        if exc.track:
+            raise
+        raise exc.for_track(safe_name(spec.name)) from exc
     step("master")
     mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
     step("export")

@@ -19,6 +19,7 @@ temporary folder.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import tempfile
 
@@ -83,8 +84,17 @@ class SpilledAudio:
         # Stored as appended: each block channel after channel (no transpose), found by _segments.
         data = memoryview(np.ascontiguousarray(block)).cast("B")
         offset, written = self.frames * self.channels * 4, 0
-        while written < data.nbytes:  # pwrite may write less than asked
-            written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+        try:
+            while written < data.nbytes:  # pwrite may write less than asked
+                written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            from app.errors import DiskFullError
+            from app.files import free_mb
+
+            folder = _folder or tempfile.gettempdir()
+            raise DiskFullError(f"a temporary layer in {folder}", free_mb(folder)) from exc
         self._starts.append(self.frames)
         self._segments.append((block.shape[1], offset))
         self.frames += block.shape[1]

@@ -14,7 +14,7 @@ from app.audio.render import _part_blocks, render_part
 from app.audio.spill import SpilledAudio, spill
 from app.deliver.export import write_stem
 from app.music.song import Note, Part
-from tests.test_render import needs_gm
+from tests.fixtures.checks import needs_gm
 
 SR = 44100
 
