@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.audio.fx import Chain, TapeSaturation, ToneFilter, as_stereo, run_chunked
+from app.audio.fx import Chain, TapeSaturation, ToneFilter, as_stereo
 from app.errors import BadValueError
 
 # The drums' level in the mix, dB relative to the music bus RMS (as mix_track's beat_gain_db, the same
@@ -45,24 +45,8 @@ class Room:
     wet: float = ROOM_WET
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        audio = as_stereo(audio, "drums")
-        if not 0 <= self.wet <= 1:
-            raise BadValueError(f"room wet must be 0..1, got {self.wet:g}")
-        channels, n = audio.shape
-        delays = [[round((ms + self.spread_ms * (ch % 2)) * 1e-3 * sample_rate) for ms, _ in self.taps]
-                  for ch in range(channels)]
-        gains = [np.float32(g * self.wet) for _, g in self.taps]
-        out = audio.copy()
-
-        def work(start, stop):
-            for ch in range(channels):
-                target = out[ch, start:stop]
-                for delay, gain in zip(delays[ch], gains):
-                    lo = max(start - delay, 0)
-                    if lo < stop - delay:
-                        target[lo + delay - start:] += audio[ch, lo:stop - delay] * gain
-
-        run_chunked(work, n)
+        out = np.array(as_stereo(audio, "drums"), dtype=np.float32)  # a copy: the input stays as it was
+        self.process_in_place(out, sample_rate)
         return out
 
     def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
