@@ -175,10 +175,8 @@ class WowFlutter:
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         audio = _check_audio(audio)
-        if self.wow_depth_ms <= 0 and self.flutter_depth_ms <= 0:
+        if self._is_still():
             return audio.copy()
-        if self.wow_depth_ms < 0 or self.flutter_depth_ms < 0:
-            raise BadValueError("wow_depth_ms and flutter_depth_ms must be >= 0")
         out = np.empty_like(audio)
 
         def work(start, stop):
@@ -189,13 +187,20 @@ class WowFlutter:
 
     def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
         """As __call__, overwriting audio (float32 (channels, n)); same samples."""
-        if self.wow_depth_ms <= 0 and self.flutter_depth_ms <= 0:
+        if self._is_still():
             return
-        if self.wow_depth_ms < 0 or self.flutter_depth_ms < 0:
-            raise BadValueError("wow_depth_ms and flutter_depth_ms must be >= 0")
         longest = 2 * (self.wow_depth_ms + self.flutter_depth_ms) * 1e-3 * sample_rate  # samples
         run_chunked_in_place(lambda source, base, start, stop: self._block(source, base, start, stop, sample_rate),
                              audio, history=math.ceil(longest) + 2)
+
+    def _is_still(self) -> bool:
+        """True when neither depth modulates (the audio passes unchanged); BadValueError for a
+        negative depth beside a positive one."""
+        if self.wow_depth_ms <= 0 and self.flutter_depth_ms <= 0:
+            return True
+        if self.wow_depth_ms < 0 or self.flutter_depth_ms < 0:
+            raise BadValueError("wow_depth_ms and flutter_depth_ms must be >= 0")
+        return False
 
     def _block(self, source: np.ndarray, base: int, start: int, stop: int, sample_rate: int) -> np.ndarray:
         """Output samples start..stop (a chunk of _CHUNK_FRAMES), read from source (its column 0 is
@@ -246,17 +251,19 @@ class BitCrush:
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         audio = _check_audio(audio)
-        if not 2 <= self.bit_depth <= 24:
-            raise BadValueError(f"bit_depth must be 2..24, got {self.bit_depth}")
+        self._check()
         out = np.empty_like(audio)
         self._crush(audio, out)
         return out
 
     def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
         """As __call__, overwriting audio (float32 (channels, n)); same samples."""
+        self._check()
+        self._crush(audio, audio)
+
+    def _check(self) -> None:
         if not 2 <= self.bit_depth <= 24:
             raise BadValueError(f"bit_depth must be 2..24, got {self.bit_depth}")
-        self._crush(audio, audio)
 
     def _crush(self, audio: np.ndarray, out: np.ndarray) -> None:
         steps = np.float32(2 ** (self.bit_depth - 1))
@@ -282,8 +289,7 @@ class SampleHold:
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         audio = _check_audio(audio)
-        if not 0 < self.downsample_hz <= sample_rate:
-            raise BadValueError(f"downsample_hz must be between 0 and {sample_rate}, got {self.downsample_hz:g}")
+        self._check(sample_rate)
         if self.downsample_hz == sample_rate:
             return audio.copy()
         out = np.empty_like(audio)
@@ -296,11 +302,14 @@ class SampleHold:
 
     def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
         """As __call__, overwriting audio (float32 (channels, n)); same samples."""
-        if not 0 < self.downsample_hz <= sample_rate:
-            raise BadValueError(f"downsample_hz must be between 0 and {sample_rate}, got {self.downsample_hz:g}")
+        self._check(sample_rate)
         if self.downsample_hz != sample_rate:
             run_chunked_in_place(lambda source, base, start, stop: self._block(source, base, start, stop, sample_rate),
                                  audio, history=math.ceil(sample_rate / self.downsample_hz) + 1)
+
+    def _check(self, sample_rate: int) -> None:
+        if not 0 < self.downsample_hz <= sample_rate:
+            raise BadValueError(f"downsample_hz must be between 0 and {sample_rate}, got {self.downsample_hz:g}")
 
     def _block(self, source: np.ndarray, base: int, start: int, stop: int, sample_rate: int) -> np.ndarray:
         """Output samples start..stop read from source (its column 0 is input sample `base`)."""
