@@ -239,15 +239,6 @@ def _detect_tempo_cached(path_str: str, mtime_ns: int, size: int) -> LoopTempo |
 # Lookup and listing
 
 
-DEFAULT_BEAT_PREFIX = "boombap"  # the shipped boombap_80bpm: the beat a track gets when nobody chooses
-
-
-def default_beat(effects: list[EffectFile]) -> EffectFile | None:
-    """The beat loop used when none is chosen: the shipped boom-bap, else the first beat by name."""
-    beats = sorted((e for e in effects if e.kind == "beat"), key=lambda e: e.name)
-    return next((e for e in beats if e.name.startswith(DEFAULT_BEAT_PREFIX)), beats[0] if beats else None)
-
-
 def find_effect(query: str, kind: str | None = None, effects: list[EffectFile] | None = None) -> EffectFile:
     """The effect named `query` (file stem or file name, case-insensitive), optionally of one kind.
 
