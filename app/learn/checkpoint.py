@@ -3,7 +3,6 @@ data fingerprint and metrics, so generation needs nothing but the file."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,17 +82,11 @@ def load_checkpoint(path: Path, kind: str):
 
 
 def file_sha256(path: Path) -> str:
-    """Short content hash of a checkpoint, recorded in each track's sidecar. Cached per process by
-    (path, size, mtime): batch workers make many tracks from the same weights."""
-    st = Path(path).stat()
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+    """Short content hash of a checkpoint, recorded in each track's sidecar. Hashed once per process
+    (files.cached_sha256): batch workers make many tracks from the same weights."""
+    from app.files import cached_sha256
 
-
-@functools.lru_cache(maxsize=16)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    from app.files import file_sha256 as content_sha256
-
-    return content_sha256(path)[:16]
+    return cached_sha256(path)[:16]
 
 
 def sampling_weights_path(path: Path) -> Path:
