@@ -92,13 +92,16 @@ def prepare_output_dirs(dirs: OutputDirs) -> None:
 
 
 def check_writable(folder: Path) -> None:
-    """Create `folder` (and its parents) and write and remove a probe file in it. Raises
-    OutputError "cannot write to FOLDER: reason" (not a directory, permission denied, ...)."""
+    """Create `folder` (and its parents) and open a probe file in it. Raises OutputError "cannot
+    write to FOLDER: reason" (not a directory, permission denied, ...). The probe is an unnamed
+    temporary file (O_TMPFILE where the file system has it), so a process killed at that moment
+    leaves nothing in the folder."""
+    import tempfile
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".lofi-write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as exc:
         raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
