@@ -60,14 +60,26 @@ def _spec_from_args(args):
         spec.ambience = [parse_ambience(a) for a in args.ambience]
     if args.formats:
         spec.formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    _set_format(spec, args)
     spec.include_chords = not args.no_chords
     spec.overwrite = args.overwrite
     spec.picture = not args.no_picture
     return spec.validate()
 
 
-# With --replay the music comes from the file; only where and how it is delivered may change.
-REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
+def _set_format(spec, args) -> None:
+    """--sample-rate, --bit-depth and --ascii-names onto the spec (those not given keep its values)."""
+    if args.sample_rate is not None:
+        spec.sample_rate = args.sample_rate
+    if args.bit_depth is not None:
+        spec.bit_depth = args.bit_depth
+    spec.ascii_names = spec.ascii_names or args.ascii_names
+
+
+# With --replay the music comes from the file; only where and how it is delivered may change (the
+# sample rate too: the same music, rendered at the other rate).
+REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite", "sample_rate", "bit_depth",
+                       "ascii_names")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
                       "colour", "energy", "drum_kit")
@@ -80,7 +92,8 @@ def _replay_spec(args, spec):
     given = [f for f in REPLAY_MUSIC_FLAGS if getattr(args, f) not in (None, False, [])]
     if given:
         raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
-                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite)")
+                            f"change it (allowed with --replay: "
+                            f"{', '.join('--' + f.replace('_', '-') for f in REPLAY_OUTPUT_FLAGS)})")
     if args.name is not None:
         spec.name = args.name
     if args.formats:
@@ -89,6 +102,7 @@ def _replay_spec(args, spec):
         spec.artist = args.artist
     spec.picture = spec.picture and not args.no_picture
     spec.overwrite = args.overwrite
+    _set_format(spec, args)
     return spec.validate()
 
 
@@ -235,6 +249,16 @@ def _effects(args) -> int:
     return 0
 
 
+def add_format_flags(parser) -> None:
+    """--sample-rate and --bit-depth (generate_music and batch)."""
+    from app.config import BIT_DEPTHS, DEFAULT_BIT_DEPTH, SAMPLE_RATE, SAMPLE_RATES
+
+    parser.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, metavar="|".join(map(str, SAMPLE_RATES)),
+                        help=f"Hz: the track is made at this rate (default {SAMPLE_RATE})")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, metavar="|".join(map(str, BIT_DEPTHS)),
+                        help=f"of the WAV and FLAC files; 16-bit is dithered with noise shaping (default {DEFAULT_BIT_DEPTH})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     minutes, bpm, temperature, swing = (_number(*RANGES[k]) for k in ("minutes", "bpm", "temperature", "swing"))
     parser = _Parser(prog="python -m app.main", description="Lo-fi hip hop tracks from nothing to mastered.")
@@ -265,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
+    add_format_flags(p)
+    p.add_argument("--ascii-names", action="store_true",
+                   help="file names of letters, digits, - and _ only (the title tag keeps the real name)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from app.audio.master import check_audio
-from app.config import BIT_DEPTHS, DEFAULT_BIT_DEPTH, FORMATS, SAMPLE_RATE, SAMPLE_RATES
+from app.config import DEFAULT_BIT_DEPTH, FORMATS, SAMPLE_RATE
 from app.deliver.tags import normalise_tags, tag_file
 from app.errors import BadValueError, OutputError
 from app.files import atomic_path
+from app.spec import check_format
 
 MP3_BITRATE = "320k"
 # Stems are for remixing: one louder than this peak is scaled down to it rather than clipped.
@@ -38,14 +39,6 @@ DITHER_BLOCK_FRAMES = 1 << 20  # frames dithered at a time: memory does not grow
 _PCM = {16: (32767.0, -32768, np.int16, "PCM_16"), 24: (8388607.0, -8388608, np.int32, "PCM_24")}
 # Tags a LIST/INFO chunk carries (libsndfile's names); bpm and key live in the sidecar and the other formats.
 INFO_TAGS = ("title", "artist", "album", "genre", "comment", "tracknumber")
-
-
-def check_format(sample_rate: int, bit_depth: int) -> None:
-    """BadValueError naming the allowed values unless sample_rate is in SAMPLE_RATES and bit_depth in BIT_DEPTHS."""
-    if sample_rate not in SAMPLE_RATES or isinstance(sample_rate, bool):
-        raise BadValueError(f"sample rate must be {' or '.join(map(str, SAMPLE_RATES))} Hz, got {sample_rate!r}")
-    if bit_depth not in BIT_DEPTHS or isinstance(bit_depth, bool):
-        raise BadValueError(f"bit depth must be {' or '.join(map(str, BIT_DEPTHS))}, got {bit_depth!r}")
 
 
 def _tpdf(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
