@@ -19,6 +19,7 @@ from app.music import theory
 from app.spec import RANGES, SEED_MAX, check_range
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
+from app.spec import add_format_flags as _add_format_flags
 
 # Ranges of the values checked here (generate_music's are in app/config.py RANGES, batch's in app/batch.py).
 COUNT_RANGE = (1, 1000)
@@ -249,16 +250,6 @@ def _effects(args) -> int:
     return 0
 
 
-def add_format_flags(parser) -> None:
-    """--sample-rate and --bit-depth (generate_music and batch)."""
-    from app.config import BIT_DEPTHS, DEFAULT_BIT_DEPTH, SAMPLE_RATE, SAMPLE_RATES
-
-    parser.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, metavar="|".join(map(str, SAMPLE_RATES)),
-                        help=f"Hz: the track is made at this rate (default {SAMPLE_RATE})")
-    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, metavar="|".join(map(str, BIT_DEPTHS)),
-                        help=f"of the WAV and FLAC files; 16-bit is dithered with noise shaping (default {DEFAULT_BIT_DEPTH})")
-
-
 def build_parser() -> argparse.ArgumentParser:
     minutes, bpm, temperature, swing = (_number(*RANGES[k]) for k in ("minutes", "bpm", "temperature", "swing"))
     parser = _Parser(prog="python -m app.main", description="Lo-fi hip hop tracks from nothing to mastered.")
@@ -289,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
-    add_format_flags(p)
+    _add_format_flags(p)
     p.add_argument("--ascii-names", action="store_true",
                    help="file names of letters, digits, - and _ only (the title tag keeps the real name)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")

@@ -281,3 +281,13 @@ def whole_arg(lo: int, hi: int | None = None):
         return value
 
     return parse
+
+
+def add_format_flags(parser) -> None:
+    """--sample-rate and --bit-depth (generate_music and batch)."""
+    from app.config import BIT_DEPTHS, DEFAULT_BIT_DEPTH, SAMPLE_RATE, SAMPLE_RATES
+
+    parser.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, metavar="|".join(map(str, SAMPLE_RATES)),
+                        help=f"Hz: the track is made at this rate (default {SAMPLE_RATE})")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, metavar="|".join(map(str, BIT_DEPTHS)),
+                        help=f"of the WAV and FLAC files; 16-bit is dithered with noise shaping (default {DEFAULT_BIT_DEPTH})")

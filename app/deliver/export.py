@@ -83,7 +83,7 @@ def _shaped_block(scaled: np.ndarray, history: np.ndarray, rng: np.random.Genera
     return out.T.reshape(channels, count * seg)[:, :m]
 
 
-def _pcm_blocks(audio: np.ndarray, bit_depth: int = DEFAULT_BIT_DEPTH, seed: int = 0):
+def pcm_blocks(audio: np.ndarray, bit_depth: int = DEFAULT_BIT_DEPTH, seed: int = 0):
     """(start, integer (m, channels)) blocks of audio (channels, n) float as bit_depth PCM for soundfile:
     16-bit dithered with noise shaping, 24-bit with plain TPDF dither (its noise is far below hearing).
     Seeded: an export repeats exactly. One block of DITHER_BLOCK_FRAMES at a time."""
@@ -109,7 +109,7 @@ def _pcm_blocks(audio: np.ndarray, bit_depth: int = DEFAULT_BIT_DEPTH, seed: int
 def to_pcm16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
     """float (channels, n) -> interleaved int16 (n, channels), dithered with noise shaping (as the files)."""
     out = np.empty((audio.shape[1], audio.shape[0]), np.int16)
-    for start, block in _pcm_blocks(audio, 16, seed):
+    for start, block in pcm_blocks(audio, 16, seed):
         out[start:start + block.shape[0]] = block
     return out
 
@@ -150,7 +150,7 @@ def _write_pcm(tmp: Path, audio: np.ndarray, file_format: str, sample_rate: int,
     with soundfile.SoundFile(tmp, "w", sample_rate, audio.shape[0], subtype=subtype, format=file_format) as out:
         for name, value in (info or {}).items():
             setattr(out, name, value)
-        for _, block in _pcm_blocks(audio, bit_depth):
+        for _, block in pcm_blocks(audio, bit_depth):
             out.write(block)
 
 
