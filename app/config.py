@@ -10,7 +10,12 @@ theory.key_name() convert between the two.
 
 from __future__ import annotations
 
-SAMPLE_RATE = 44100  # Hz: rendering, mixing, mastering and every exported file
+SAMPLE_RATE = 44100  # Hz: the default rate of rendering, mixing, mastering and the exported files
+# Delivery formats a person may choose (--sample-rate, --bit-depth): a track is rendered, mixed and
+# mastered at its chosen rate (no resampling at export); 16-bit files are dithered with noise shaping.
+SAMPLE_RATES = (44100, 48000)  # Hz
+BIT_DEPTHS = (16, 24)
+DEFAULT_BIT_DEPTH = 16
 
 # Delivery targets: what master() aims for and what a release's compliance report checks.
 TARGET_LUFS = -14.0  # integrated loudness, ITU-R BS.1770

@@ -19,6 +19,7 @@ from app.music import theory
 from app.spec import RANGES, SEED_MAX, check_range
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
+from app.spec import add_format_flags as _add_format_flags
 
 # Ranges of the values checked here (generate_music's are in app/config.py RANGES, batch's in app/batch.py).
 COUNT_RANGE = (1, 1000)
@@ -60,14 +61,26 @@ def _spec_from_args(args):
         spec.ambience = [parse_ambience(a) for a in args.ambience]
     if args.formats:
         spec.formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    _set_format(spec, args)
     spec.include_chords = not args.no_chords
     spec.overwrite = args.overwrite
     spec.picture = not args.no_picture
     return spec.validate()
 
 
-# With --replay the music comes from the file; only where and how it is delivered may change.
-REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
+def _set_format(spec, args) -> None:
+    """--sample-rate, --bit-depth and --ascii-names onto the spec (those not given keep its values)."""
+    if args.sample_rate is not None:
+        spec.sample_rate = args.sample_rate
+    if args.bit_depth is not None:
+        spec.bit_depth = args.bit_depth
+    spec.ascii_names = spec.ascii_names or args.ascii_names
+
+
+# With --replay the music comes from the file; only where and how it is delivered may change (the
+# sample rate too: the same music, rendered at the other rate).
+REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite", "sample_rate", "bit_depth",
+                       "ascii_names")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
                       "colour", "energy", "drum_kit")
@@ -80,7 +93,8 @@ def _replay_spec(args, spec):
     given = [f for f in REPLAY_MUSIC_FLAGS if getattr(args, f) not in (None, False, [])]
     if given:
         raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
-                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite)")
+                            f"change it (allowed with --replay: "
+                            f"{', '.join('--' + f.replace('_', '-') for f in REPLAY_OUTPUT_FLAGS)})")
     if args.name is not None:
         spec.name = args.name
     if args.formats:
@@ -89,6 +103,7 @@ def _replay_spec(args, spec):
         spec.artist = args.artist
     spec.picture = spec.picture and not args.no_picture
     spec.overwrite = args.overwrite
+    _set_format(spec, args)
     return spec.validate()
 
 
@@ -265,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
+    _add_format_flags(p)
+    p.add_argument("--ascii-names", action="store_true",
+                   help="file names of letters, digits, - and _ only (the title tag keeps the real name)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")

@@ -18,8 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from app.choices import Choices, resolve_choices
-from app.config import SAMPLE_RATE, TAIL_S
-from app.deliver.names import OutputDirs, prepare_output_dirs, reserve_name, safe_name
+from app.config import TAIL_S
+from app.deliver.names import OutputDirs, file_name, prepare_output_dirs, reserve_name
 from app.errors import DiskFullError
 from app.deliver.track import TrackResult
 from app.spec import TrackSpec
@@ -63,9 +63,9 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     except DiskFullError as exc:  # a spilled layer filled the disk before any file of the track existed
         if exc.track:
             raise
-        raise exc.for_track(safe_name(spec.name)) from exc
+        raise exc.for_track(file_name(spec.name, spec.ascii_names)) from exc
     step("master")
-    mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
+    mastered = master(mixed.audio, spec.sample_rate, in_place=True)  # the mix is not needed afterwards
     step("export")
     result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered), dirs, timings)
     step(None)
@@ -83,12 +83,12 @@ def compose(spec: TrackSpec, choices: Choices, models: Models | None = None) -> 
 
 
 def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarray]:
-    """Each part of the song through its SoundFont preset: part -> float32 (2, n) stems, TAIL_S longer
+    """Each part of the song through its SoundFont preset at spec.sample_rate: part -> float32 (2, n) stems, TAIL_S longer
     than the music, spilled to disk block by block (app/audio/spill.py) so memory does not grow with
     the track's length."""
     from app.audio.render import render_song
 
-    return render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=SAMPLE_RATE,
+    return render_song(song, choices.instruments, swing=spec.swing, seed=choices.seed, sample_rate=spec.sample_rate,
                        tail_s=TAIL_S, spill=True)
 
 
@@ -96,7 +96,8 @@ def mix(song: Song, stems: dict[str, np.ndarray], spec: TrackSpec, choices: Choi
     """The stems, the beat and the ambience mixed through the spec's lo-fi preset."""
     from app.audio.mix import mix_song
 
-    return mix_song(song, stems, beat=choices.beat, ambience=choices.ambience, preset=spec.lofi_preset)
+    return mix_song(song, stems, beat=choices.beat, ambience=choices.ambience, preset=spec.lofi_preset,
+                    sample_rate=spec.sample_rate)
 
 
 def describe_result(result: TrackResult) -> str:

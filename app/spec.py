@@ -11,8 +11,9 @@ from app.music import theory
 from app.errors import BadValueError
 # The shared constants live in app.config; DEFAULT_BPM, FORMATS, NO_BEAT, RANGES and SEED_MAX are
 # also imported from here by the CLI, the wizard and the release code.
-from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_COLOUR,  # noqa: F401
-                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES, SEED_MAX)
+from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BIT_DEPTH, DEFAULT_BPM,  # noqa: F401
+                        DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES,
+                        BIT_DEPTHS, SAMPLE_RATE, SAMPLE_RATES, SEED_MAX)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -24,6 +25,7 @@ FIELD_TYPES = {
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
     "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
+    "sample_rate": ("a whole number",), "bit_depth": ("a whole number",), "ascii_names": (_BOOL,),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
                    "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
@@ -55,6 +57,9 @@ class TrackSpec:
     colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere
     energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
     drum_kit: str | None = None  # the generated drums' kit (a bank-128 preset id or name); None = the default kit
+    sample_rate: int = SAMPLE_RATE  # Hz, config.SAMPLE_RATES: the track is rendered, mixed and mastered at it
+    bit_depth: int = DEFAULT_BIT_DEPTH  # config.BIT_DEPTHS: of the WAV and FLAC files
+    ascii_names: bool = False  # file names of letters, digits, '-' and '_' only (names.ascii_name)
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -99,6 +104,7 @@ class TrackSpec:
                 raise BadValueError(f"ambience level for {shorten(repr(name))} must be between {lo:g} and {hi:g} dB, "
                                     f"got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
+        check_format(self.sample_rate, self.bit_depth)
         if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
             raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "
                                 f"use beat {GENERATED_BEAT!r} with the kit, or leave the kit out")
@@ -222,6 +228,14 @@ def shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit // 2]}... ({len(text)} characters)"
 
 
+def check_format(sample_rate: int, bit_depth: int) -> None:
+    """BadValueError naming the allowed values unless sample_rate is in SAMPLE_RATES and bit_depth in BIT_DEPTHS."""
+    if sample_rate not in SAMPLE_RATES or isinstance(sample_rate, bool):
+        raise BadValueError(f"sample rate must be {' or '.join(map(str, SAMPLE_RATES))} Hz, got {sample_rate!r}")
+    if bit_depth not in BIT_DEPTHS or isinstance(bit_depth, bool):
+        raise BadValueError(f"bit depth must be {' or '.join(map(str, BIT_DEPTHS))}, got {bit_depth!r}")
+
+
 def _in_range(name: str, value: float) -> None:
     check_range(name, value, *RANGES[name])
 
@@ -267,3 +281,13 @@ def whole_arg(lo: int, hi: int | None = None):
         return value
 
     return parse
+
+
+def add_format_flags(parser) -> None:
+    """--sample-rate and --bit-depth (generate_music and batch)."""
+    from app.config import BIT_DEPTHS, DEFAULT_BIT_DEPTH, SAMPLE_RATE, SAMPLE_RATES
+
+    parser.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, metavar="|".join(map(str, SAMPLE_RATES)),
+                        help=f"Hz: the track is made at this rate (default {SAMPLE_RATE})")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, metavar="|".join(map(str, BIT_DEPTHS)),
+                        help=f"of the WAV and FLAC files; 16-bit is dithered with noise shaping (default {DEFAULT_BIT_DEPTH})")

@@ -107,6 +107,7 @@ def ask_spec(spec: TrackSpec, preview_dir: Path) -> TrackSpec:
     spec.colour = ask_number("Harmony colour (low = triads and sevenths, high = 9ths, 11ths, 13ths)", "colour",
                              spec.colour)
     spec.energy = ask_number("Energy (low = sparse and laid back, high = busy)", "energy", spec.energy)
+    spec.bit_depth, spec.sample_rate = ask_file_format(spec.bit_depth, spec.sample_rate)
     spec.seed = ask_seed(spec.seed)
     return spec.validate()
 
@@ -341,6 +342,25 @@ def ask_sound(default: str) -> str:
                                    default=default if default in PRESET_DESCRIPTIONS else None))
 
 
+# The delivery formats offered, (bit depth, sample rate) -> what each is for.
+FILE_FORMATS = {
+    (16, 44100): "16-bit 44.1 kHz  CD quality: streaming services and distributors",
+    (24, 44100): "24-bit 44.1 kHz  high resolution: mastering, hi-res stores",
+    (24, 48000): "24-bit 48 kHz    video: YouTube, films, games",
+    (16, 48000): "16-bit 48 kHz",
+}
+
+
+def ask_file_format(bit_depth: int, sample_rate: int) -> tuple[int, int]:
+    """The bit depth and sample rate of the files: (bit_depth, sample_rate)."""
+    choices = [Choice(text, value=f"{depth}/{rate}") for (depth, rate), text in FILE_FORMATS.items()]
+    current = f"{bit_depth}/{sample_rate}"
+    answer = _ask(questionary.select("File format", choices,
+                                     default=current if (bit_depth, sample_rate) in FILE_FORMATS else None))
+    depth, rate = answer.split("/")
+    return int(depth), int(rate)
+
+
 def new_seed() -> int:
     return random.SystemRandom().randrange(RANDOM_SEED_LIMIT)
 
@@ -382,7 +402,8 @@ def print_summary(spec: TrackSpec) -> None:
             ("chords", _instrument_label(spec.chords_instrument, "chords") if spec.include_chords else "no chords"),
             ("bass", _instrument_label(spec.bass_instrument, "bass")), ("ambience", ambience), ("sound", spec.lofi_preset),
             ("creativity", f"{spec.temperature:g}"), ("colour", f"{spec.colour:g}"), ("energy", f"{spec.energy:g}"),
-            ("seed", spec.seed), ("formats", ", ".join(spec.formats))]
+            ("seed", spec.seed), ("formats", ", ".join(spec.formats)),
+            ("files", f"{spec.bit_depth}-bit {spec.sample_rate / 1000:g} kHz")]
     print("\nYour track:")
     for label, value in rows:
         print(f"  {label:<11} {value}")

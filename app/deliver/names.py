@@ -1,4 +1,5 @@
-"""Track names and the files they own: a safe file name from any text, the output folders, and a
+"""Track names and the files they own: a safe file name from any text (or, with --ascii-names, one
+of letters, digits, '-' and '_' only, as some distributors require), the output folders, and a
 reservation that gives each process a free name (NAME, NAME-2, ...) so two never write one track.
 
 Files of a track named NAME: <midi>/NAME.mid (+ NAME_<part>.mid), <wav>/NAME_<stem>.wav,
@@ -58,6 +59,31 @@ def safe_name(name: str) -> str:
     return text or "track"
 
 
+# Letters NFKD does not take apart into an ASCII letter and marks.
+_ASCII_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+                                "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+                                "Þ": "Th", "ı": "i"})
+
+
+def ascii_name(name: str) -> str:
+    """A track name -> a file name of ASCII letters, digits, '-' and '_' only: accents dropped
+    ('Café' -> 'Cafe'), other characters and spaces become '_' ('01 Tea at Dusk' -> '01_Tea_at_Dusk'),
+    a dash keeps no spaces round it ('Rain - Night' -> 'Rain-Night'); 'track' when nothing is left.
+    At most MAX_NAME characters; ascii_name(ascii_name(x)) == ascii_name(x)."""
+    text = unicodedata.normalize("NFKD", str(name).translate(_ASCII_LETTERS))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^A-Za-z0-9\-]+", " ", text.translate(_ASCII_LETTERS))
+    text = re.sub(r" *-[ -]*", "-", text.strip())
+    text = re.sub(r" +", "_", text)
+    text = text[:MAX_NAME].strip("_-")
+    return text or "track"
+
+
+def file_name(name: str, ascii_names: bool = False) -> str:
+    """The file name of a track called `name`: ascii_name with ascii_names, else safe_name."""
+    return ascii_name(name) if ascii_names else safe_name(name)
+
+
 def _trim(text: str) -> str:
     """Strip separators at both ends and cut to MAX_NAME characters / MAX_NAME_BYTES bytes, until
     stable (cutting can expose a separator at the end)."""
@@ -107,15 +133,15 @@ def check_writable(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def reserve_name(dirs: OutputDirs, wanted: str, overwrite: bool):
-    """Yield a free track name (NAME, NAME-2, NAME-3...) reserved for this process, so two processes
-    never write the same track. The reservation is a marker file created exclusively and locked
+def reserve_name(dirs: OutputDirs, wanted: str, overwrite: bool, ascii_names: bool = False):
+    """Yield a free track name (NAME, NAME-2, NAME-3...; NAME = file_name(wanted, ascii_names)) reserved
+    for this process, so two processes never write the same track. The reservation is a marker file created exclusively and locked
     (flock) while held; a marker left by a process that died (SIGKILL) is taken over."""
     try:
         dirs.results.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {dirs.results}: {exc.strerror or exc}") from exc
-    base = safe_name(wanted)
+    base = file_name(wanted, ascii_names)
     for n in range(1, 10000):
         name = base if n == 1 else f"{base}-{n}"
         if not overwrite and _taken(dirs, name):

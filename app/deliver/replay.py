@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import paths
-from app.config import SAMPLE_RATE
 from app.errors import BadValueError, LofiError
 from app.music import theory
 from app.spec import TrackSpec
@@ -51,6 +50,8 @@ class Sidecar:
     mode: str
     bpm: float
     duration_s: float  # the music plus its release tail
+    sample_rate: int  # Hz, of the render, the master and every file
+    bit_depth: int  # of the WAV and FLAC files
     music_s: float
     lufs: float
     true_peak_dbtp: float
@@ -77,7 +78,7 @@ class Sidecar:
 def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samples: int, lufs: float,
                   peak_dbtp: float, files: dict[str, Path], timings: dict[str, float]) -> Sidecar:
     """The sidecar of a track named `name`: its spec and resolved choices, the song, the master's
-    length in samples (at SAMPLE_RATE), loudness and true peak, its files and stage timings."""
+    length in samples (at spec.sample_rate), loudness and true peak, its files and stage timings."""
     return Sidecar(
         version=SIDECAR_VERSION,
         name=name,
@@ -85,7 +86,9 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         key=theory.key_name(choices.key),
         mode=choices.mode,
         bpm=song.tempo_bpm,
-        duration_s=round(samples / SAMPLE_RATE, 3),
+        duration_s=round(samples / spec.sample_rate, 3),
+        sample_rate=spec.sample_rate,
+        bit_depth=spec.bit_depth,
         music_s=round(song.length_seconds, 3),
         lufs=round(lufs, 2),
         true_peak_dbtp=round(peak_dbtp, 2),

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.config import SAMPLE_RATE
 from app.deliver.names import OutputDirs, reserve_name
 from app.deliver.replay import Sidecar, track_sidecar, write_sidecar
 from app.errors import DiskFullError
@@ -70,7 +69,7 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
 
     spec, done = track.spec, track.mastered
     lost = [spec.name]  # the name the track had when a full disk stopped it
-    with _name_the_lost_track(lost), reserve_name(dirs, spec.name, spec.overwrite) as name, \
+    with _name_the_lost_track(lost), reserve_name(dirs, spec.name, spec.overwrite, spec.ascii_names) as name, \
             staged_files() as stage, _threads(3) as pool:
         lost[0] = name
         peak_job = pool.submit(lambda: done.true_peak_dbtp)
@@ -85,12 +84,13 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
             files["picture"] = dirs.results / f"{name}.png"
             picture_job = pool.submit(_draw_picture, track, sidecar, stage.temp(files["picture"]))
         stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in track.layers}
-        stem_jobs = {part: pool.submit(write_stem, audio, stage.temp(stem_paths[part]))
+        stem_jobs = {part: pool.submit(write_stem, audio, stage.temp(stem_paths[part]), spec.sample_rate)
                      for part, audio in track.layers.items()}
         files.update(_write_midis(track, dirs, name, stage))
         finals = [dirs.results / f"{name}.{fmt}" for fmt in spec.formats]
         temps = [stage.temp(path) for path in finals]  # export_track appends .<format> to the base
-        export_track(done.audio, SAMPLE_RATE, temps[0].with_suffix(""), spec.formats, track_tags(track))
+        export_track(done.audio, spec.sample_rate, temps[0].with_suffix(""), spec.formats, track_tags(track),
+                     spec.bit_depth)
         files.update({path.suffix.lstrip("."): path for path in finals})
         for part, job in stem_jobs.items():
             job.result()
@@ -104,7 +104,8 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
 
 
 def track_tags(track: Delivery) -> dict[str, str | int]:
-    """The tags of a new track's exported files (deliver.tags.TAG_NAMES)."""
+    """The tags of a new track's exported files (deliver.tags.TAG_NAMES); the title is the track's
+    name as given, whatever its file name (--ascii-names)."""
     spec, song = track.spec, track.song
     return {"title": spec.name, "artist": spec.artist, "album": spec.album or DEFAULT_ALBUM,
             "genre": GENRE, "bpm": round(song.tempo_bpm),
@@ -133,7 +134,7 @@ def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
     from app.report.pictures import track_picture
 
     facts = sidecar({}).to_json()
-    return track_picture(track.song, track.mastered.audio, SAMPLE_RATE, facts, path,
+    return track_picture(track.song, track.mastered.audio, track.spec.sample_rate, facts, path,
                          loudness=track.mastered.short_term_lufs())
 
 

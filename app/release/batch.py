@@ -6,9 +6,11 @@
 
 A release folder, OUT/<album>/:
 
-    01 - Amber Window.wav (.mp3 .flac)   the finals: 44.1 kHz 16-bit, -14 LUFS, <= -1 dBTP, tagged
-    02 - Tea at Dusk.wav                 (title, artist, album, track number, genre, BPM, key), the
-    ...                                  cover embedded in MP3 (APIC) and FLAC (picture block)
+    01_Amber_Window.wav (.mp3 .flac)     the finals: 44.1 or 48 kHz (--sample-rate), 16 or 24-bit
+    02_Tea_at_Dusk.wav                   (--bit-depth), -14 LUFS, <= -1 dBTP. The WAVs hold only fmt and
+    ...                                  data chunks; MP3 and FLAC are tagged (title, artist, album,
+                                         track number, genre, BPM, key) with the cover (APIC, picture
+                                         block). ASCII names unless --unicode-names ('01 - Amber Window.wav')
     cover.jpg                            3000x3000, drawn from the release seed (cover.py)
     manifest.json, manifest.csv          one row per track: files, tags, figures, seed, status, error
     compliance.md                        loudness, true peak, clipping, silence, duration: pass/fail
@@ -104,7 +106,8 @@ def produce_release(req: BatchRequest, windows: set | None = None, models=None) 
         if req.mix_minutes and all(r.status == DONE for r in manifest.tracks):
             from app.release.longmix import make_mix
 
-            manifest.mix = make_mix(folder, manifest.tracks, req.mix_minutes, req.crossfade, manifest.mix)
+            manifest.mix = make_mix(folder, manifest.tracks, req.mix_minutes, req.crossfade, manifest.mix,
+                                    release.sample_rate, release.bit_depth)
             write_manifest(folder, manifest)
     failed = [r for r in manifest.tracks if r.status != DONE]
     return (1 if failed else 0), folder, manifest

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 def add_batch_parser(sub) -> None:
     from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
-    from app.spec import RANGES, SEED_MAX, number_arg, whole_arg
+    from app.spec import RANGES, SEED_MAX, add_format_flags, number_arg, whole_arg
 
     p = sub.add_parser("batch", help="produce a release of N distinct, upload-ready tracks",
                        description="Produce a release of N distinct, mastered, tagged tracks with cover art, "
@@ -29,6 +29,12 @@ def add_batch_parser(sub) -> None:
                    "memory would not hold them for the longest track; the choice is printed)")
     p.add_argument("--out", metavar="DIR", help="output folder; the release goes in DIR/<album> (default data/releases)")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
+    add_format_flags(p)
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--ascii-names", dest="ascii_names", action="store_const", const=True,
+                       help="file names of letters, digits, - and _ only: 01_Title_Words.wav (the default)")
+    names.add_argument("--unicode-names", dest="ascii_names", action="store_const", const=False,
+                       help="file names as titled: '01 - Title Words.wav' (the title tags are the real titles either way)")
     p.add_argument("--artist", help="artist tag (default: lofi generator)")
     p.add_argument("--album", help="album name and release folder (default: a title drawn from the seed)")
     p.add_argument("--seed", type=whole_arg(0, SEED_MAX), help="release seed: same seed, same release (default random, recorded)")

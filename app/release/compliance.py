@@ -55,10 +55,11 @@ def read_audio(path: Path):
 
 
 def measure_compliance(path: Path, expected_s: float, bar_s: float, intro_end_s: float,
-                       outro_start_s: float) -> Compliance:
+                       outro_start_s: float, sample_rate: int | None = None) -> Compliance:
     """The delivery checks on one final file: integrated loudness (within 0.5 LU of -14 LUFS), true
     peak (<= -1 dBTP), clipped samples (full-scale 16-bit values: none), the longest silence (< -60
-    dBFS) between intro and outro (<= 2 s), duration (the requested length plus the tail, within a bar)."""
+    dBFS) between intro and outro (<= 2 s), duration (the requested length plus the tail, within a bar);
+    the sample rate when one is expected, and for a WAV that it holds only `fmt ` and `data` chunks."""
     import numpy as np
 
     from app.audio.master import loudness_lufs, true_peak_dbtp
@@ -84,6 +85,12 @@ def measure_compliance(path: Path, expected_s: float, bar_s: float, intro_end_s:
         "silence": longest * 0.05 <= MAX_SILENCE_S,
         "duration": bool(abs(duration - expected_s) <= bar_s + 0.5),
     }
+    if sample_rate is not None:
+        checks["sample_rate"] = rate == sample_rate
+    if Path(path).suffix.lower() == ".wav":
+        from app.deliver.tags import WAV_DELIVERY_CHUNKS, wav_chunks
+
+        checks["wav_chunks"] = [cid.encode() for cid, _ in wav_chunks(path)] == list(WAV_DELIVERY_CHUNKS)
     return Compliance(lufs=round(float(lufs), 2), true_peak_dbtp=round(float(peak), 2), clipped_samples=clipped,
                       longest_silence_s=round(longest * 0.05, 2), duration_s=round(duration, 2),
                       expected_duration_s=round(expected_s, 2), checks=checks, passed=all(checks.values()))
@@ -93,7 +100,8 @@ def compliance_report(manifest: Manifest) -> str:
     """compliance.md: a table per track of the delivery checks, pass or fail, and regenerations."""
     rel = manifest.release
     lines = [f"# Compliance report: {rel.album} ({rel.artist})", "",
-             f"Delivery spec: WAV 44.1 kHz 16-bit, {TARGET_LUFS:g} LUFS integrated (within {LUFS_TOLERANCE} LU), "
+             f"Delivery spec: WAV {rel.sample_rate / 1000:g} kHz {rel.bit_depth}-bit holding only its fmt and "
+             f"data chunks, {TARGET_LUFS:g} LUFS integrated (within {LUFS_TOLERANCE} LU), "
              f"true peak <= {CEILING_DBTP:g} dBTP, no clipped samples, no silence (< {SILENCE_DBFS:g} dBFS) "
              f"longer than {MAX_SILENCE_S:g} s outside intro and outro, duration = requested length + "
              f"{TAIL_S:g} s tail (within a bar).", "",

@@ -1,6 +1,10 @@
 """The finals of a release: tagged for the album in work/, then moved into the release root.
 
-    tag_finals(finals, plan, release)                    # title, artist, album, track n/N, the cover
+A release's WAVs are delivery files: they hold only the `fmt ` and `data` chunks (distributors refuse
+chunks after the audio, and several ask for no embedded metadata); their titles, track numbers and
+the rest are in the manifest, and in the MP3 and FLAC tags.
+
+    tag_finals(finals, plan, release)                    # title, artist, album, track n/N, the cover; bare WAVs
     names = move_finals(work_files, folder, sidecar)     # work/ -> the release root (a rename each)
 """
 
@@ -18,11 +22,14 @@ RELEASE_TAGS = ("title", "artist", "album", "tracknumber")
 
 
 def retag(path: Path, fmt: str, tags: dict[str, str], cover_jpeg: bytes | None) -> None:
-    """Set title/artist/album/track number on a final and embed the cover; other tags run_track
-    wrote stay (see app.deliver.tags.tag_file)."""
-    from app.deliver.tags import tag_file
+    """Set title/artist/album/track number on an MP3 or FLAC final and embed the cover; other tags
+    run_track wrote stay (see app.deliver.tags.tag_file). A WAV is stripped to `fmt ` + `data`."""
+    from app.deliver.tags import strip_wav_metadata, tag_file
 
-    tag_file(path, fmt, {k: tags[k] for k in RELEASE_TAGS}, cover_jpeg)
+    if fmt == "wav":
+        strip_wav_metadata(path)
+    else:
+        tag_file(path, fmt, {k: tags[k] for k in RELEASE_TAGS}, cover_jpeg)
 
 
 def tag_finals(finals: dict[str, Path], plan: TrackPlan, release: Release) -> None:

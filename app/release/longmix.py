@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from app.config import SAMPLE_RATE
+from app.config import DEFAULT_BIT_DEPTH, SAMPLE_RATE
 from app.errors import OutputError
 from app.files import atomic_path
 from app.release.compliance import read_audio
@@ -25,25 +25,32 @@ def format_timestamp(seconds: float, hours: bool) -> str:
 
 
 def make_mix(folder: Path, rows: list[ManifestRow], minutes: float, crossfade_s: float,
-             previous: MixEntry | None = None) -> MixEntry:
+             previous: MixEntry | None = None, sample_rate: int = SAMPLE_RATE,
+             bit_depth: int = DEFAULT_BIT_DEPTH) -> MixEntry:
     """One continuous mix of `minutes` from the release's tracks in order (repeated if the release is
     shorter), linear crossfades of crossfade_s (a linear fade never raises the true peak above the
     louder track's), the last track faded out at the end. Writes mix.wav and tracklist.txt
     ("00:00 Title" lines, ready for a video description). Skipped when `previous` describes the same
-    mix of the same tracks and its files are still there. Returns the manifest's mix entry.
+    mix of the same tracks and its files are still there. The mix has the release's sample rate and
+    bit depth (16-bit dithered with noise shaping, as the finals) and only `fmt ` and `data` chunks.
+    Returns the manifest's mix entry.
     """
     import numpy as np
     import soundfile as sf
+
+    from app.deliver.export import pcm_blocks
 
     sources = [(r.title, folder / r.files.get("wav", r.files.get("flac", next(iter(r.files.values())))),
                 r.file_checks) for r in rows]
     fingerprint = hashlib.sha256(json.dumps([[t, str(p.name), c[p.name].sha256 if p.name in c else None]
                                              for t, p, c in sources] + [minutes, crossfade_s]).encode()).hexdigest()[:16]
+    if (sample_rate, bit_depth) != (SAMPLE_RATE, DEFAULT_BIT_DEPTH):  # a mix made before these options keeps its print
+        fingerprint = hashlib.sha256(f"{fingerprint}:{sample_rate}:{bit_depth}".encode()).hexdigest()[:16]
     mix_path, list_path = folder / "mix.wav", folder / "tracklist.txt"
     if previous and previous.fingerprint == fingerprint and mix_path.exists() and list_path.exists() \
             and mix_path.stat().st_size == previous.bytes:
         return previous
-    rate = SAMPLE_RATE
+    rate = sample_rate
     target = int(round(minutes * 60 * rate))
     xf = int(crossfade_s * rate)
     fade_out = min(int(4.0 * rate), target // 4)
@@ -51,7 +58,7 @@ def make_mix(folder: Path, rows: list[ManifestRow], minutes: float, crossfade_s:
     written = 0
 
     with atomic_path(mix_path) as tmp:
-        with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=2, subtype="PCM_16", format="WAV") as out:
+        with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=2, subtype=f"PCM_{bit_depth}", format="WAV") as out:
 
             def emit(chunk):
                 nonlocal written
@@ -59,7 +66,8 @@ def make_mix(folder: Path, rows: list[ManifestRow], minutes: float, crossfade_s:
                 if len(chunk):
                     pos = written + np.arange(len(chunk))
                     gain = np.clip((target - pos) / fade_out, 0.0, 1.0).astype(np.float32)[:, None]
-                    out.write(chunk * gain)
+                    for _, block in pcm_blocks((chunk * gain).T, bit_depth, seed=written):  # seeded: repeatable
+                        out.write(block)
                     written += len(chunk)
 
             carry = None

@@ -39,12 +39,10 @@ class TrackPlan:
     energy: float  # density and activity of every part, 0-1
     drum_kit: str | None = None  # the generated drums' kit (None: the default kit; no kit for a loop or 'none')
 
-    @property
-    def base_name(self) -> str:
-        """The file name stem of the finals: '03 - Amber Window'."""
-        from app.deliver.names import safe_name
-
-        return safe_name(f"{self.number:02d} - {self.title}")
+    def base_name(self, ascii_names: bool = False) -> str:
+        """The name the pipeline gets for the finals: '03 - Amber Window' (file '03 - Amber Window.wav'),
+        or with ascii_names '03 Amber Window' (file '03_Amber_Window.wav', names.ascii_name)."""
+        return f"{self.number:02d} {self.title}" if ascii_names else f"{self.number:02d} - {self.title}"
 
 
 def track_seed(release_seed: int, number: int, attempt: int) -> int:

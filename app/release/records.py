@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from app.config import DEFAULT_BIT_DEPTH, SAMPLE_RATE
 from app.release.plan import TrackPlan
 
-MANIFEST_VERSION = 2  # 2: rows and plans record colour and energy
+# 2: rows and plans record colour and energy. The release's sample rate, bit depth and file naming
+# were added within version 2, with defaults that are what a release made before them has.
+MANIFEST_VERSION = 2
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
@@ -122,6 +125,9 @@ class Release:
     formats: list[str]
     folder: str
     cover: str
+    sample_rate: int = SAMPLE_RATE  # Hz, of every final and the mix
+    bit_depth: int = DEFAULT_BIT_DEPTH  # of the WAV and FLAC finals and the mix
+    ascii_names: bool = False  # file names of letters, digits, '-' and '_' ('01_Title_Words.wav')
 
 
 @dataclass

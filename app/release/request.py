@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from app import paths
-from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
+from app.config import DEFAULT_BIT_DEPTH, DEFAULT_COLOUR, DEFAULT_ENERGY, SAMPLE_RATE
 from app.errors import BadValueError
 from app.music import theory
 
@@ -27,7 +27,7 @@ DEFAULT_POOLS = {
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
-           "energies", "energy_range", "drum_kits")
+           "energies", "energy_range", "drum_kits", "sample_rate", "bit_depth", "ascii_names")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -59,6 +59,9 @@ class BatchRequest:
     energies: tuple[float, ...] | None = (DEFAULT_ENERGY,)  # None when energy_range is given
     energy_range: tuple[float, float] | None = None
     drum_kits: tuple[str, ...] | None = None  # kits for the generated drums; None: the default kit
+    sample_rate: int = SAMPLE_RATE  # Hz, config.SAMPLE_RATES
+    bit_depth: int = DEFAULT_BIT_DEPTH  # config.BIT_DEPTHS
+    ascii_names: bool = True  # '01_Title_Words.wav'; False ('--unicode-names'): '01 - Title Words.wav'
     # How to run it (not part of the release's identity):
     jobs: int | None = None  # None: default_jobs() picks it from the CPU cores and the free memory
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
@@ -70,8 +73,12 @@ class BatchRequest:
         data = asdict(self)
         for name in ("jobs", "out", "mix_minutes", "crossfade"):
             data.pop(name)
-        if data["drum_kits"] is None:  # releases made before the option resume with the same identity
-            data.pop("drum_kits")
+        # Releases made before an option existed resume with the same identity: an option at the value
+        # they were all made with is left out.
+        for name, before in (("drum_kits", None), ("sample_rate", SAMPLE_RATE), ("bit_depth", DEFAULT_BIT_DEPTH),
+                             ("ascii_names", True)):
+            if data[name] == before:
+                data.pop(name)
         from app.files import json_text
 
         return json.loads(json_text(data, "request"))
@@ -157,7 +164,7 @@ def request_from_args(args) -> BatchRequest:
         elif getattr(args, ranged, None) is not None:
             given[single] = None
     req = BatchRequest()
-    for name in ("count", "jobs", "seed"):
+    for name in ("count", "jobs", "seed", "sample_rate", "bit_depth"):
         if given[name] is not None:
             if not isinstance(given[name], int) or isinstance(given[name], bool):
                 raise BadValueError(f"{name} must be a whole number, got {given[name]!r}")
@@ -174,6 +181,10 @@ def request_from_args(args) -> BatchRequest:
     for name in ("bpm_range", "swing_range"):
         if given[name] is not None:
             setattr(req, name, _parse_range(given[name], name.replace("_", " ")))
+    if given["ascii_names"] is not None:
+        if not isinstance(given["ascii_names"], bool):
+            raise BadValueError(f"ascii_names must be true or false, got {given['ascii_names']!r}")
+        req.ascii_names = given["ascii_names"]
     for name in ("artist", "album"):
         if given[name] is not None:
             setattr(req, name, str(given[name]).strip())
@@ -213,7 +224,7 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     from app.audio.loops import discover_effects, find_effect
     from app.audio.fx import PRESETS
     from app.audio.instruments import discover_soundfonts, find_instrument
-    from app.spec import FORMATS, GENERATED_BEAT, RANGES, check_range, parse_ambience
+    from app.spec import FORMATS, GENERATED_BEAT, RANGES, check_format, check_range, parse_ambience
 
     def ordered(name, pair, key):
         lo, hi = RANGES[key]
@@ -245,6 +256,7 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     if req.mix_minutes is not None:
         check_range("mix minutes", req.mix_minutes, 0.1, 600)
     check_range("crossfade", req.crossfade, 0.0, 15.0)
+    check_format(req.sample_rate, req.bit_depth)
     bad = [f for f in req.formats if f not in FORMATS]
     if bad:
         raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")

@@ -58,13 +58,13 @@ def _spec_for(plan: TrackPlan, seed: int, release: Release):
     from app.spec import TrackSpec
 
     return TrackSpec(
-        name=plan.base_name, minutes=plan.minutes, key=plan.key, mode=plan.mode, bpm=plan.bpm,
+        name=plan.base_name(release.ascii_names), minutes=plan.minutes, key=plan.key, mode=plan.mode, bpm=plan.bpm,
         melody_instrument=plan.melody_instrument, chords_instrument=plan.chords_instrument,
         bass_instrument=plan.bass_instrument, beat=plan.beat, ambience=[tuple(a) for a in plan.ambience],
         temperature=plan.temperature, seed=seed, formats=tuple(release.formats), overwrite=True, swing=plan.swing,
         lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album, colour=plan.colour,
-        energy=plan.energy,
-        drum_kit=plan.drum_kit,
+        energy=plan.energy, drum_kit=plan.drum_kit, sample_rate=release.sample_rate, bit_depth=release.bit_depth,
+        ascii_names=release.ascii_names,
     ).validate()  # fmt: skip
 
 
@@ -147,7 +147,8 @@ def _made_row(task: TrackTask, result, finals: dict[str, Path], regenerated: lis
     plan, s = task.plan, result.sidecar
     bar_s = 4 * 60.0 / result.song.tempo_bpm
     intro_end, outro_start = intro_outro_s(result.song)
-    compliance = measure_compliance(measured_file(finals), plan.minutes * 60.0 + TAIL_S, bar_s, intro_end, outro_start)
+    compliance = measure_compliance(measured_file(finals), plan.minutes * 60.0 + TAIL_S, bar_s, intro_end, outro_start,
+                                    task.release.sample_rate)
     return replace(
         pending_row(plan, task.release), duration_s=compliance.duration_s, bpm=round(float(s["bpm"]), 2),
         key=s["key"], mode=s["mode"], colour=s["spec"]["colour"], energy=s["spec"]["energy"], lufs=compliance.lufs,

@@ -241,7 +241,10 @@ def test_batch_album_and_titles_stay_inside_the_release_folder(tmp_path):
     assert folder.parent == tmp_path / "releases" and folder.name == "escape_.hidden"
     plan = TrackPlan(**vars(manifest.tracks[0].plan))
     plan.title = "../../../x/\x00\x1b evil"
-    assert plan.base_name == "01 - ______x_ evil"
+    from app.deliver.names import file_name
+
+    assert file_name(plan.base_name(ascii_names=False)) == "01 - ______x_ evil"
+    assert file_name(plan.base_name(ascii_names=True), ascii_names=True) == "01_x_evil"
 
 
 # --- unwritable output, full disk ------------------------------------------------------------------

@@ -57,7 +57,7 @@ ALL_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat", "Drum ki
                "Tempo in BPM", "Include chords",
                "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
                "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
-               "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
+               "Creativity", "Harmony colour", "Energy", "File format", r"Seed \(", "Make this track"]
 
 
 @needs_models
@@ -88,6 +88,7 @@ def test_enter_all_the_way_makes_a_track_with_the_defaults(tmp_path):
         assert s["instruments"][part]["id"] == default_instrument(part).id
     audio, rate = sf.read(s["files"]["wav"], dtype="float32")
     assert rate == 44100 and 12.0 < len(audio) / rate < 25.0
+    assert (s["bit_depth"], s["sample_rate"]) == (16, 44100)
     assert float(np.sqrt(np.mean(audio ** 2))) > 0.01  # not silent
     assert not (paths.DATA_DIR / "final_results" / f"{name}.json").exists()
 
@@ -113,6 +114,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         ("Lo-fi sound", DOWN + ENTER),  # default -> dusty
         ("Creativity", CLEAR + "5" + ENTER), ("out of range", CLEAR + "0.7" + ENTER),
         ("Harmony colour", ENTER), ("Energy", CLEAR + "0.8" + ENTER),
+        ("File format", DOWN * 2 + ENTER),  # 16/44.1, 24/44.1, 24/48
         (r"Seed \(", CLEAR + "12345" + ENTER),
         ("Make this track", ENTER),
     ])
@@ -133,6 +135,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         assert s["instruments"]["bass"]["name"] == "Fretless Bass"
         assert s["instruments"]["melody"]["id"].endswith(":0:4")  # Electric Piano 1 (Rhodes)
         assert s["spec"]["lofi_preset"] == "dusty"
+        assert (s["bit_depth"], s["sample_rate"]) == (24, 48000)
         assert "stem_chords" not in s["files"]
     assert first["seed"] == 12345 and second["seed"] == new_seed != 12345
 

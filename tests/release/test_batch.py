@@ -1,4 +1,4 @@
-"""`batch`: a small real release (3 tracks of 20 s), its files, manifest, tags, cover, mix, rerun,
+"""`batch`: a small real release (3 tracks of 20 s, 48 kHz 24-bit), its files, manifest, tags, cover, mix, rerun,
 a forced failure, regeneration, and the originality guard. Training windows are given explicitly
 (a tiny set), so no test imports the Bach corpus."""
 
@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.deliver.names import ascii_name
+from app.deliver.tags import wav_chunks
 from app.music import theory
 from app.release.batch import produce_release
 from app.release.manifest import new_release
@@ -39,7 +41,8 @@ def _song(pitches: list[int], key: int = 0, mode: str = "major") -> Song:
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("releases")
     req = validate_request(BatchRequest(count=3, minutes=20 / 60, jobs=2, out=out, formats=("wav", "mp3", "flac"),
-                                        artist="Night Owl", album="Test Tapes", seed=1, mix_minutes=1.0, crossfade=3.0))
+                                        artist="Night Owl", album="Test Tapes", seed=1, mix_minutes=1.0, crossfade=3.0,
+                                        sample_rate=48000, bit_depth=24))
     code, folder, manifest = produce_release(req, windows=TINY_WINDOWS)
     return req, code, folder, manifest.to_json()  # what manifest.json holds
 
@@ -51,10 +54,14 @@ def test_release_has_every_file_and_a_consistent_manifest(release):
     assert [r["status"] for r in rows] == ["done"] * 3
     for name in ("cover.jpg", "manifest.json", "manifest.csv", "compliance.md", "mix.wav", "tracklist.txt"):
         assert (folder / name).is_file(), name
+    assert (manifest["release"]["sample_rate"], manifest["release"]["bit_depth"]) == (48000, 24)
+    assert manifest["release"]["ascii_names"] is True  # batch's default
     for r in rows:
         assert set(r["files"]) == {"wav", "mp3", "flac"}
-        for fname in r["files"].values():
-            assert (folder / fname).is_file() and fname.startswith(f"{r['track_number']:02d} - {r['title']}")
+        for fmt, fname in r["files"].items():
+            # '01_Title_Words.wav': letters, digits, '-' and '_' only, the title's words joined by '_'
+            assert (folder / fname).is_file() and re.fullmatch(rf"[A-Za-z0-9_-]+\.{fmt}", fname), fname
+            assert fname == f"{ascii_name(str(r['track_number']).zfill(2) + ' ' + r['title'])}.{fmt}"
     assert not list(folder.rglob("*.partial*")) and not list(folder.rglob(".*.reserved"))
     # The json on disk is the manifest returned, and the csv says the same.
     assert json.loads((folder / "manifest.json").read_text()) == manifest
@@ -91,17 +98,21 @@ def test_finals_meet_the_delivery_spec(release):
     for r in manifest["tracks"]:
         path = folder / r["files"]["wav"]
         info = sf.info(str(path))
-        assert info.samplerate == 44100 and info.subtype == "PCM_16" and info.channels == 2
+        assert info.samplerate == 48000 and info.subtype == "PCM_24" and info.channels == 2
+        assert [cid for cid, _ in wav_chunks(path)] == ["fmt ", "data"]  # distributor-safe: no metadata chunk
+        assert sf.info(str(folder / r["files"]["flac"])).subtype == "PCM_24"
         audio, rate = sf.read(str(path))
         assert abs(pyloudnorm.Meter(rate).integrated_loudness(audio) + 14.0) <= 0.5
         assert np.max(np.abs(audio)) < 10 ** (-1.0 / 20)  # sample peak under the -1 dBTP ceiling
         assert abs(len(audio) / rate - (20 + 2)) <= 4 * 60 / r["bpm"] + 0.5  # 20 s + tail, within a bar
         assert r["compliance"]["pass"] and r["true_peak_dbtp"] <= -1.0
+        assert r["compliance"]["checks"]["wav_chunks"] and r["compliance"]["checks"]["sample_rate"]
 
 
 def test_tags_and_embedded_cover(release):
     from mutagen.flac import FLAC
     from mutagen.id3 import ID3
+    from mutagen.mp3 import MP3
     from PIL import Image
 
     _, _, folder, manifest = release
@@ -123,16 +134,14 @@ def test_tags_and_embedded_cover(release):
         assert flac["album"] == ["Test Tapes"] and flac["artist"] == ["Night Owl"]
         assert flac["bpm"] == [str(round(r["bpm"]))] and flac["key"][0].startswith(r["key"])
         assert flac.pictures[0].type == 3 and flac.pictures[0].width == 3000 and flac.pictures[0].data == cover
-    from mutagen.wave import WAVE
-
-    first = manifest["tracks"][0]
-    assert str(WAVE(folder / first["files"]["wav"]).tags["TIT2"]) == first["title"]
+        assert MP3(folder / r["files"]["mp3"]).info.sample_rate == 48000
 
 
 def test_mix_and_tracklist(release):
     _, _, folder, manifest = release
     info = sf.info(str(folder / "mix.wav"))
-    assert info.samplerate == 44100 and abs(info.frames / 44100 - 60.0) < 0.01
+    assert info.samplerate == 48000 and info.subtype == "PCM_24" and abs(info.frames / 48000 - 60.0) < 0.01
+    assert [cid for cid, _ in wav_chunks(folder / "mix.wav")] == ["fmt ", "data"]
     audio, _ = sf.read(str(folder / "mix.wav"))
     assert np.max(np.abs(audio)) < 10 ** (-1.0 / 20)
     lines = (folder / "tracklist.txt").read_text().splitlines()
