@@ -100,8 +100,10 @@ def estimate_key(notes: list[Note]) -> tuple[int, str]:
     return tonic, mode
 
 
-def harmony_per_step(notes: list[Note], end: float, step: float = 1.0, offset: float = 0.0) -> list[Chord]:
+def harmony_per_step(notes: list[Note], end: float, step: float = 1.0, offset: float = 0.0,
+                     namer=theory.name_chord) -> list[Chord]:
     """Name the harmony sounding at each step (beats) and merge repeats into longer chords.
+    namer(pitch classes, lowest pitch) -> (root, quality) or None names a step's notes.
 
     A step with no nameable chord continues the previous chord. One sweep over the notes sorted by
     start (notes sounding are kept in a list as the step moves), so thousands of notes in huge
@@ -125,7 +127,7 @@ def harmony_per_step(notes: list[Note], end: float, step: float = 1.0, offset: f
             while j < len(ordered) and ordered[j].start < t + step:
                 sounding.append(ordered[j])
                 j += 1
-        named = theory.name_chord({n.pitch for n in sounding}, min((n.pitch for n in sounding), default=None)) \
+        named = namer({n.pitch for n in sounding}, min((n.pitch for n in sounding), default=None)) \
             if sounding else None
         if named is None and chords:
             named = (chords[-1].root, chords[-1].quality)
@@ -318,17 +320,21 @@ def midi_file_to_song(path: Path) -> Song:
     Raises MidiImportError with the reason when the file cannot be read or yields no melody and no
     harmony (see import_midi_file for the per-model import).
     """
-    from app.learn.parts import harmony_with_bass, key_segments
+    from app.learn.parts import best_key, harmony_with_bass, key_segments, pc_histogram
     from app.music.song import Part
 
     found, parts, bpb, end = _file_parts(Path(path))
-    pitched = parts.chords + parts.bass + parts.melody
+    pitched = parts.chords + parts.broken + parts.bass + parts.melody
     if not pitched:
         raise MidiImportError(f"drums only ({len(parts.drums)} drum notes, no pitched part)")
     segment = key_segments(pitched, bpb, end, found.key_signatures)[0]
-    chords = harmony_with_bass(parts.chords, parts.bass, end, _harmony_step(bpb)) if parts.chords else []
+    chords = harmony_with_bass(parts.chords, parts.bass, end, _harmony_step(bpb), parts.broken, bpb) \
+        if parts.chords or parts.broken else []
+    segment.key, segment.mode = best_key(pc_histogram(pitched, segment.start, segment.end),
+                                         [c for c in chords if c.start < segment.end - 1e-6])
     song_parts = {name: Part(name, sorted(notes, key=lambda n: (n.start, n.pitch)))
-                  for name, notes in (("melody", parts.melody), ("chords", parts.chords), ("bass", parts.bass)) if notes}
+                  for name, notes in (("melody", parts.melody), ("chords", parts.chords + parts.broken),
+                                         ("bass", parts.bass)) if notes}
     return Song(found.bpm, segment.key, segment.mode, found.time_signature, chords=chords, parts=song_parts)
 
 
@@ -345,11 +351,12 @@ def _varied(notes: list[Note], semitones: int, rng) -> list[Note]:
             for n, j in zip(notes, jitter)]
 
 
-def _encode_segment(melody, chord_notes, bass, key, mode, time_sig, beats_per_bar, end, name, group, augmented):
+def _encode_segment(melody, chord_notes, bass, broken, key, mode, beats_per_bar, end, name, group, augmented):
     """One key segment (notes from 0) -> (Piece or None, chords named, melody notes)."""
     from app.learn.parts import harmony_with_bass, skyline
 
-    chords = harmony_with_bass(chord_notes, bass, end, _harmony_step(beats_per_bar)) if chord_notes else []
+    chords = harmony_with_bass(chord_notes, bass, end, _harmony_step(beats_per_bar), broken, beats_per_bar) \
+        if chord_notes or broken else []
     melody = skyline(melody) if augmented else melody
     bar16 = int(round(beats_per_bar * 4))
     mel = encoding.encode_melody(melody, chords, key, mode, bar_16ths=bar16) if len(melody) >= MIN_MELODY_NOTES \
@@ -372,29 +379,33 @@ def import_midi_file(path: Path, augment: bool = False) -> FileImport:
     when the file cannot be read; a file that reads but feeds no model gives a FileImport with the reason.
     """
     from app.files import printable
-    from app.learn.parts import key_segments
+    from app.learn.parts import best_key, harmony_with_bass, key_segments, pc_histogram
 
     path = Path(path)
     name = printable(path.name)
     found, parts, bpb, end = _file_parts(path)
     result = FileImport(name)
     notes_why: list[str] = []
-    pitched = parts.chords + parts.bass + parts.melody
+    pitched = parts.chords + parts.broken + parts.bass + parts.melody
     named_chords = 0
     if pitched:
         segments = key_segments(pitched, bpb, end, found.key_signatures)
+        chords_all = harmony_with_bass(parts.chords, parts.bass, end, _harmony_step(bpb), parts.broken, bpb) \
+            if parts.chords or parts.broken else []
         for seg in segments:
+            inside = [c for c in chords_all if seg.start - 1e-6 <= c.start < seg.end - 1e-6]
+            seg.key, seg.mode = best_key(pc_histogram(pitched, seg.start, seg.end), inside)
             label = name if len(segments) == 1 else f"{name} [bars {int(seg.start // bpb) + 1}-{int(np.ceil(seg.end / bpb - 1e-9))}]"
             window = lambda notes, s=seg: _window(notes, s.start, s.end)  # noqa: E731
             piece, chords, _ = _encode_segment(window(parts.melody), window(parts.chords), window(parts.bass),
-                                               seg.key, seg.mode, found.time_signature, bpb, seg.end - seg.start,
+                                               window(parts.broken), seg.key, seg.mode, bpb, seg.end - seg.start,
                                                label, name, False)
             named_chords = max(named_chords, len(chords))
             if piece is None:
                 continue
             result.pieces.append(piece)
             if augment:
-                result.pieces += _augmented(piece, parts, seg, found.time_signature, bpb, label, name)
+                result.pieces += _augmented(piece, parts, seg, bpb, label, name)
     if parts.drums:
         drum_piece, why = _drum_piece(parts.drums, found, name)
         if drum_piece is not None:
@@ -405,7 +416,7 @@ def import_midi_file(path: Path, augment: bool = False) -> FileImport:
     fed = []
     if any(len(p.chords) for p in originals):
         fed.append("chord")
-    elif parts.chords:
+    elif parts.chords or parts.broken:
         notes_why.insert(0, f"no harmony found (need at least {MIN_CHORDS} chords; the chord part names {named_chords})")
     else:
         notes_why.insert(0, "no chord part")
@@ -423,7 +434,7 @@ def import_midi_file(path: Path, augment: bool = False) -> FileImport:
     return result
 
 
-def _augmented(piece: Piece, parts, seg, time_sig, bpb, label, group) -> list[Piece]:
+def _augmented(piece: Piece, parts, seg, bpb, label, group) -> list[Piece]:
     """The transposed, timing-varied copies of one segment that add tokens the models have not seen:
     a copy's melody (or chords) is kept only when it differs from every one kept before."""
     import zlib
@@ -432,8 +443,9 @@ def _augmented(piece: Piece, parts, seg, time_sig, bpb, label, group) -> list[Pi
     seen_m, seen_c = {piece.melody.tobytes()}, {piece.chords.tobytes()}
     out = []
     for k in TRANSPOSITIONS:
-        moved = [_varied(_window(notes, seg.start, seg.end), k, rng) for notes in (parts.melody, parts.chords, parts.bass)]
-        copy, _, _ = _encode_segment(*moved, (seg.key + k) % 12, seg.mode, time_sig, bpb, seg.end - seg.start,
+        moved = [_varied(_window(notes, seg.start, seg.end), k, rng)
+                 for notes in (parts.melody, parts.chords, parts.bass, parts.broken)]
+        copy, _, _ = _encode_segment(*moved, (seg.key + k) % 12, seg.mode, bpb, seg.end - seg.start,
                                      f"{label} ({k:+d})", group, True)
         if copy is None:
             continue

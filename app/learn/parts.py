@@ -73,7 +73,8 @@ class Line:
 class FileParts:
     """The parts found in one file (notes in beats) and what each line was taken as."""
 
-    chords: list[Note] = field(default_factory=list)  # the voicings (block, rolled or broken)
+    chords: list[Note] = field(default_factory=list)  # the voicings (block or rolled)
+    broken: list[Note] = field(default_factory=list)  # broken chords (arpeggios)
     bass: list[Note] = field(default_factory=list)
     melody: list[Note] = field(default_factory=list)  # monophonic
     drums: list[Note] = field(default_factory=list)  # GM drum note numbers
@@ -168,7 +169,7 @@ def top_line_over_voicing(notes: list[Note]) -> list[Note]:
     melody over its own chords. A chords-only part gives none (its attacks are all chords)."""
     groups = attack_groups(notes)
     sounding = _sounding(groups)
-    return [g[0] for g, s in zip(groups, sounding) if len(g) == 1 and g[0].pitch == max(s)]
+    return [g[0] for g, s in zip(groups, sounding) if len(g) == 1 and len(s) > 1 and g[0].pitch == max(s)]
 
 
 def skyline(notes: list[Note]) -> list[Note]:
@@ -206,11 +207,14 @@ def detect_parts(lines: list[Line], beats_per_bar: float = 4.0) -> FileParts:
     melody_candidates: list[tuple[float, str, list[Note]]] = []
     for line in pitched:
         t = textures[id(line)]
-        if is_chordal(t) or is_arpeggio(line.notes, t, beats_per_bar):
+        if is_arpeggio(line.notes, t, beats_per_bar):
+            parts.broken += line.notes
+            parts.roles[line.label] = "chords (broken)"
+        elif is_chordal(t):
             parts.chords += line.notes
             parts.roles[line.label] = "chords"
             top = top_line_over_voicing(line.notes)
-            if len(top) >= MIN_MELODY_NOTES:
+            if len(top) >= 2 * MIN_MELODY_NOTES:  # a few lone top notes are the voicing's, not a tune
                 melody_candidates.append((float(np.mean([n.pitch for n in top])), line.label + " (top line)", top))
         else:
             singles.append(line)
@@ -249,14 +253,43 @@ def detect_parts(lines: list[Line], beats_per_bar: float = 4.0) -> FileParts:
 
 # --- harmony --------------------------------------------------------------------------------
 
-def harmony_with_bass(chord_notes: list[Note], bass_notes: list[Note], end: float, step: float) -> list[Chord]:
+def name_voicing(pitch_classes: set[int], bass_pc: int | None = None) -> tuple[int, str] | None:
+    """(root, quality) of a voicing as a keyboard player reads it: a chord whose tones are exactly
+    the pitch classes (the bass's root first, then token qualities: D-F-A-C-E is Dm9, not Dm7 with
+    a passing E); else theory.name_chord's best cover; else, for a voicing of 9ths, 11ths and 13ths
+    that covers nothing (G-F-A-B-E), the smallest chord holding every pitch class."""
+    pcs = {p % 12 for p in pitch_classes}
+    if len(pcs) < 3:
+        return theory.name_chord(pcs, bass_pc)
+    roots = ([bass_pc % 12] if bass_pc is not None and bass_pc % 12 in pcs else []) + sorted(pcs)
+    for root in roots:
+        for quality in theory.CHORD_QUALITIES:  # token qualities come first
+            if theory.chord_pitch_classes(root, quality) == pcs:
+                return root, quality
+    named = theory.name_chord(pcs, bass_pc)
+    if named is not None:
+        return named
+    for root in roots:
+        holding = [q for q in theory.CHORD_QUALITIES if pcs <= theory.chord_pitch_classes(root, q)]
+        if holding:
+            return root, min(holding, key=lambda q: len(theory.CHORD_QUALITIES[q]))
+    return None
+
+
+def harmony_with_bass(chord_notes: list[Note], bass_notes: list[Note], end: float, step: float,
+                      broken: list[Note] = (), bar: float = 4.0) -> list[Chord]:
     """Name the chord part's harmony per step (merging repeats), with the bass line's note as the
     lowest note: it picks the root among readings (C-E-G-A over A is Am7), and a bass note that is
-    not the root makes a slash chord (C/E)."""
+    not the root makes a slash chord (C/E). broken: notes of broken chords (arpeggios), heard as the
+    block chord each bar (of `bar` beats) spells. Voicings are named by name_voicing."""
     from app.learn.corpus import harmony_per_step
 
-    chords = harmony_per_step(chord_notes + bass_notes, end, step=step) if bass_notes else \
-        harmony_per_step(chord_notes, end, step=step)
+    # A rolled chord's notes start where its first does, so each step hears the whole chord.
+    chord_notes = [Note(n.pitch, g[0].start, n.end - g[0].start, n.velocity)
+                   for g in attack_groups(chord_notes) for n in g]
+    # A broken chord's notes sound from its bar's start to its end.
+    chord_notes += [Note(n.pitch, (n.start // bar) * bar, bar, n.velocity) for n in broken]
+    chords = harmony_per_step(chord_notes + bass_notes, end, step=step, namer=name_voicing)
     if not bass_notes:
         return chords
     ordered = sorted(bass_notes, key=lambda n: n.start)
@@ -282,6 +315,36 @@ def key_fit(histogram: np.ndarray) -> tuple[int, str, float]:
     r = _PROFILES @ (centred / norm)
     best = int(np.argmax(r))
     return _KEYS[best][0], _KEYS[best][1], float(r[best])
+
+
+TONIC_QUALITIES = {"major": ("maj", "maj7", "maj9", "maj6", "maj69", "add9"),
+                   "minor": ("min", "min7", "min9", "min6", "madd9", "min11")}
+DOMINANT_QUALITIES = ("maj", "dom7")
+
+
+def best_key(histogram: np.ndarray, chords: list[Chord]) -> tuple[int, str]:
+    """The key of a stretch of music from its pitch-class histogram and, where it has chords, their
+    fit: a key scores its Krumhansl correlation plus, per beat of chord, 1 when the chord's tones are
+    in its scale, 1 more on its tonic chord and 0.5 on its dominant (V or V7). The chords settle
+    what the histogram alone gets wrong in a jazz loop (ii7-V7-Imaj7-vi7 reads as E minor by its
+    notes) and between relative keys (G7 points to C, not A minor)."""
+    h = np.asarray(histogram, dtype=float)
+    centred = h - h.mean()
+    norm = np.linalg.norm(centred)
+    scores = _PROFILES @ (centred / norm) if norm > 1e-12 else np.zeros(len(_KEYS))
+    total = sum(c.duration for c in chords)
+    if total > 0:
+        for i, (tonic, mode) in enumerate(_KEYS):
+            scale = theory.scale_pitch_classes(tonic, mode)
+            fit = 0.0
+            for c in chords:
+                pcs = theory.chord_pitch_classes(c.root, c.quality)
+                fit += c.duration * (pcs <= scale)
+                fit += c.duration * (c.root == tonic and c.quality in TONIC_QUALITIES[mode])
+                fit += 0.5 * c.duration * (c.root == (tonic + 7) % 12 and c.quality in DOMINANT_QUALITIES)
+            scores[i] += fit / total
+    best = int(np.argmax(scores))
+    return _KEYS[best]
 
 
 def pc_histogram(notes: list[Note], start: float = 0.0, end: float = float("inf")) -> np.ndarray:

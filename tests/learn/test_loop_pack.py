@@ -1,0 +1,99 @@
+"""Issue 13: a lo-fi loop pack (chord loops, melody loops, drum loops; type 0 and type 1) imports into
+the right models with the right keys, and a fine-tune on it writes a complete, usable model folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.loops import write_chord_loop, write_loop_pack
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pack")
+    write_loop_pack(folder, chord_loops=4)
+    return folder
+
+
+def test_each_loop_feeds_the_right_models_in_the_right_key(pack):
+    from app.learn.corpus import load_corpus
+
+    corpus = load_corpus(pack, jobs=1, use_cache=False)
+    assert corpus.skipped == []
+    fed = corpus.fed
+    for i in range(4):
+        for label in ("type1", "type0", "rolled", "arp"):  # chords alone are enough
+            assert fed[f"chords_{label}_{i}.mid"] == ("chord",), label
+    assert fed["melody_only.mid"] == ("melody",)
+    assert fed["drums.mid"] == ("drum",)
+    assert fed["key_change.mid"] == ("chord", "melody")
+    assert fed["melody_ch10.mid"] == ("chord", "melody")
+    assert fed["one_bar.mid"] == ("chord", "melody")
+
+    keys = {p.name: (p.key, p.mode) for p in corpus.pieces}
+    for i in range(4):  # the ii-V-I-vi loops in C, G, D, A: the G7 says C major, not E or A minor
+        for label in ("type1", "type0", "rolled", "arp"):
+            assert keys[f"chords_{label}_{i}.mid"] == ((i * 7) % 12, "major"), label
+    assert keys["melody_only.mid"] == (2, "major")
+    assert keys["key_change.mid [bars 1-8]"] == (0, "major")
+    assert keys["key_change.mid [bars 9-16]"] == (8, "major")
+    assert keys["melody_ch10.mid"] == (5, "major")
+    assert keys["one_bar.mid"] == (7, "major")
+
+    pieces = {p.name: p for p in corpus.pieces}
+    from app.learn import encoding
+
+    # The voicing track is the harmony (not the melody): Dm9-ish, G13, Cmaj9, Am9, a bar each.
+    for label in ("type1", "type0", "rolled", "arp"):
+        chords = encoding.decode_progression(pieces[f"chords_{label}_0.mid"].chords, 0)
+        assert [(c.root, c.duration) for c in chords] == [(2, 4.0), (7, 4.0), (0, 4.0), (9, 4.0)], label
+    # The channel-10 melody is the melody, not the chords' top notes: it opens on the tonic (F5).
+    ch10 = pieces["melody_ch10.mid"].melody
+    assert encoding.decode_pitch(int(ch10[0, 0]), 5) == 77
+    assert len(pieces["one_bar.mid"].chords) == 2 and len(pieces["one_bar.mid"].melody) == 4
+    assert len(corpus.drums) == 1 and len(corpus.drums[0].drums) == 2 * 16  # two bars of 16ths
+
+    summary = corpus.summary()
+    assert "21 files imported, 0 skipped" in summary
+    assert "chord model: 19 files" in summary and "melody model: 4 files" in summary
+    assert "drum model: 1 files, 2 bars" in summary
+
+
+def test_a_file_that_feeds_nothing_says_why(tmp_path):
+    """Only a bass line: nothing for any model, and the reason names what is missing."""
+    import mido
+
+    from app.learn.corpus import load_corpus
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    track = mido.MidiTrack()
+    for p in (36, 43, 41, 43) * 2:
+        track += [mido.Message("note_on", note=p, velocity=90, time=0), mido.Message("note_off", note=p, time=1920)]
+    mid.tracks.append(track)
+    mid.save(tmp_path / "bass.mid")
+    corpus = load_corpus(tmp_path, jobs=1, use_cache=False)
+    assert dict(corpus.skipped) == {"bass.mid": "no chord part; no melodic line (no monophonic line of 4+ notes "
+                                                "besides the chord voicings and the bass)"}
+
+
+def test_augmentation_adds_only_new_tokens_and_never_validates(tmp_path):
+    from app.learn.corpus import load_corpus, split_pieces
+    from tests.fixtures.loops import write_melody_loop
+
+    for i in range(6):
+        write_chord_loop(tmp_path / f"c{i}.mid", key=i)
+        write_melody_loop(tmp_path / f"m{i}.mid", key=i)
+    plain = load_corpus(tmp_path, jobs=1, use_cache=False)
+    more = load_corpus(tmp_path, jobs=1, use_cache=False, augment=True)
+    assert not any(p.augmented for p in plain.pieces)
+    copies = [p for p in more.pieces if p.augmented]
+    assert copies and more.melody_tokens > plain.melody_tokens
+    seen = set()
+    for p in more.pieces:  # no copy repeats tokens already kept for its file
+        for arr in (p.melody, p.chords):
+            if len(arr):
+                assert (p.group, arr.tobytes()) not in seen
+                seen.add((p.group, arr.tobytes()))
+    train, val = split_pieces(more.pieces, 0.2, seed=0)
+    assert val and not any(p.augmented for p in val)
+    assert not {p.group for p in val} & {p.group for p in train}
