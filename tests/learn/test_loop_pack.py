@@ -97,3 +97,44 @@ def test_augmentation_adds_only_new_tokens_and_never_validates(tmp_path):
     train, val = split_pieces(more.pieces, 0.2, seed=0)
     assert val and not any(p.augmented for p in val)
     assert not {p.group for p in val} & {p.group for p in train}
+
+
+def test_fine_tune_on_the_pack_writes_a_complete_folder_that_moves_toward_the_pack(pack, tmp_path, capsys):
+    """train --midi-dir PACK --init-from models: a complete folder (the drum model too: the pack's one
+    drum loop trains it; with --models chords,melody it is copied), used by generate_music, whose
+    chord model writes progressions closer to the pack's (sevenths and ninths, a chord a bar)."""
+    from app import paths
+    from app.learn.checkpoint import load_checkpoint
+    from app.learn.corpus import load_corpus
+    from app.learn.finetune import distance_to_pack, progression_figures, pack_figures
+    from app.learn.checkpoint import load_sampling_model
+    from app.main import main
+
+    out = tmp_path / "mine"
+    code = main(["train", "--midi-dir", str(pack), "--init-from", str(paths.MODELS_DIR), "--out-dir", str(out),
+                 "--models", "chords,melody", "--epochs", "3", "--lr", "2e-3", "--jobs", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "drum: copied from" in printed and "it was not trained" in printed
+    assert "what changed" in printed and "distance to the pack" in printed
+    for kind in ("chord", "melody", "drum"):
+        assert (out / f"{kind}_lstm.pt").exists() and (out / f"{kind}_lstm.npz").exists()
+    _, payload = load_checkpoint(out / "chord_lstm.pt", "chord")
+    assert payload["init_from"]["file"].endswith("chord_lstm.pt") and len(payload["init_from"]["sha256"]) == 16
+
+    pieces = load_corpus(pack, jobs=1, use_cache=False).pieces
+    pack_fig = pack_figures(pieces)
+    names = ("triad_share", "seventh_share", "extended_share", "changes_per_bar")
+
+    def distance(folder):
+        f = progression_figures(load_sampling_model(folder / "chord_lstm.pt", "chord"), count=10, seed=3)
+        return distance_to_pack({k: {"v": f[k], "pack": pack_fig[k]} for k in names}, "v")
+
+    assert distance(out) < distance(paths.MODELS_DIR) - 0.2
+
+    # generate_music uses the folder: a short track's sidecar names its models and their hashes.
+    from app.music.compose import compose_song, load_models
+
+    models = load_models(out / "chord_lstm.pt", out / "melody_lstm.pt", out / "drum_lstm.pt")
+    song = compose_song(models, key=2, mode="minor", bpm=85, minutes=0.2, seed=1)
+    assert song.chords and song.melody()
