@@ -55,10 +55,11 @@ def complete_model_dir(out_dir: Path, source_dir: Path) -> list[str]:
     return copied
 
 
-def progression_figures(chord_model, count: int = 10, seed: int = 0) -> dict:
+def progression_figures(chord_model, count: int = 10, seed: int = 0, modes=("major", "minor")) -> dict:
     """Figures of `count` progressions of PROGRESSION_BARS bars sampled from a chord model (numpy
-    port) as it writes them, before the arrangement colours or slows them: keys and modes drawn
-    from the seed, sampling seeds seed..seed+count-1."""
+    port) as it writes them, before the arrangement colours or slows them, free to open on any
+    chord: keys and modes (from `modes`, e.g. the pack's pieces' modes) drawn from the seed,
+    sampling seeds seed..seed+count-1."""
     import numpy as np
 
     from app.learn.sample import SamplingOptions, sample_progression
@@ -67,8 +68,9 @@ def progression_figures(chord_model, count: int = 10, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     tally = Tally()
     for i in range(count):
-        key, mode = int(rng.integers(12)), ("major", "minor")[int(rng.integers(2))]
-        chords = sample_progression(chord_model, key, mode, PROGRESSION_BARS, 4, SamplingOptions(seed=seed + i))
+        key, mode = int(rng.integers(12)), str(modes[int(rng.integers(len(modes)))])
+        chords = sample_progression(chord_model, key, mode, PROGRESSION_BARS, 4, SamplingOptions(seed=seed + i),
+                                    start_on_tonic=False)
         tally.chords([(c.root, c.quality, c.start) for c in chords], PROGRESSION_BARS)
     return tally.figures()
 
@@ -112,9 +114,10 @@ def style_change(before_dir: Path, after_dir: Path, pieces, count: int = 10, min
         return load_models(folder / "chord_lstm.pt", folder / "melody_lstm.pt", folder / "drum_lstm.pt")
 
     pack = pack_figures(pieces)
+    modes = [p.mode for p in pieces if len(p.chords) and not p.augmented] or ["major", "minor"]
     report = {}
-    prog = {"before": progression_figures(load_sampling_model(Path(before_dir) / "chord_lstm.pt", "chord"), count, seed),
-            "after": progression_figures(load_sampling_model(Path(after_dir) / "chord_lstm.pt", "chord"), count, seed)}
+    prog = {when: progression_figures(load_sampling_model(Path(folder) / "chord_lstm.pt", "chord"), count, seed, modes)
+            for when, folder in (("before", before_dir), ("after", after_dir))}
     report["progressions"] = {k: {"before": prog["before"][k], "after": prog["after"][k], "pack": pack[k]}
                               for k in CHORD_FIGURES}
     songs = {"before": song_figures(load(before_dir), count, minutes, seed),

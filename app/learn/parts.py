@@ -276,6 +276,13 @@ def name_voicing(pitch_classes: set[int], bass_pc: int | None = None) -> tuple[i
     return None
 
 
+GRID_BEATS = 0.25  # chord parts are named on the 16th grid
+
+
+def _grid(beat: float) -> float:
+    return round(beat / GRID_BEATS) * GRID_BEATS
+
+
 def harmony_with_bass(chord_notes: list[Note], bass_notes: list[Note], end: float, step: float,
                       broken: list[Note] = (), bar: float = 4.0) -> list[Chord]:
     """Name the chord part's harmony per step (merging repeats), with the bass line's note as the
@@ -284,9 +291,13 @@ def harmony_with_bass(chord_notes: list[Note], bass_notes: list[Note], end: floa
     block chord each bar (of `bar` beats) spells. Voicings are named by name_voicing."""
     from app.learn.corpus import harmony_per_step
 
-    # A rolled chord's notes start where its first does, so each step hears the whole chord.
-    chord_notes = [Note(n.pitch, g[0].start, n.end - g[0].start, n.velocity)
+    # A rolled chord's notes start where its first does, and every attack sits on the 16th grid,
+    # so each step hears the whole chord and a chord played a little early or late (or left ringing
+    # into the next) is heard where it belongs.
+    chord_notes = [Note(n.pitch, _grid(g[0].start), max(GRID_BEATS, _grid(n.end) - _grid(g[0].start)), n.velocity)
                    for g in attack_groups(chord_notes) for n in g]
+    bass_notes = [Note(n.pitch, _grid(n.start), max(GRID_BEATS, _grid(n.end) - _grid(n.start)), n.velocity)
+                  for n in bass_notes]
     # A broken chord's notes sound from its bar's start to its end.
     chord_notes += [Note(n.pitch, (n.start // bar) * bar, bar, n.velocity) for n in broken]
     chords = harmony_per_step(chord_notes + bass_notes, end, step=step, namer=name_voicing)
