@@ -99,6 +99,11 @@ def _generate(args) -> int:
     from app.deliver.replay import load_replay
     from app.pipeline import STAGES, run_track
 
+    if args.models_dir:
+        from app import paths
+
+        paths.use_models_dir(Path(args.models_dir))
+
     if args.replay:
         from app.deliver.replay import check_replay_inputs
 
@@ -327,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
+    p.add_argument("--models-dir", metavar="DIR", help="generate with the models in DIR (as LOFI_MODELS_DIR does; "
+                   "e.g. a fine-tuned set from `train --out-dir`)")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
     p.add_argument("--replay-anyway", action="store_true",
                    help="replay even when an input file (SoundFont, beat, ambience, model) changed since")

@@ -138,3 +138,35 @@ def test_fine_tune_on_the_pack_writes_a_complete_folder_that_moves_toward_the_pa
     models = load_models(out / "chord_lstm.pt", out / "melody_lstm.pt", out / "drum_lstm.pt")
     song = compose_song(models, key=2, mode="minor", bpm=85, minutes=0.2, seed=1)
     assert song.chords and song.melody()
+
+
+def test_models_dir_points_generation_and_the_sidecar_at_a_folder(tmp_path, monkeypatch):
+    """generate_music --models-dir DIR (like LOFI_MODELS_DIR): the models load from DIR and the
+    sidecar's inputs name each model file there with its content hash."""
+    from app import paths
+    from app.deliver.replay import input_hashes
+    from app.files import cached_sha256
+    from app.learn.finetune import complete_model_dir
+    from app.main import build_parser
+    from app.spec import TrackSpec
+
+    for name in ("MODELS_DIR", "CHORD_CHECKPOINT", "MELODY_CHECKPOINT", "DRUM_CHECKPOINT"):
+        monkeypatch.setattr(paths, name, getattr(paths, name))
+    monkeypatch.setenv("LOFI_MODELS_DIR", str(paths.MODELS_DIR))
+    folder = tmp_path / "mine"
+    assert complete_model_dir(folder, paths.MODELS_DIR) == ["melody", "chord", "drum"]  # an empty folder: all copied
+    assert complete_model_dir(folder, paths.MODELS_DIR) == []
+    assert build_parser().parse_args(["generate_music", "--models-dir", str(folder)]).models_dir == str(folder)
+
+    paths.use_models_dir(folder)
+    from app.choices import resolve_choices
+
+    spec = TrackSpec(name="t", seed=3, minutes=0.1)
+    hashes = input_hashes(spec, resolve_choices(spec))
+    for kind in ("chord", "melody", "drum"):
+        for role, file in ((f"{kind}.checkpoint", folder / f"{kind}_lstm.pt"),
+                           (f"{kind}.sampling_weights", folder / f"{kind}_lstm.npz")):
+            assert hashes[role] == {"file": str(file), "sha256": cached_sha256(file)}
+    import os
+
+    assert os.environ["LOFI_MODELS_DIR"] == str(folder)  # batch workers see it too
