@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -535,7 +535,10 @@ def load_corpus(midi_dir: Path | None = None, limit: int | None = None, jobs: in
     if use_cache and cache_file.exists():
         try:
             with open(cache_file, "rb") as f:
-                return pickle.load(f)
+                cached = pickle.load(f)
+            # A cache pickled before Corpus grew fields (drums, fed, notes) is rebuilt, not half-used.
+            if all(hasattr(cached, f.name) for f in fields(Corpus)):
+                return cached
         except Exception:
             pass  # a broken cache is rebuilt
     results = _run_imports(importer, jobs_in, jobs, progress)
