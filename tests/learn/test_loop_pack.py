@@ -170,3 +170,25 @@ def test_models_dir_points_generation_and_the_sidecar_at_a_folder(tmp_path, monk
     import os
 
     assert os.environ["LOFI_MODELS_DIR"] == str(folder)  # batch workers see it too
+
+
+def test_key_signature_events_split_a_short_file(tmp_path):
+    """Key signature events are trusted even in short files (the notes alone need 4+ bars a side):
+    4 bars in C, then 4 in Eb, each segment encoded in its own key."""
+    import mido
+
+    from app.learn.corpus import import_midi_file
+    from tests.fixtures.loops import TPB, _notes, _track, pop_section
+
+    c1, m1 = pop_section(0, 0, 4)
+    c2, m2 = pop_section(3, 4, 4)
+    mid = mido.MidiFile(type=1, ticks_per_beat=TPB)
+    meta = [mido.MetaMessage("key_signature", key="C"), mido.MetaMessage("key_signature", key="Eb", time=16 * TPB)]
+    mid.tracks.append(_track([], "meta", meta=meta))
+    mid.tracks.append(_track(_notes(m1 + m2, 0), "Lead"))
+    mid.tracks.append(_track(_notes(c1 + c2, 1), "Piano"))
+    mid.save(tmp_path / "sig.mid")
+    result = import_midi_file(tmp_path / "sig.mid")
+    assert [(p.name, p.key, p.mode) for p in result.pieces] == [("sig.mid [bars 1-4]", 0, "major"),
+                                                                 ("sig.mid [bars 5-8]", 3, "major")]
+    assert result.fed == ("chord", "melody")
