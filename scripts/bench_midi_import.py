@@ -7,7 +7,8 @@
 The loops are written here with mido into a temporary folder (tests/fixtures/loops.py: 4-bar chord
 loops as type 1 and type 0 files, block, rolled and broken; 2-bar melody loops; 2-bar drum loops),
 in keys round the circle. Targets: the import <= 30 s, the fine-tune <= 5 min (`train --midi-dir
-DIR --init-from models`, default epochs and patience, augmentation on as for any small set).
+DIR --init-from models`, default epochs and patience, augmentation on as for any small set, with
+OMP_NUM_THREADS=1 unless set: torch's thread per core is many times slower on a shared CPU).
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def main(argv=None) -> int:
             write_loops(pack, args.finetune)
             cmd = [sys.executable, "-m", "app.main", "train", "--midi-dir", str(pack), "--init-from",
                    str(ROOT / "models"), "--out-dir", str(Path(tmp) / "out"), "--jobs", str(args.jobs)]
+            # One torch thread: on a shared CPU torch's default of a thread per core is many times slower.
+            env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
             t0 = time.perf_counter()
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
             took = time.perf_counter() - t0
             print(done.stdout[-4000:] + done.stderr[-2000:])
             print(f"fine-tune on {args.finetune} loops at the default epochs: {took:.0f} s "
