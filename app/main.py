@@ -3,6 +3,7 @@
     python -m app.main generate_music            # the wizard
     python -m app.main generate_music --yes      # a track with every default, no questions
     python -m app.main train                     # retrain the models (Bach chorales; data/groove for drums)
+    python -m app.main train --midi-dir pack --init-from models --out-dir models/mine   # fine-tune on your loops
     python -m app.main evaluate --count 20       # musical figures of generated songs vs the corpus
     python -m app.main instruments               # SoundFont presets you can choose
     python -m app.main effects                   # beat loops and ambience you can choose
@@ -26,7 +27,8 @@ JOBS_RANGE = (1, 64)
 EPOCHS_RANGE = (1, 10000)
 LR_RANGE = (1e-6, 1.0)
 AUGMENT_BELOW = 500  # a MIDI folder of fewer files is augmented unless --no-augment
-FINE_TUNE_SONGS = 10  # songs generated before and after a fine-tune to show what changed
+FINE_TUNE_SONGS = 10  # songs generated before and after a fine-tune to show what changed ...
+FINE_TUNE_MINUTES = 1.0  # ... and their length
 # `train --models` names -> the checkpoint kinds they train.
 TRAINABLE_MODELS = {"chords": "chord", "melody": "melody", "drums": "drum"}
 
@@ -206,7 +208,8 @@ def _train(args) -> int:
         from app.learn.finetune import format_style_change, style_change
 
         print("what changed (the musicianship figures, before and after):", flush=True)
-        print(format_style_change(style_change(init_from, out_dir, corpus.pieces, count=FINE_TUNE_SONGS)))
+        print(format_style_change(style_change(init_from, out_dir, corpus.pieces, count=FINE_TUNE_SONGS,
+                                               minutes=FINE_TUNE_MINUTES)))
     return 0
 
 

@@ -15,6 +15,18 @@ def pack(tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Train on one thread, as the README advises on a shared CPU (torch's thread per core is many
+    times slower there), and give the setting back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_each_loop_feeds_the_right_models_in_the_right_key(pack):
     from app.learn.corpus import load_corpus
 
@@ -99,7 +111,8 @@ def test_augmentation_adds_only_new_tokens_and_never_validates(tmp_path):
     assert not {p.group for p in val} & {p.group for p in train}
 
 
-def test_fine_tune_on_the_pack_writes_a_complete_folder_that_moves_toward_the_pack(pack, tmp_path, capsys):
+def test_fine_tune_on_the_pack_writes_a_complete_folder_that_moves_toward_the_pack(pack, tmp_path, capsys,
+                                                                                    monkeypatch, one_torch_thread):
     """train --midi-dir PACK --init-from models: a complete folder (the drum model too: the pack's one
     drum loop trains it; with --models chords,melody it is copied), used by generate_music, whose
     chord model writes progressions closer to the pack's (sevenths and ninths, a chord a bar)."""
@@ -110,6 +123,8 @@ def test_fine_tune_on_the_pack_writes_a_complete_folder_that_moves_toward_the_pa
     from app.learn.checkpoint import load_sampling_model
     from app.main import main
 
+    monkeypatch.setattr("app.main.FINE_TUNE_MINUTES", 0.25)  # the figures' songs: few and short, to keep it fast
+    monkeypatch.setattr("app.main.FINE_TUNE_SONGS", 3)
     out = tmp_path / "mine"
     code = main(["train", "--midi-dir", str(pack), "--init-from", str(paths.MODELS_DIR), "--out-dir", str(out),
                  "--models", "chords,melody", "--epochs", "3", "--lr", "2e-3", "--jobs", "1"])
@@ -192,3 +207,22 @@ def test_key_signature_events_split_a_short_file(tmp_path):
     assert [(p.name, p.key, p.mode) for p in result.pieces] == [("sig.mid [bars 1-4]", 0, "major"),
                                                                  ("sig.mid [bars 5-8]", 3, "major")]
     assert result.fed == ("chord", "melody")
+
+
+def test_training_a_small_pack_from_scratch_warns_and_completes_the_folder(pack, tmp_path, capsys,
+                                                                          one_torch_thread):
+    """No --init-from: the few events get a warning suggesting it; the pack's drum loop trains the
+    drum model; the melody model, not asked for, is copied from the current models."""
+    from app.main import main
+
+    out = tmp_path / "scratch"
+    assert main(["train", "--midi-dir", str(pack), "--out-dir", str(out), "--models", "chords,drums", "--epochs", "1",
+                 "--max-steps", "1", "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning:" in printed and "too few to train the chord model from scratch" in printed
+    assert "--init-from" in printed
+    assert "drum epoch 1" in printed  # the folder's drums, not data/groove
+    assert "melody: copied from" in printed and "it was not trained" in printed
+    assert "what changed" not in printed  # figures compare with a starting point: only for fine-tunes
+    for kind in ("chord", "melody", "drum"):
+        assert (out / f"{kind}_lstm.npz").exists()
