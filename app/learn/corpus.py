@@ -82,12 +82,16 @@ class Corpus:
                 files = sum(kind in f for f in self.fed.values())
                 events = sum(len(p.chords if kind == "chord" else p.melody) for p in self.pieces)
                 extra = sum(len(p.chords if kind == "chord" else p.melody) for p in self.pieces if p.augmented)
-                lines.append(f"  {kind} model: {files} files, {events} {what}"
+                lines.append(f"  {kind} model: {_files(files)}, {events} {what}"
                              + (f" ({extra} from augmentation)" if extra else ""))
             bars = sum(len(p.drums) for p in self.drums) // 16
-            lines.append(f"  drum model: {sum('drum' in f for f in self.fed.values())} files, {bars} bars")
+            lines.append(f"  drum model: {_files(sum('drum' in f for f in self.fed.values()))}, {bars} bars")
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         return "\n".join(lines)
+
+
+def _files(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
 
 
 # --- key estimation and harmony -----------------------------------------------------------

@@ -68,7 +68,7 @@ def test_each_loop_feeds_the_right_models_in_the_right_key(pack):
     summary = corpus.summary()
     assert "21 files imported, 0 skipped" in summary
     assert "chord model: 19 files" in summary and "melody model: 4 files" in summary
-    assert "drum model: 1 files, 2 bars" in summary
+    assert "drum model: 1 file, 2 bars" in summary
 
 
 def test_a_file_that_feeds_nothing_says_why(tmp_path):
