@@ -226,3 +226,14 @@ def test_training_a_small_pack_from_scratch_warns_and_completes_the_folder(pack,
     assert "what changed" not in printed  # figures compare with a starting point: only for fine-tunes
     for kind in ("chord", "melody", "drum"):
         assert (out / f"{kind}_lstm.npz").exists()
+
+
+def test_the_bass_picks_the_root_and_makes_slash_chords():
+    """C-E-G-A over A is Am7 (the bass picks among readings of the same notes); C-E-G over E is C/E."""
+    from app.learn.parts import harmony_with_bass
+    from app.music.song import Note
+
+    voicing = [Note(p, 0.0, 4.0, 60) for p in (60, 64, 67, 69)] + [Note(p, 4.0, 4.0, 60) for p in (60, 64, 67)]
+    bass = [Note(45, 0.0, 4.0, 90), Note(40, 4.0, 4.0, 90)]
+    chords = harmony_with_bass(voicing, bass, 8.0, 2.0)
+    assert [(c.symbol, c.start, c.duration) for c in chords] == [("Am7", 0.0, 4.0), ("C/E", 4.0, 4.0)]
