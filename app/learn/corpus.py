@@ -396,9 +396,16 @@ def import_midi_file(path: Path, augment: bool = False) -> FileImport:
         segments = key_segments(pitched, bpb, end, found.key_signatures)
         chords_all = harmony_with_bass(parts.chords, parts.bass, end, _harmony_step(bpb), parts.broken, bpb) \
             if parts.chords or parts.broken else []
-        for seg in segments:
+        keyed = []
+        for seg in segments:  # each segment's key from its notes and chords; neighbours that agree join
             inside = [c for c in chords_all if seg.start - 1e-6 <= c.start < seg.end - 1e-6]
             seg.key, seg.mode = best_key(pc_histogram(pitched, seg.start, seg.end), inside)
+            if keyed and (keyed[-1].key, keyed[-1].mode) == (seg.key, seg.mode):
+                keyed[-1].end = seg.end
+            else:
+                keyed.append(seg)
+        segments = keyed
+        for seg in segments:
             label = name if len(segments) == 1 else f"{name} [bars {int(seg.start // bpb) + 1}-{int(np.ceil(seg.end / bpb - 1e-9))}]"
             window = lambda notes, s=seg: _window(notes, s.start, s.end)  # noqa: E731
             piece, chords, _ = _encode_segment(window(parts.melody), window(parts.chords), window(parts.bass),
