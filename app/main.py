@@ -3,6 +3,7 @@
     python -m app.main generate_music            # the wizard
     python -m app.main generate_music --yes      # a track with every default, no questions
     python -m app.main train                     # retrain the models (Bach chorales; data/groove for drums)
+    python -m app.main train --midi-dir pack --init-from models --out-dir models/mine   # fine-tune on your loops
     python -m app.main evaluate --count 20       # musical figures of generated songs vs the corpus
     python -m app.main instruments               # SoundFont presets you can choose
     python -m app.main effects                   # beat loops and ambience you can choose
@@ -25,6 +26,10 @@ from app.spec import add_format_flags as _add_format_flags
 COUNT_RANGE = (1, 1000)
 JOBS_RANGE = (1, 64)
 EPOCHS_RANGE = (1, 10000)
+LR_RANGE = (1e-6, 1.0)
+AUGMENT_BELOW = 500  # a MIDI folder of fewer files is augmented unless --no-augment
+FINE_TUNE_SONGS = 10  # songs generated before and after a fine-tune to show what changed ...
+FINE_TUNE_MINUTES = 1.0  # ... and their length
 # `train --models` names -> the checkpoint kinds they train.
 TRAINABLE_MODELS = {"chords": "chord", "melody": "melody", "drums": "drum"}
 
@@ -111,6 +116,11 @@ def _generate(args) -> int:
     from app.deliver.replay import load_replay
     from app.pipeline import STAGES, run_track
 
+    if args.models_dir:
+        from app import paths
+
+        paths.use_models_dir(Path(args.models_dir))
+
     if args.replay:
         from app.deliver.replay import check_replay_inputs
 
@@ -150,34 +160,84 @@ def _train(args) -> int:
     check_range("limit", args.limit, 1)
     check_range("max steps", args.max_steps, 1)
     check_range("seed", args.seed, 0, SEED_MAX)
-    from app.learn.train import TrainConfig, train_model
+    check_range("lr", args.lr, *LR_RANGE)
+    from app.errors import BadValueError, LofiError
+    from app.learn.train import FINE_TUNE_LEARNING_RATE, SMALL_DATA_EVENTS, TrainConfig, train_model
 
     kinds = _models_arg(args.models)
     out_dir = Path(args.out_dir) if args.out_dir else paths.MODELS_DIR
+    init_from = Path(args.init_from) if args.init_from else None
+    if init_from is not None:
+        if not init_from.is_dir():
+            raise BadValueError(f"--init-from {init_from} is not a folder of models")
+        if init_from.resolve() == out_dir.resolve():
+            raise BadValueError(f"--out-dir is {out_dir}, the folder --init-from starts from: give another "
+                                "--out-dir so the starting weights are kept")
+    lr = args.lr or (FINE_TUNE_LEARNING_RATE if init_from else TrainConfig.learning_rate)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, out_dir=out_dir, max_steps=args.max_steps,
-                      patience=args.patience)
-    results = []
-    if "chord" in kinds or "melody" in kinds:
-        corpus = _music_corpus(args)
-        results += [train_model(kind, corpus, cfg, resume=args.resume) for kind in ("chord", "melody") if kind in kinds]
+                      patience=args.patience, learning_rate=lr, init_from=init_from)
+    results, no_data = [], []
+    corpus = None
+    if args.midi_dir or "chord" in kinds or "melody" in kinds:
+        corpus = _music_corpus(args, kinds)
+    for kind in ("chord", "melody"):
+        if kind not in kinds:
+            continue
+        events = len(corpus.pieces_for(kind)) and sum(len(p.chords if kind == "chord" else p.melody)
+                                                      for p in corpus.pieces_for(kind))
+        if not events:
+            no_data.append(kind)
+            continue
+        if init_from is None and events < SMALL_DATA_EVENTS:
+            print(f"warning: {events} {kind} events are too few to train the {kind} model from scratch; "
+                  "give --init-from models to fine-tune the shipped weights instead", flush=True)
+        results.append(train_model(kind, corpus, cfg, resume=args.resume))
     if "drum" in kinds:
-        from app.learn.drum_corpus import GROOVE_DIR, load_drum_corpus
+        if args.midi_dir:
+            drums = corpus.drum_corpus()
+        else:
+            from app.learn.drum_corpus import GROOVE_DIR, load_drum_corpus
 
-        print(f"importing the drum grooves ({GROOVE_DIR}) ...", flush=True)
-        drums = load_drum_corpus()
-        print(drums.summary(), flush=True)
-        results.append(train_model("drum", drums, cfg, resume=args.resume))
+            print(f"importing the drum grooves ({GROOVE_DIR}) ...", flush=True)
+            drums = load_drum_corpus()
+            print(drums.summary(), flush=True)
+        if drums.pieces:
+            results.append(train_model("drum", drums, cfg, resume=args.resume))
+        else:
+            no_data.append("drum")
+    if not results:
+        raise LofiError("nothing to train on: no file gave data to the models asked for (see the reasons above)")
     for r in results:
-        print(f"{r['kind']}: best val loss {r['best_val_loss']:.3f} at epoch {r['best_epoch'] + 1} "
-              f"-> {r['checkpoint']}")
+        at = "the starting weights (no epoch improved on them)" if r["best_epoch"] < 0 else f"epoch {r['best_epoch'] + 1}"
+        print(f"{r['kind']}: best val loss {r['best_val_loss']:.3f} at {at} -> {r['checkpoint']}")
+    _complete_out_dir(out_dir, init_from, no_data)
     try:
         from app.report.pictures import plot_loss_curves
 
         for r in results:
-            print(f"loss curves: {plot_loss_curves(r['history'], Path(r['checkpoint']).with_suffix('.png'), r['kind'])}")
+            if r["history"]:
+                print(f"loss curves: {plot_loss_curves(r['history'], Path(r['checkpoint']).with_suffix('.png'), r['kind'])}")
     except ImportError:
         pass
+    if init_from is not None and corpus is not None and any(r["kind"] == "chord" for r in results):
+        from app.learn.finetune import format_style_change, style_change
+
+        print("what changed (the musicianship figures, before and after):", flush=True)
+        print(format_style_change(style_change(init_from, out_dir, corpus.pieces, count=FINE_TUNE_SONGS,
+                                               minutes=FINE_TUNE_MINUTES)))
     return 0
+
+
+def _complete_out_dir(out_dir: Path, init_from: Path | None, no_data: list[str]) -> None:
+    """Make out_dir a complete, usable set: copy each model it lacks from --init-from (else from the
+    models generation uses now), saying which and why."""
+    from app import paths
+    from app.learn.finetune import complete_model_dir
+
+    source = init_from or paths.MODELS_DIR
+    for kind in complete_model_dir(out_dir, source):
+        why = "the MIDI folder gave no data for it" if kind in no_data else "it was not trained"
+        print(f"{kind}: copied from {source} ({why})")
 
 
 def _models_arg(text: str) -> list[str]:
@@ -191,8 +251,10 @@ def _models_arg(text: str) -> list[str]:
     return [TRAINABLE_MODELS[n] for n in names]
 
 
-def _music_corpus(args):
-    """The chorales or --midi-dir, imported (and cached) for the chord and melody models."""
+def _music_corpus(args, kinds):
+    """The chorales or --midi-dir, imported (and cached) for the chord and melody models (and, from a
+    MIDI folder, the drum model). Augmentation: --augment, or by default a folder of fewer than
+    AUGMENT_BELOW files."""
     from app.learn.corpus import load_corpus
 
     print(f"importing {'the Bach chorales (music21 corpus)' if not args.midi_dir else args.midi_dir} ...", flush=True)
@@ -201,10 +263,15 @@ def _music_corpus(args):
         if done == total or done % 50 == 0:
             print(f"  {done}/{total} files", flush=True)
 
+    augment = False
+    if args.midi_dir:
+        from app.learn.corpus import midi_paths
+
+        augment = args.augment if args.augment is not None else len(midi_paths(Path(args.midi_dir))) < AUGMENT_BELOW
     corpus = load_corpus(Path(args.midi_dir) if args.midi_dir else None, limit=args.limit, jobs=args.jobs,
-                         progress=progress)
+                         progress=progress, augment=augment)
     print(corpus.summary(), flush=True)
-    if not corpus.pieces:
+    if not corpus.pieces and not corpus.drums:
         from app.errors import LofiError
 
         raise LofiError("nothing to train on: every file was skipped (see the reasons above)")
@@ -286,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
+    p.add_argument("--models-dir", metavar="DIR", help="generate with the models in DIR (as LOFI_MODELS_DIR does; "
+                   "e.g. a fine-tuned set from `train --out-dir`)")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
     p.add_argument("--replay-anyway", action="store_true",
                    help="replay even when an input file (SoundFont, beat, ambience, model) changed since")
@@ -293,12 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the chord, melody and drum LSTMs (Bach chorales or --midi-dir; data/groove)")
     p.add_argument("--models", default="chords,melody,drums", help="comma list of chords, melody, drums (default all)")
-    p.add_argument("--midi-dir", help="train the chord and melody models on every .mid/.midi file under this folder")
+    p.add_argument("--midi-dir", help="train on every .mid/.midi file under this folder (each file feeds the chord, "
+                   "melody and drum models it has parts for)")
+    p.add_argument("--init-from", metavar="DIR", help="fine-tune: start from the models in DIR (e.g. models)")
+    p.add_argument("--lr", type=_number(*LR_RANGE), help="learning rate (default 2e-3; 5e-4 with --init-from)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"transpose to all keys and vary the timing (default: on below {AUGMENT_BELOW} files)")
     p.add_argument("--epochs", type=_whole(*EPOCHS_RANGE), default=40)
     p.add_argument("--patience", type=_whole(1), default=5, help="stop after this many epochs without improvement")
     p.add_argument("--seed", type=_whole(0, SEED_MAX), default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
-    p.add_argument("--out-dir", help="where checkpoints go (default: models/)")
+    p.add_argument("--out-dir", help="where checkpoints go (default: models/); it always ends up with all three "
+                   "models (those not trained are copied from --init-from or the current models)")
     p.add_argument("--limit", type=_whole(1), help="import at most this many files")
     p.add_argument("--max-steps", type=_whole(1), help="stop each model after this many optimiser steps")
     p.add_argument("--jobs", type=_whole(*JOBS_RANGE), default=2, help="processes for the import (1-64)")

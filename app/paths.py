@@ -32,3 +32,14 @@ SYSTEM_SF2_DIRS = [
 CHORD_CHECKPOINT = MODELS_DIR / "chord_lstm.pt"
 MELODY_CHECKPOINT = MODELS_DIR / "melody_lstm.pt"
 DRUM_CHECKPOINT = MODELS_DIR / "drum_lstm.pt"
+
+
+def use_models_dir(folder: Path) -> None:
+    """Point generation at the models in `folder` (generate_music --models-dir), as LOFI_MODELS_DIR
+    does: the checkpoint paths here, and the variable for worker processes started later."""
+    global MODELS_DIR, CHORD_CHECKPOINT, MELODY_CHECKPOINT, DRUM_CHECKPOINT
+    MODELS_DIR = Path(folder)
+    CHORD_CHECKPOINT = MODELS_DIR / "chord_lstm.pt"
+    MELODY_CHECKPOINT = MODELS_DIR / "melody_lstm.pt"
+    DRUM_CHECKPOINT = MODELS_DIR / "drum_lstm.pt"
+    os.environ["LOFI_MODELS_DIR"] = str(MODELS_DIR)

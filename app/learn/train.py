@@ -3,6 +3,7 @@
     python -m app.main train                      # music21's Bach chorales, and data/groove for the drums
     python -m app.main train --midi-dir my_midis  # your own MIDI folder (chords and melody)
     python -m app.main train --models drums       # only the drum model
+    python -m app.main train --midi-dir pack --init-from models --out-dir models/mine   # fine-tune
 
 Each epoch writes `<name>.last.pt` (for --resume); the best validation loss so far is kept in the
 final checkpoint. Training stops early when validation loss has not improved for `patience` epochs.
@@ -34,6 +35,14 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None  # stop after this many optimiser steps per model (tests, bench)
     out_dir: Path = field(default_factory=lambda: paths.MODELS_DIR)
+    init_from: Path | None = None  # a models folder whose weights training starts from (fine-tuning)
+
+
+# Fine-tuning moves shipped weights gently, so a small pack changes the style without the model
+# forgetting how a song goes (the from-scratch rate would overwrite it in a few steps).
+FINE_TUNE_LEARNING_RATE = 5e-4
+# Below this many events for a model, training it from scratch learns little: suggest --init-from.
+SMALL_DATA_EVENTS = 5000
 
 
 # --- batches ------------------------------------------------------------------------------
@@ -128,7 +137,9 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     dataset's own validation split); returns the final metrics dict.
 
     Writes out_dir/<kind>_lstm.pt (best, with its numpy sampling weights <kind>_lstm.npz) and
-    <kind>_lstm.last.pt (every epoch, for --resume).
+    <kind>_lstm.last.pt (every epoch, for --resume). With cfg.init_from, training starts from that
+    folder's <kind>_lstm.pt, whose validation loss on the new data is the one to beat: when no
+    epoch improves on it, the start weights are kept (written as the best checkpoint first).
     """
     import torch
 
@@ -142,15 +153,24 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     out = Path(cfg.out_dir) / f"{kind}_lstm.pt"
     last = Path(cfg.out_dir) / f"{kind}_lstm.last.pt"
     payload = None
+    start_from = Path(cfg.init_from) / f"{kind}_lstm.pt" if cfg.init_from else None
     if resume and last.exists():
         resumed, payload = load_checkpoint(last, kind)
         model.load_state_dict(resumed.state_dict())
+    elif start_from is not None:
+        model.load_state_dict(load_checkpoint(start_from, kind)[0].state_dict())
     # On the device before the optimiser exists, so a resumed optimiser state lands beside its weights.
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     history, start_epoch, best_val, best_epoch, steps, heads_best = _resumed_state(payload, opt)
     if payload is not None:
         log(f"{kind}: resuming after epoch {start_epoch} (best val {best_val:.3f})")
+    elif start_from is not None:
+        heads_best = evaluate_loss(model, val_data if len(val_data) else train_data, kind, cfg.batch_size, device)
+        best_val = sum(heads_best.values())
+        extra = _epoch_extra(cfg, corpus, -1, [], best_val, -1, 0, heads_best, start_from)
+        _save_epoch(kind, model, opt, device, extra, best_path=out, last_path=last)
+        log(f"{kind}: starting from {start_from} (val {best_val:.3f} on the new data)")
     for epoch in range(start_epoch, cfg.epochs):
         order = rng.permutation(len(train_data))
         running, tokens_per_s, steps = _train_epoch(model, opt, train_data, order, kind, cfg, device, steps, count_col,
@@ -162,10 +182,7 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
         improved = total < best_val - 1e-4
         if improved:
             best_val, best_epoch, heads_best = total, epoch, val
-        extra = {"train_config": {k: (str(x) if isinstance(x, Path) else x) for k, x in asdict(cfg).items()},
-                 "data_fingerprint": corpus.fingerprint, "data_source": corpus.source, "epoch": epoch,
-                 "history": history, "best_val_loss": best_val, "best_epoch": best_epoch, "steps": steps,
-                 "val_loss_per_head": heads_best}
+        extra = _epoch_extra(cfg, corpus, epoch, history, best_val, best_epoch, steps, heads_best, start_from)
         _save_epoch(kind, model, opt, device, extra, best_path=out if improved else None, last_path=last)
         # Printed only once the epoch is on disk: an interrupt after the line never loses that epoch.
         log(f"{kind} epoch {epoch + 1}: train {running:.3f}  val {total:.3f} "
@@ -175,6 +192,21 @@ def train_model(kind: str, corpus: Corpus, cfg: TrainConfig, resume: bool = Fals
     return {"kind": kind, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(history),
             "val_loss_per_head": heads_best, "history": history, "checkpoint": str(out),
             "train_pieces": len(train_pieces), "val_pieces": len(val_pieces)}
+
+
+def _epoch_extra(cfg: TrainConfig, corpus, epoch: int, history: list, best_val: float, best_epoch: int, steps: int,
+                 heads_best: dict, start_from: Path | None) -> dict:
+    """What a checkpoint records beside the weights: the training config, the data, the progress,
+    and for a fine-tune the checkpoint it started from (path and content hash)."""
+    from app.learn.checkpoint import file_sha256
+
+    extra = {"train_config": {k: (str(x) if isinstance(x, Path) else x) for k, x in asdict(cfg).items()},
+             "data_fingerprint": corpus.fingerprint, "data_source": corpus.source, "epoch": epoch,
+             "history": history, "best_val_loss": best_val, "best_epoch": best_epoch, "steps": steps,
+             "val_loss_per_head": heads_best}
+    if start_from is not None:
+        extra["init_from"] = {"file": str(start_from), "sha256": file_sha256(start_from)}
+    return extra
 
 
 def _resumed_state(payload: dict | None, opt) -> tuple[list, int, float, int, int, dict]:
@@ -240,7 +272,8 @@ def _datasets(kind: str, corpus, cfg: TrainConfig):
         train_pieces, val_pieces = corpus.split()
         make, window, count_col = drum_windows, cfg.drum_window, 0  # count steps by their pattern column
     else:
-        train_pieces, val_pieces = split_pieces(corpus.pieces, cfg.val_fraction, cfg.seed)
+        pieces = corpus.pieces_for(kind) if hasattr(corpus, "pieces_for") else corpus.pieces
+        train_pieces, val_pieces = split_pieces(pieces, cfg.val_fraction, cfg.seed)
         make, window, count_col = (melody_windows if kind == "melody" else chord_windows), cfg.window, -1
     train_data = torch.from_numpy(make(train_pieces, window))
     val_data = torch.from_numpy(make(val_pieces, window)) if val_pieces else train_data[:0]

@@ -6,7 +6,7 @@ events ('chord:Am7') and sections as markers ('section:intro'), so a file read b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.music import theory
@@ -161,6 +161,8 @@ class MidiLines:
     drum_notes: int  # notes on the GM percussion channel (10, index 9)
     time_signatures: int  # time-signature events seen
     tempos: int  # tempo events seen
+    programs: list[int | None] = field(default_factory=list)  # each line's GM program (None: none given)
+    key_signatures: list[tuple[float, str]] = field(default_factory=list)  # (beat, mido key name) changes
 
 
 def read_midi_lines(path: str | Path) -> MidiLines:
@@ -179,6 +181,8 @@ def read_midi_lines(path: str | Path) -> MidiLines:
     tpb = mid.ticks_per_beat or 480
     lines: dict[tuple[int, int], list[Note]] = {}
     names: dict[int, str] = {}
+    programs: dict[tuple[int, int], int] = {}  # (track, channel) -> the first program it sets
+    keys: list[tuple[int, str]] = []
     signatures: list[tuple[int, tuple[int, int]]] = []
     tempos: list[tuple[int, float]] = []
     end_tick = 0
@@ -199,6 +203,10 @@ def read_midi_lines(path: str | Path) -> MidiLines:
                 signatures.append((tick, (msg.numerator, msg.denominator)))
             elif msg.type == "set_tempo":
                 tempos.append((tick, mido.tempo2bpm(msg.tempo)))
+            elif msg.type == "key_signature":
+                keys.append((tick, msg.key))
+            elif msg.type == "program_change":
+                programs.setdefault((t_index, msg.channel), msg.program)
             elif msg.type == "note_on" and msg.velocity > 0:
                 key = (msg.channel, msg.note)
                 if key in open_notes:  # struck again without a note-off: the old one ends here
@@ -216,8 +224,15 @@ def read_midi_lines(path: str | Path) -> MidiLines:
     result = [(names.get(t, f"track{t}"), ch, sorted(notes, key=lambda n: (n.start, n.pitch)))
               for (t, ch), notes in sorted(lines.items())]
     usable = [(tick, sig) for tick, sig in signatures if sig[0] >= 1 and 0.5 <= sig[0] * 4 / sig[1] <= 16]
+    # A program set in another track (a type 1 file's first track) applies to the channel.
+    by_channel = {ch: prog for (_, ch), prog in sorted(programs.items())}
+    line_programs = [programs.get((t, ch), by_channel.get(ch)) for (t, ch) in sorted(lines)]
+    key_changes = []
+    for tick, name in sorted(keys, key=lambda k: k[0]):
+        if not key_changes or key_changes[-1][1] != name:
+            key_changes.append((tick / tpb, name))
     return MidiLines(result, _longest(usable, end_tick, (4, 4)), float(_longest(tempos, end_tick, 120.0)),
-                     len(mid.tracks), drums, len(signatures), len(tempos))
+                     len(mid.tracks), drums, len(signatures), len(tempos), line_programs, key_changes)
 
 
 def _longest(changes: list[tuple[int, object]], end_tick: int, default):

@@ -102,9 +102,12 @@ def test_midi_import_takes_what_it_can_and_says_why_it_skips_the_rest(tmp_path):
     imported = {p.name for p in corpus.pieces}
     reasons = dict(corpus.skipped)
     assert imported == {"plain.mid", "waltz.mid", "seven.mid", "tempo_changes.mid", "huge_chords.mid",
-                        "never_released.mid"}
-    assert reasons["cluster.mid"].startswith("no harmony found")
-    assert reasons["drums.mid"].startswith("drums only")
+                        "never_released.mid", "cluster.mid"}
+    # A file that gives one model something is imported for that model, with what it did not give.
+    assert corpus.fed["cluster.mid"] == ("melody",)
+    assert dict(corpus.notes)["cluster.mid"].startswith("no harmony found")
+    assert corpus.fed["drums.mid"] == ("drum",)  # both lines on channel 10, no pitched company: drums
+    assert [d.name for d in corpus.drums] == ["drums.mid"]
     assert reasons["controls.mid"].startswith("no notes")
     assert reasons["truncated.mid"].startswith("truncated")
     assert reasons["no_tracks.mid"] == "no tracks"
@@ -112,9 +115,9 @@ def test_midi_import_takes_what_it_can_and_says_why_it_skips_the_rest(tmp_path):
     assert reasons["noise.midi"].startswith("not a readable MIDI file")
     assert reasons["pipe.mid"] == "not a regular file"
     assert reasons["gone.mid"] == "broken symlink"
-    assert len(imported) + len(reasons) == 15
+    assert len(corpus.fed) + len(reasons) == 15
     first = corpus.summary().splitlines()[0]
-    assert first.startswith("6 pieces imported") and first.endswith("9 skipped")
+    assert first.startswith("8 files imported, 7 skipped")
     assert all(f"skipped {name}: {why}" in corpus.summary() for name, why in reasons.items())
 
     # Imported correctly, not just imported: metre, positions, onsets in beats.
