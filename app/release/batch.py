@@ -119,17 +119,25 @@ def _make_tracks(req: BatchRequest, folder: Path, manifest: Manifest, todo: list
 
     release = replace(manifest.release, folder=str(folder), cover=str(folder / manifest.release.cover))
     pending = deque(TrackTask(plan=manifest.row(n).plan, release=release) for n in todo)
-    jobs = req.jobs
-    if jobs is None:
-        from app.release.request import default_jobs
+    pool = None
+    if req.cluster:  # the tracks run on Dask workers; the rest is as below (app/release/cluster.py)
+        from app.release.cluster import ClusterWorkers
 
-        jobs, why = default_jobs(req)
-        print(f"batch: {why}", file=sys.stderr)
-    jobs = max(1, min(jobs, len(todo)))
+        pool = ClusterWorkers(req.cluster, windows, folder, req.shared_dir)
+        jobs = pool.display_lines
+    else:
+        jobs = req.jobs
+        if jobs is None:
+            from app.release.request import default_jobs
+
+            jobs, why = default_jobs(req)
+            print(f"batch: {why}", file=sys.stderr)
+        jobs = max(1, min(jobs, len(todo)))
     ledger = _Ledger(folder, manifest, pending, ReleaseProgress(len(manifest.tracks), len(manifest.tracks) - len(todo),
                                                                 jobs, release.album))
     try:
-        pool = InlineWorker(models, windows, ledger.stage) if jobs == 1 else SpawnWorkers(jobs, windows)
+        if pool is None:
+            pool = InlineWorker(models, windows, ledger.stage) if jobs == 1 else SpawnWorkers(jobs, windows)
         graceful = False
         try:
             if not Path(release.cover).exists():
@@ -169,18 +177,18 @@ class _Ledger:
             self.stage(event.worker, event.number, event.payload)
         elif event.kind == "done":
             self.progress.idle(event.worker)
-            self.finish(event.payload, event.task)
+            self.finish(event.payload, event.task, event.where)
         elif event.kind == "failed":
             self.progress.idle(event.worker)
-            self.fail(event.number, event.payload)
+            self.fail(event.number, event.payload, event.where)
         elif event.kind == "full":  # every later track would fail the same way: stop here
             self.progress.idle(event.worker)
-            self.fail(event.number, event.payload)
+            self.fail(event.number, event.payload, event.where)
             raise OutputError(event.payload)
         elif event.kind == "fatal":
             raise LofiError(event.payload)
 
-    def finish(self, made: MadeTrack, task: TrackTask) -> None:
+    def finish(self, made: MadeTrack, task: TrackTask, where: str = "") -> None:
         """Record a made track, or send it round again if a track finished meanwhile shares a passage."""
         n = made.number
         clash = set(made.passages) & self.taken(n)
@@ -206,13 +214,14 @@ class _Ledger:
             write_manifest(folder, self.manifest)
         c = row.compliance
         self.progress.finished(self.label(n), f"{row.key} {row.mode}, {row.bpm:g} BPM, {c.lufs:.1f} LUFS, "
-                                              f"{c.true_peak_dbtp:.1f} dBTP, compliance {'pass' if c.passed else 'FAIL'}")
+                                              f"{c.true_peak_dbtp:.1f} dBTP, compliance {'pass' if c.passed else 'FAIL'}"
+                                              + (f" (on {where})" if where else ""))
 
-    def fail(self, n: int, message: str) -> None:
+    def fail(self, n: int, message: str, where: str = "") -> None:
         row = self.manifest.row(n)
         row.status, row.error = FAILED, message
         write_manifest(self.folder, self.manifest)
-        self.progress.finished(self.label(n), f"FAILED: {message}")
+        self.progress.finished(self.label(n), f"FAILED: {message}" + (f" (on {where})" if where else ""), failed=True)
 
 
 def run_batch(args) -> int:
