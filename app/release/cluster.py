@@ -27,6 +27,7 @@ resumes the release from its manifest. Dask is imported only inside what needs i
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import shutil
@@ -166,7 +167,9 @@ def make_track_on_worker(task: TrackTask, inputs: ReleaseInputs, shared_dir: str
             _worker_models = load_models()
         root = Path(shared_dir) / STAGING_FOLDER if shared_dir else Path(tempfile.gettempdir())
         root.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f"lofi-track-{number:03d}-", dir=root))
+        if not shared_dir:  # another machine's process ids mean nothing here
+            _remove_dead_stagings(root)
+        stage = Path(tempfile.mkdtemp(prefix=f"lofi-track-{number:03d}-p{os.getpid()}-", dir=root))
         keep = False
         try:
             cover = stage / "cover.jpg"
@@ -187,6 +190,20 @@ def make_track_on_worker(task: TrackTask, inputs: ReleaseInputs, shared_dir: str
         finally:
             if not keep:
                 shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_dead_stagings(root: Path, min_age_s: float = 600.0) -> None:
+    """Remove the staging folders in `root` of worker processes that died making a track (killed:
+    no chance to clean up), once untouched for min_age_s (files.clean_stale_temps' rule)."""
+    import time
+
+    from app.files import _pid_alive
+
+    for path in root.glob("lofi-track-*-p*-*"):
+        match = re.match(r"lofi-track-\d+-p(\d+)-", path.name)
+        with contextlib.suppress(OSError):
+            if match and not _pid_alive(int(match.group(1))) and time.time() - path.stat().st_mtime >= min_age_s:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the client's side -------------------------------------------------------------------------
@@ -396,8 +413,6 @@ class ClusterWorkers:
 def _move_in(source: Path, target: Path) -> None:
     """Move a file from the shared folder into the release: a rename on the same file system, else
     a copy under a temporary name, renamed when complete."""
-    import os
-
     from app.files import atomic_path
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,216 @@
+"""`batch --cluster`: releases made on a real Dask scheduler and real `dask worker` processes on
+127.0.0.1 (random free ports, one thread each, no dashboard). A worker killed mid-track has its task
+run elsewhere and the release equals a local run of the same seed; a scheduler that goes away ends
+the run with a clear error and the same command finishes the release; a worker whose models differ
+from the client's refuses the track. Tracks are 0.2 minutes; the training windows a tiny set."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.errors import BadValueError, LofiError
+from app.release.batch import produce_release
+from app.release.cluster import fingerprint_differences, parse_cluster
+from app.release.manifest import verify_done
+from app.release.originality import windows_of_melodies
+from app.release.request import BatchRequest, validate_request
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_WINDOWS = windows_of_melodies([[60, 62, 64, 65, 67, 65, 64, 62, 64, 67, 72, 71, 69, 67, 65, 64, 62, 60, 59, 60]])
+START_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DaskProcesses:
+    """A scheduler and workers as subprocesses (`python -m dask ...`), their logs in tmp_path; each
+    worker's temporary folder (where it stages tracks) is tmp_path/<name>-tmp."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp, self.procs = tmp_path, []
+
+    def _start(self, args: list[str], name: str, **env) -> subprocess.Popen:
+        full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+                        TMPDIR=str(self.tmp / f"{name}-tmp"), **env)
+        (self.tmp / f"{name}-tmp").mkdir(exist_ok=True)
+        log = open(self.tmp / f"{name}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=REPO, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def scheduler(self, port: int | None = None) -> tuple[str, subprocess.Popen]:
+        port = port or _free_port()
+        proc = self._start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], "scheduler")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return f"tcp://127.0.0.1:{port}", proc
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the scheduler did not start: {(self.tmp / 'scheduler.log').read_text()}")
+                time.sleep(0.2)
+
+    def worker(self, address: str, name: str, **env) -> subprocess.Popen:
+        return self._start(["worker", address, "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                           name, **env)
+
+    def wait_for_workers(self, address: str, count: int) -> None:
+        from distributed import Client
+
+        with Client(address, timeout=START_TIMEOUT_S) as client:
+            client.wait_for_workers(count, timeout=START_TIMEOUT_S)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    procs = DaskProcesses(tmp_path)
+    yield procs
+    procs.close()
+
+
+def _kill_mid_track(proc: subprocess.Popen, stage_root: Path, killed: dict, timeout_s: float = 120) -> threading.Thread:
+    """A thread that SIGKILLs `proc` once it is making a track (its staging folder exists in its
+    temporary folder) and records what it killed."""
+
+    def watch():
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            staging = list(stage_root.glob("lofi-track-*"))
+            if staging:
+                time.sleep(0.3)  # well inside make_track: a 0.2-minute track takes seconds
+                proc.kill()
+                killed["staging"] = staging[0].name
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _request(out: Path, count: int, **options) -> BatchRequest:
+    return validate_request(BatchRequest(count=count, minutes=0.2, out=out, album="Cluster Tapes", seed=11,
+                                         **options))
+
+
+def test_a_killed_worker_is_replaced_and_the_release_equals_a_local_run(tmp_path, dask_processes, models):
+    address, _ = dask_processes.scheduler()
+    victim = dask_processes.worker(address, "victim")
+    dask_processes.worker(address, "keeper")
+    dask_processes.wait_for_workers(address, 2)
+    killed = {}
+    watcher = _kill_mid_track(victim, tmp_path / "victim-tmp", killed)
+
+    code, folder, manifest = produce_release(_request(tmp_path / "cluster", 3, cluster=address), windows=TINY_WINDOWS)
+    watcher.join(timeout=5)
+    assert killed and victim.poll() is not None, "the victim worker was never seen making a track"
+    assert code == 0 and [r.status for r in manifest.tracks] == ["done"] * 3
+    assert all(verify_done(folder, r) for r in manifest.tracks)
+
+    local_code, local_folder, _ = produce_release(_request(tmp_path / "local", 3, jobs=1), windows=TINY_WINDOWS,
+                                                  models=models)
+    assert local_code == 0
+    # The same release, byte for byte: the manifest (files, sizes, SHA-256, figures, seeds) and the cover.
+    on_cluster = json.loads((folder / "manifest.json").read_text())
+    assert on_cluster == json.loads((local_folder / "manifest.json").read_text())
+    assert (folder / "cover.jpg").read_bytes() == (local_folder / "cover.jpg").read_bytes()
+    for row in on_cluster["tracks"]:
+        sidecar = json.loads((folder / "work" / "tracks" / f"{Path(row['files']['wav']).stem}.json").read_text())
+        assert sidecar["files"]["wav"] == str(folder / row["files"]["wav"])  # paths of this machine, not the worker's
+        assert all(str(folder) in p for p in sidecar["files"].values())
+        stems = [p for k, p in sidecar["files"].items() if k.startswith("stem_")]
+        assert stems and all(Path(p).is_file() for p in stems)
+
+
+def test_a_lost_scheduler_ends_the_run_and_the_same_command_finishes_it(tmp_path, dask_processes):
+    port = _free_port()
+    address, scheduler = dask_processes.scheduler(port)
+    dask_processes.worker(address, "first")
+    dask_processes.wait_for_workers(address, 1)
+    killed = {}
+    watcher = _kill_mid_track(scheduler, tmp_path / "first-tmp", killed)
+    req = _request(tmp_path / "out", 2, cluster=address)
+    with pytest.raises(LofiError, match="lost the Dask scheduler .*run the same command again"):
+        produce_release(req, windows=TINY_WINDOWS)
+    watcher.join(timeout=5)
+    assert killed
+    dask_processes.close()  # the old worker too: a fresh cluster at the same address
+
+    address_again, _ = dask_processes.scheduler(port)
+    assert address_again == address
+    dask_processes.worker(address, "second")
+    dask_processes.wait_for_workers(address, 1)
+    code, folder, manifest = produce_release(req, windows=TINY_WINDOWS)
+    assert code == 0 and all(verify_done(folder, r) for r in manifest.tracks)
+    assert not list(folder.rglob(".*.partial*"))
+
+
+def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
+    other_models = tmp_path / "other-models"
+    other_models.mkdir()
+    for f in (REPO / "models").iterdir():
+        (other_models / f.name).symlink_to(f)
+    (other_models / "chord_lstm.pt").unlink()
+    shutil.copyfile(REPO / "models" / "chord_lstm.pt", other_models / "chord_lstm.pt")
+    with open(other_models / "chord_lstm.pt", "ab") as f:
+        f.write(b"retrained elsewhere")  # a real difference in a checkpoint's content
+    address, _ = dask_processes.scheduler()
+    dask_processes.worker(address, "stranger", LOFI_MODELS_DIR=str(other_models))
+    dask_processes.wait_for_workers(address, 1)
+
+    code, folder, manifest = produce_release(_request(tmp_path / "out", 1, cluster=address), windows=TINY_WINDOWS)
+    row = manifest.tracks[0]
+    assert code == 1 and row.status == "failed"
+    assert "refused track 1" in row.error and "model chord_lstm.pt differs" in row.error
+    assert "no worker of the cluster matches" in row.error
+    assert not list(folder.glob("*.wav"))
+
+
+def test_cluster_options_are_checked():
+    assert parse_cluster("local:3") == ("local", 3)
+    assert parse_cluster("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
+    assert parse_cluster("scheduler.lan:8786") == ("address", "tcp://scheduler.lan:8786")
+    for bad in ("local:0", "local:x", "http://h", "tcp://host", ""):
+        with pytest.raises(BadValueError):
+            parse_cluster(bad)
+    with pytest.raises(BadValueError, match="--jobs and --cluster"):
+        validate_request(BatchRequest(count=1, cluster="local:2", jobs=2))
+    with pytest.raises(BadValueError, match="--shared-dir goes with --cluster"):
+        validate_request(BatchRequest(count=1, shared_dir=Path("/tmp")))
+    # Where the tracks run is not part of the release: a local release resumes on a cluster.
+    assert BatchRequest(cluster="local:2").identity() == BatchRequest(jobs=2).identity()
+
+
+def test_fingerprint_differences_name_each_file():
+    client = {"model chord_lstm.pt": "a" * 64, "soundfont GM.sf2": "b" * 64, "model drum_lstm.npz": "c" * 64}
+    assert fingerprint_differences(client, dict(client)) == []
+    worker = {"model chord_lstm.pt": "d" * 64, "soundfont Extra.sf2": "e" * 64, "model drum_lstm.npz": "missing"}
+    assert fingerprint_differences(client, worker) == [
+        "model chord_lstm.pt differs (client aaaaaaaaaaaa, worker dddddddddddd)",
+        "model drum_lstm.npz is missing on the worker",
+        "soundfont Extra.sf2 is on the worker only",
+        "soundfont GM.sf2 is missing on the worker",
+    ]
