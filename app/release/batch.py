@@ -3,6 +3,7 @@
     python -m app.main batch --count 10 --minutes 2 --jobs 2 --out /tmp/release
     python -m app.main batch --count 12 --minutes-range 2-3 --formats wav,mp3 --mix-minutes 60
     python -m app.main batch --preset release.toml        # any of the options in TOML (underscores)
+    python -m app.main batch --count 200 --cluster tcp://HOST:8786   # the tracks made on a Dask cluster
 
 A release folder, OUT/<album>/:
 
@@ -24,7 +25,9 @@ parent checks the originality guard across tracks, moves the finished files to t
 rename), and rewrites the manifest atomically after every track. Each finished song is checked
 against the training melodies and the release's other tracks (originality.py); a track that fails
 the guard is made again with a new seed and its row and the compliance report say so. A track that
-fails is recorded with its error, the others go on, and the exit code is 1.
+fails is recorded with its error, the others go on, and the exit code is 1. With --cluster the
+tracks are Dask tasks instead (cluster.py: the same make_track on the workers, the files sent back
+to this process), and everything else here is the same.
 
 Running the same command again resumes the release: it is found by its options (or by --album), done
 tracks whose files still match the manifest (size and SHA-256) are skipped, the rest are made. To make
@@ -39,6 +42,7 @@ The modules of app/release/, in the order a run meets them:
     plan.py         every track's choices, drawn from the release seed and the pools
     records.py      the typed records: Manifest, ManifestRow, Compliance, MixEntry, and their JSON
     workers.py      who makes tracks (spawned processes or this one) and the one loop handing them out
+    cluster.py      --cluster: the tracks as tasks on Dask distributed workers, their files back here
     track.py        one track in a worker: pipeline, originality guard, tags, delivery checks
     originality.py  the guard: no copied training melody, no two tracks alike
     finals.py       the finals tagged for the album and moved into the release root
