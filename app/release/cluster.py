@@ -229,8 +229,13 @@ class ClusterWorkers:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         try:
             if kind == "local":
-                self.local = LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
-                                          dashboard_address=None, silence_logs=logging.CRITICAL)
+                from app.release.workers import _sigint_ignored
+
+                # As with --jobs: the worker processes ignore Ctrl-C (it reaches the whole process
+                # group); this process cancels the tasks and closes the cluster.
+                with _sigint_ignored():
+                    self.local = LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
+                                              dashboard_address=None, silence_logs=logging.CRITICAL)
                 self.client = Client(self.local, timeout=CONNECT_TIMEOUT_S)
             else:
                 self.client = Client(value, timeout=CONNECT_TIMEOUT_S)
