@@ -214,3 +214,29 @@ def test_fingerprint_differences_name_each_file():
         "soundfont Extra.sf2 is on the worker only",
         "soundfont GM.sf2 is missing on the worker",
     ]
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(tmp_path, monkeypatch):
+    from app.errors import ClusterError
+    from app.release import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2.0)
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}.*dask scheduler"):
+        produce_release(_request(tmp_path / "out", 1, cluster=address), windows=TINY_WINDOWS)
+
+
+def test_dead_workers_staging_folders_are_removed(tmp_path):
+    from app.release.cluster import _remove_dead_stagings
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"lofi-track-002-p{int(finished.stdout)}-x1"
+    alive = tmp_path / f"lofi-track-003-p{os.getpid()}-x2"
+    recent = tmp_path / f"lofi-track-004-p{int(finished.stdout)}-x3"
+    for folder in (dead, alive, recent):
+        (folder / "work").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    for folder in (dead, alive):
+        os.utime(folder, (hour_ago, hour_ago))
+    _remove_dead_stagings(tmp_path)
+    assert not dead.exists() and alive.exists() and recent.exists()
