@@ -240,3 +240,18 @@ def test_dead_workers_staging_folders_are_removed(tmp_path):
         os.utime(folder, (hour_ago, hour_ago))
     _remove_dead_stagings(tmp_path)
     assert not dead.exists() and alive.exists() and recent.exists()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--cluster", "http://host"], "--cluster takes a Dask scheduler address like tcp://HOST:8786, or local:N"),
+    (["--cluster", "local:0"], "--cluster local:N takes N = 1-64"),
+    (["--cluster", "local:2", "--jobs", "2"], "--jobs and --cluster both say where the tracks run"),
+    (["--shared-dir", "/tmp"], "--shared-dir goes with --cluster"),
+    (["--cluster", "local:2", "--shared-dir", "/no/such/folder"], "--shared-dir /no/such/folder is not a folder"),
+])
+def test_bad_cluster_flags_exit_2_with_one_line(tmp_path, capsys, flags, needle):
+    from app.main import main
+
+    assert main(["batch", "--count", "1", "--out", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and not list(tmp_path.iterdir())
