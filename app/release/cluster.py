@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.errors import BadValueError, ClusterError
+from app.errors import BadValueError, ClusterError, DiskFullError, OutputError
 from app.release.track import MadeTrack, TrackTask
 from app.release.workers import WorkerEvent, attempt_track
 
@@ -318,11 +318,11 @@ class ClusterWorkers:
             return None  # a cancelled task's late answer
         task = self.busy[slot]
         number = task.plan.number
-        outcome, message = self._outcome(future)
+        outcome, message, lost = self._outcome(future)
         del self.futures[slot]
         last_seen = self.running_on.pop(number, None)
         if outcome is None:
-            if message.startswith("lost"):
+            if lost:
                 return WorkerEvent("fatal", NO_WORKER, None, message, None)
             del self.busy[slot]
             return WorkerEvent("failed", self._number(last_seen), number, message, task, last_seen or "")
@@ -334,31 +334,32 @@ class ClusterWorkers:
         if outcome.kind == "done":
             try:
                 payload = self._bring_in(outcome)
-            except Exception as exc:  # noqa: BLE001 - the disk full or unwritable here: that track fails
-                return WorkerEvent("failed", w, number, f"cannot write its files here: {exc}", task, outcome.worker)
+            except OutputError as exc:  # this machine's disk is full (the run stops) or the folder unwritable
+                kind = "full" if isinstance(exc, DiskFullError) else "failed"
+                return WorkerEvent(kind, w, number, str(exc), task, outcome.worker)
         return WorkerEvent(outcome.kind, w, number, payload, task, outcome.worker)
 
-    def _outcome(self, future) -> tuple[WorkerOutcome | None, str]:
-        """(the task's WorkerOutcome, '') or (None, why it has none); why starts with 'lost' when the
-        scheduler is gone (the run cannot go on)."""
+    def _outcome(self, future) -> tuple[WorkerOutcome | None, str, bool]:
+        """(the task's WorkerOutcome, '', False), or (None, why it has none, whether the scheduler is
+        gone: then the run cannot go on)."""
         from concurrent.futures import CancelledError
 
         from distributed import KilledWorker
 
         try:
-            outcome = future.result()
-        except CancelledError as exc:
+            return future.result(), "", False
+        except Exception as exc:  # noqa: BLE001 - every way a task can end without an answer is named below
             if getattr(exc, "reason", "") == "scheduler-connection-lost" or self.client.status != "running":
                 return None, (f"lost the Dask scheduler at {self.address}; the tracks done so far are kept: "
-                              f"run the same command again to finish the release")
-            return None, "cancelled on the cluster"
-        except KilledWorker:
-            return None, "the workers making it kept dying (Dask's allowed-failures reached)"
-        except Exception as exc:  # noqa: BLE001 - e.g. the project not installed on a worker
-            return None, f"a worker could not run it: {type(exc).__name__}: {exc}"
+                              f"run the same command again to finish the release"), True
+            if isinstance(exc, KilledWorker):
+                return None, "the workers making it kept dying (Dask's allowed-failures reached)", False
+            if isinstance(exc, CancelledError):
+                return None, "cancelled on the cluster", False
+            return None, f"a worker could not run it: {type(exc).__name__}: {exc}", False  # e.g. no project there
         finally:
-            future.release()
-        return outcome, ""
+            with contextlib.suppress(Exception):
+                future.release()
 
     def _refused(self, slot: int, task: TrackTask, outcome: WorkerOutcome) -> WorkerEvent | None:
         """A worker refused a track: print why (once per worker) and send it to the others; when every
@@ -378,17 +379,27 @@ class ClusterWorkers:
         """Put a made track's files into the release's folder (written from bytes, or moved from the
         shared staging folder) and return its MadeTrack with the paths of this machine."""
         from app.files import atomic_path
+        from app.release.track import remove_files
 
         stage = Path(outcome.stage)
-        if outcome.files:
-            for rel, data in outcome.files.items():
-                with atomic_path(self.folder / rel) as tmp:
-                    tmp.write_bytes(data)
-        else:
-            for path in sorted(stage.rglob("*")):
-                if path.is_file() and not path.name.startswith("."):
-                    _move_in(path, self.folder / path.relative_to(stage))
-            shutil.rmtree(stage, ignore_errors=True)
+        written = []
+        try:
+            if self.shared_dir is None:
+                for rel, data in outcome.files.items():
+                    written.append(self.folder / rel)
+                    with atomic_path(self.folder / rel) as tmp:
+                        tmp.write_bytes(data)
+            else:
+                for path in sorted(stage.rglob("*")):
+                    if path.is_file() and not path.name.startswith("."):
+                        written.append(self.folder / path.relative_to(stage))
+                        _move_in(path, written[-1])
+        except BaseException:
+            remove_files(written)  # no file of a track that did not arrive whole stays in work/
+            raise
+        finally:
+            if self.shared_dir is not None:
+                shutil.rmtree(stage, ignore_errors=True)
         made: MadeTrack = outcome.payload
         here = lambda p: str(self.folder / Path(p).relative_to(stage))  # noqa: E731
         made = replace(made, work_files={fmt: here(p) for fmt, p in made.work_files.items()}, sidecar=here(made.sidecar))

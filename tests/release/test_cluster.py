@@ -189,6 +189,16 @@ def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
     assert not list(folder.glob("*.wav"))
 
 
+def test_a_local_cluster_with_a_shared_folder(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    code, folder, manifest = produce_release(_request(tmp_path / "out", 1, cluster="local:1", shared_dir=shared),
+                                             windows=TINY_WINDOWS)
+    assert code == 0 and verify_done(folder, manifest.tracks[0])
+    assert (folder / "work" / "stems").is_dir() and any((folder / "work" / "midi").iterdir())
+    assert list((shared / ".lofi-cluster").iterdir()) == []  # the track's staging folder was emptied and removed
+
+
 def test_cluster_options_are_checked():
     assert parse_cluster("local:3") == ("local", 3)
     assert parse_cluster("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
