@@ -265,3 +265,21 @@ def test_bad_cluster_flags_exit_2_with_one_line(tmp_path, capsys, flags, needle)
     assert main(["batch", "--count", "1", "--out", str(tmp_path), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_the_release_bar_counts_done_failed_and_running(monkeypatch, capsys):
+    from app.release.progress import ReleaseProgress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = ReleaseProgress(total=4, done=1, workers=2, album="Counting")
+    progress.stage(0, "02 Two", "render on tcp://10.0.0.7:40211")
+    progress.stage(1, "03 Three", "compose on tcp://10.0.0.8:40212")
+    assert progress.bar.postfix == "1 done, 0 failed, 2 running"
+    assert "worker 1: 02 Two - render on tcp://10.0.0.7:40211" in progress.lines[0].desc
+    progress.stage(1, "02 Two", "compose on tcp://10.0.0.8:40212")  # run again elsewhere: its old worker lets go
+    assert progress.running == {1: "02 Two"} and progress.lines[0].desc.endswith("idle")
+    progress.idle(1)
+    progress.finished("02 Two", "FAILED: render error", failed=True)
+    progress.finished("03 Three", "C minor ... (on tcp://10.0.0.8:40212)")
+    assert progress.bar.postfix == "2 done, 1 failed, 0 running" and progress.bar.n == 3
+    progress.close()
