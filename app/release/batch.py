@@ -216,10 +216,10 @@ class _Ledger:
                                                        sha256=file_sha256(folder / name)) for name in files.values()})
             self.manifest.replace_row(row)
             write_manifest(folder, self.manifest)
-        c = row.compliance
+        c, on = row.compliance, f" (on {where})" if where else ""
         self.progress.finished(self.label(n), f"{row.key} {row.mode}, {row.bpm:g} BPM, {c.lufs:.1f} LUFS, "
                                               f"{c.true_peak_dbtp:.1f} dBTP, compliance {'pass' if c.passed else 'FAIL'}"
-                                              + (f" (on {where})" if where else ""))
+                                              f"{on}")
 
     def fail(self, n: int, message: str, where: str = "") -> None:
         row = self.manifest.row(n)

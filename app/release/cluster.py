@@ -159,8 +159,9 @@ def make_track_on_worker(task: TrackTask, inputs: ReleaseInputs, shared_dir: str
         differ = fingerprint_differences(inputs.fingerprint, input_fingerprint())
         if differ:
             more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
-            return WorkerOutcome("refused", f"worker {worker.address} refused track {number}: its models or "
-                                 f"SoundFonts differ from the client's: {'; '.join(differ[:3])}{more}", worker.address)
+            return WorkerOutcome("refused", f"worker {worker.address} refused track {number}: its models, SoundFonts "
+                                 f"or effect files differ from the client's: {'; '.join(differ[:3])}{more}",
+                                 worker.address)
         if _worker_models is None:
             from app.music.compose import load_models
 
@@ -402,7 +403,8 @@ class ClusterWorkers:
                 shutil.rmtree(stage, ignore_errors=True)
         made: MadeTrack = outcome.payload
         here = lambda p: str(self.folder / Path(p).relative_to(stage))  # noqa: E731
-        made = replace(made, work_files={fmt: here(p) for fmt, p in made.work_files.items()}, sidecar=here(made.sidecar))
+        made = replace(made, work_files={fmt: here(p) for fmt, p in made.work_files.items()},
+                       sidecar=here(made.sidecar))
         _relocate_sidecar(Path(made.sidecar), str(stage), str(self.folder))
         return made
 
