@@ -168,6 +168,37 @@ def test_a_lost_scheduler_ends_the_run_and_the_same_command_finishes_it(tmp_path
     assert not list(folder.rglob(".*.partial*"))
 
 
+def test_ctrl_c_cancels_the_tasks_still_pending(tmp_path, dask_processes, monkeypatch):
+    from distributed import Client
+
+    from app.release import batch
+
+    address, _ = dask_processes.scheduler()
+    dask_processes.worker(address, "only")
+    dask_processes.wait_for_workers(address, 1)
+    finish = batch._Ledger.finish
+
+    def finish_then_ctrl_c(self, *args, **kwargs):
+        finish(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch._Ledger, "finish", finish_then_ctrl_c)
+    req = _request(tmp_path / "out", 4, cluster=address)
+    with pytest.raises(KeyboardInterrupt):
+        produce_release(req, windows=TINY_WINDOWS)
+    with Client(address, timeout=START_TIMEOUT_S) as client:
+        deadline = time.monotonic() + 10
+        while True:  # the scheduler forgets the cancelled tasks: none of the release's is left
+            left = client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks
+                                                                   if "lofi-track" in str(k)])
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert left == []
+    manifest = json.loads((tmp_path / "out" / "Cluster Tapes" / "manifest.json").read_text())
+    assert manifest["summary"]["done"] == 1 and manifest["summary"]["pending"] == 3
+
+
 def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
     other_models = tmp_path / "other-models"
     other_models.mkdir()
