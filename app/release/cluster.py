@@ -14,7 +14,8 @@ keeps one loop, one ledger and one manifest for all three. What runs where:
 - on a worker, make_track_on_worker: the worker compares its models, SoundFonts and effect files
   with the client's (input_fingerprint; a difference refuses the task with a message naming the
   files), makes the track with app.release.track.make_track (the local workers' own function) in a
-  staging folder, and sends back the files as bytes (or leaves them in --shared-dir);
+  staging folder, and sends back the files as bytes (or leaves them in --shared-dir, or for
+  local:N in the release folder itself: those workers share this machine's disk);
 - on the client: the files are written into the release's work/ folder and the track goes to the
   same ledger as a local one: the originality check between tracks, the move of the finals, the
   manifest, compliance, the cover, the long mix.
@@ -225,6 +226,13 @@ class ClusterWorkers:
         self.windows, self.folder = windows, Path(folder)
         self.shared_dir = str(shared_dir) if shared_dir else None
         self.local = None
+        self.own_staging = None  # local:N: the release folder's staging folder, this run's alone (the lock)
+        if kind == "local" and shared_dir is None:
+            # The workers share this machine's disk: they stage the tracks in the release folder and
+            # the files are renamed into place instead of travelling as bytes.
+            self.shared_dir = str(self.folder)
+            self.own_staging = self.folder / STAGING_FOLDER
+            shutil.rmtree(self.own_staging, ignore_errors=True)  # an interrupted run's
         # The client's own log lines (reconnect attempts, a worker's traceback) would interleave with
         # the progress bar; what matters reaches the person as an event or a ClusterError.
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
@@ -426,6 +434,8 @@ class ClusterWorkers:
         if self.local is not None:
             with contextlib.suppress(Exception):
                 self.local.close(timeout=10)
+        if getattr(self, "own_staging", None) is not None:
+            shutil.rmtree(self.own_staging, ignore_errors=True)
 
 
 def _move_in(source: Path, target: Path) -> None:

@@ -228,6 +228,9 @@ def test_a_local_cluster_with_a_shared_folder(tmp_path):
     assert code == 0 and verify_done(folder, manifest.tracks[0])
     assert (folder / "work" / "stems").is_dir() and any((folder / "work" / "midi").iterdir())
     assert list((shared / ".lofi-cluster").iterdir()) == []  # the track's staging folder was emptied and removed
+    # Without --shared-dir a local cluster stages in the release folder (same disk): nothing is left there.
+    code, folder, manifest = produce_release(_request(tmp_path / "out2", 1, cluster="local:1"), windows=TINY_WINDOWS)
+    assert code == 0 and verify_done(folder, manifest.tracks[0]) and not (folder / ".lofi-cluster").exists()
 
 
 def test_cluster_options_are_checked():
