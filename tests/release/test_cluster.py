@@ -220,7 +220,7 @@ def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
     assert not list(folder.glob("*.wav"))
 
 
-def test_a_local_cluster_with_a_shared_folder(tmp_path):
+def test_a_local_cluster_stages_in_the_shared_folder_or_the_release_folder(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     code, folder, manifest = produce_release(_request(tmp_path / "out", 1, cluster="local:1", shared_dir=shared),
