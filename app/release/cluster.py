@@ -119,8 +119,11 @@ def fingerprint_differences(client: dict[str, str], worker: dict[str, str]) -> l
 
 @dataclass
 class ReleaseInputs:
-    """Sent to the workers once (scattered): the originality guard's training windows, the cover
-    (embedded in the finals) and the client's input_fingerprint."""
+    """What every task of a release needs: the originality guard's training windows, the cover
+    (embedded in the finals) and the client's input_fingerprint. Sent with each task, pickled once
+    on the client (about 3 MB; Dask would walk the windows' set on every submit otherwise) and
+    unpickled once per worker process. Not scattered: scattered data dies with the workers holding
+    it, and a track must survive any worker's death."""
 
     windows: set
     cover_jpeg: bytes
@@ -141,22 +144,24 @@ class WorkerOutcome:
 
 
 _worker_models = None
+_worker_inputs: tuple[str, ReleaseInputs] | None = None  # (digest of the pickled inputs, the inputs)
 # One track at a time per worker process: the pipeline keeps per-process state (the spill folder,
 # FluidSynth), so a worker started with --nthreads above 1 queues its tracks instead of mixing them.
 _TRACK_LOCK = threading.Lock()
 
 
-def make_track_on_worker(task: TrackTask, inputs: ReleaseInputs, shared_dir: str | None, topic: str) -> WorkerOutcome:
+def make_track_on_worker(task: TrackTask, pickled_inputs: bytes, shared_dir: str | None, topic: str) -> WorkerOutcome:
     """The task run on a Dask worker: refuse when this machine's inputs differ from the client's,
     else make the track with make_track in a staging folder (a temporary folder, or a new folder in
-    shared_dir/.lofi-cluster) and return its files. Each stage is sent to the client as a Dask event
-    on `topic`: {'number', 'stage', 'worker'}."""
+    shared_dir/.lofi-cluster) and return its files. pickled_inputs: the release's ReleaseInputs.
+    Each stage is sent to the client as a Dask event on `topic`: {'number', 'stage', 'worker'}."""
     from distributed import get_worker
 
     global _worker_models
     worker = get_worker()
     number = task.plan.number
     with _TRACK_LOCK:
+        inputs = _unpickled_inputs(pickled_inputs)
         differ = fingerprint_differences(inputs.fingerprint, input_fingerprint())
         if differ:
             more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
@@ -192,6 +197,18 @@ def make_track_on_worker(task: TrackTask, inputs: ReleaseInputs, shared_dir: str
         finally:
             if not keep:
                 shutil.rmtree(stage, ignore_errors=True)
+
+
+def _unpickled_inputs(pickled: bytes) -> ReleaseInputs:
+    """The release's inputs, unpickled once per worker process (a new release's replace them)."""
+    import hashlib
+    import pickle
+
+    global _worker_inputs
+    digest = hashlib.sha256(pickled).hexdigest()
+    if _worker_inputs is None or _worker_inputs[0] != digest:
+        _worker_inputs = digest, pickle.loads(pickled)
+    return _worker_inputs[1]
 
 
 def _remove_dead_stagings(root: Path, min_age_s: float = 600.0) -> None:
@@ -258,7 +275,7 @@ class ClusterWorkers:
         self.client.subscribe_topic(self.topic, lambda event: self.events.put(("stage", event[1])))
         self.busy: dict[int, TrackTask] = {}
         self.futures: dict[int, Any] = {}
-        self.inputs = None  # the scattered ReleaseInputs, at the first send (the cover exists by then)
+        self.inputs: bytes | None = None  # the pickled ReleaseInputs, at the first send (the cover exists by then)
         self.fingerprint = input_fingerprint()
         self.refused: set[str] = set()
         self.worker_numbers: dict[str, int] = {}
@@ -286,10 +303,12 @@ class ClusterWorkers:
         return [s for s in range(slots) if s not in self.busy]
 
     def send(self, slot: int, task: TrackTask) -> None:
+        import pickle
+
+        if self.inputs is None:
+            self.inputs = pickle.dumps(ReleaseInputs(self.windows, Path(task.release.cover).read_bytes(),
+                                                     self.fingerprint))
         try:
-            if self.inputs is None:
-                inputs = ReleaseInputs(self.windows, Path(task.release.cover).read_bytes(), self.fingerprint)
-                self.inputs = self.client.scatter(inputs, broadcast=True, hash=False)
             self._submit(slot, task)
         except (OSError, TimeoutError, RuntimeError) as exc:  # the client lost its scheduler
             raise ClusterError(f"lost the Dask scheduler at {self.address} ({type(exc).__name__}: {exc}); "
