@@ -5,7 +5,7 @@ assembled on the client exactly as with local workers.
     python -m app.main batch --count 20 --cluster local:4                  # a LocalCluster here
     python -m app.main batch --count 200 --cluster tcp://10.0.0.5:8786 --shared-dir /mnt/lofi
 
-    pool = ClusterWorkers("tcp://HOST:8786", windows, shared_dir=None)    # connects (ClusterError if not)
+    pool = ClusterWorkers("tcp://HOST:8786", windows, folder)     # connects (ClusterError if it cannot)
     dispatch(pool, pending, before_send, on_event)                        # the loop of app.release.workers
 
 ClusterWorkers answers the same calls as the local pools (idle, send, next_event, stop), so batch.py
@@ -21,8 +21,8 @@ keeps one loop, one ledger and one manifest for all three. What runs where:
   manifest, compliance, the cover, the long mix.
 
 Dask runs a task again on another worker when its worker dies (up to the scheduler's
-allowed-failures); a scheduler that goes away ends the run with a ClusterError, and the same command
-resumes the release from its manifest. Dask is imported only inside what needs it.
+allowed-failures); a scheduler that goes away ends the run with one clear error, and the same
+command resumes the release from its manifest. Dask is imported only inside what needs it.
 """
 
 from __future__ import annotations
