@@ -229,10 +229,11 @@ def _remove_dead_stagings(root: Path, min_age_s: float = 600.0) -> None:
 
 class ClusterWorkers:
     """The pool of batch.py's dispatch loop, on a Dask cluster. `send` submits a task; `next_event`
-    turns what comes back into WorkerEvents (the files written into the release first), runs a
-    refused track again on the workers that have not refused, and raises nothing: a lost scheduler
-    is a 'fatal' event. Workers are numbered in the order they are first heard from (the progress
-    lines); every event names the worker's address in `where`."""
+    turns what comes back into WorkerEvents (the files written into the release first), sends a
+    track that a worker refused (other inputs) or could not write (its own disk full) to the other
+    workers and leaves that worker out, and raises nothing: a lost scheduler is a 'fatal' event.
+    Workers are numbered in the order they are first heard from (the progress lines); every event
+    names the worker's address in `where`."""
 
     def __init__(self, cluster: str, windows: set, folder: Path, shared_dir: Path | None = None):
         import logging
@@ -277,7 +278,7 @@ class ClusterWorkers:
         self.futures: dict[int, Any] = {}
         self.inputs: bytes | None = None  # the pickled ReleaseInputs, at the first send (the cover exists by then)
         self.fingerprint = input_fingerprint()
-        self.refused: set[str] = set()
+        self.excluded: set[str] = set()  # workers that refused a track or whose disk is full: sent nothing more
         self.worker_numbers: dict[str, int] = {}
         self.running_on: dict[int, str] = {}  # track number -> the worker its last stage came from
         self.workers = self._workers()
@@ -299,7 +300,7 @@ class ClusterWorkers:
 
         if time.monotonic() - self._workers_checked > SLOTS_REFRESH_S:
             self.workers, self._workers_checked = self._workers(), time.monotonic()
-        slots = max(1, SLOTS_PER_WORKER * len([w for w in self.workers if w not in self.refused]))
+        slots = max(1, SLOTS_PER_WORKER * len([w for w in self.workers if w not in self.excluded]))
         return [s for s in range(slots) if s not in self.busy]
 
     def send(self, slot: int, task: TrackTask) -> None:
@@ -316,7 +317,7 @@ class ClusterWorkers:
         self.busy[slot] = task
 
     def _submit(self, slot: int, task: TrackTask) -> None:
-        allowed = [w for w in self.workers if w not in self.refused] if self.refused else None
+        allowed = [w for w in self.workers if w not in self.excluded] if self.excluded else None
         future = self.client.submit(make_track_on_worker, task, self.inputs, self.shared_dir, self.topic,
                                     key=f"lofi-track-{task.plan.number:03d}-{uuid.uuid4().hex[:8]}", pure=False,
                                     workers=allowed or None, allow_other_workers=False)
@@ -355,7 +356,10 @@ class ClusterWorkers:
             del self.busy[slot]
             return WorkerEvent("failed", self._number(last_seen), number, message, task, last_seen or "")
         if outcome.kind == "refused":
-            return self._refused(slot, task, outcome)
+            return self._elsewhere(slot, task, outcome, "failed", "no worker of the cluster matches this machine")
+        if outcome.kind == "full" and not self.shared_dir:  # that worker's own disk: the others may have room
+            return self._elsewhere(slot, task, outcome, "full", "every worker's disk is full",
+                                   f"worker {outcome.worker}: {outcome.payload}; its tracks go to the other workers")
         del self.busy[slot]
         w = self._number(outcome.worker)
         payload = outcome.payload
@@ -389,19 +393,21 @@ class ClusterWorkers:
             with contextlib.suppress(Exception):
                 future.release()
 
-    def _refused(self, slot: int, task: TrackTask, outcome: WorkerOutcome) -> WorkerEvent | None:
-        """A worker refused a track: print why (once per worker) and send it to the others; when every
-        worker has refused, the track fails with the worker's message."""
-        if outcome.worker not in self.refused:
-            self.refused.add(outcome.worker)
-            print(f"batch: {outcome.payload}", file=sys.stderr)
+    def _elsewhere(self, slot: int, task: TrackTask, outcome: WorkerOutcome, kind: str, none_left: str,
+                   notice: str | None = None) -> WorkerEvent | None:
+        """A worker cannot make tracks (it refused one, or its disk is full): say so (once per worker),
+        leave it out from now on and send the track to the others. When no other worker is left, the
+        track ends with a `kind` event: the worker's message and `none_left`."""
+        if outcome.worker not in self.excluded:
+            self.excluded.add(outcome.worker)
+            print(f"batch: {notice or outcome.payload}", file=sys.stderr)
         self.workers = self._workers()
-        if any(w not in self.refused for w in self.workers):
+        if any(w not in self.excluded for w in self.workers):
             self._submit(slot, task)
             return None
         del self.busy[slot]
-        return WorkerEvent("failed", self._number(outcome.worker), task.plan.number,
-                           f"{outcome.payload}; no worker of the cluster matches this machine", task, outcome.worker)
+        return WorkerEvent(kind, self._number(outcome.worker), task.plan.number, f"{outcome.payload}; {none_left}",
+                           task, outcome.worker)
 
     def _bring_in(self, outcome: WorkerOutcome) -> MadeTrack:
         """Put a made track's files into the release's folder (written from bytes, or moved from the
