@@ -173,12 +173,12 @@ def make_track_on_worker(task: TrackTask, pickled_inputs: bytes, shared_dir: str
 
             _worker_models = load_models()
         root = Path(shared_dir) / STAGING_FOLDER if shared_dir else Path(tempfile.gettempdir())
-        root.mkdir(parents=True, exist_ok=True)
-        if not shared_dir:  # another machine's process ids mean nothing here
-            _remove_dead_stagings(root)
-        stage = Path(tempfile.mkdtemp(prefix=f"lofi-track-{number:03d}-p{os.getpid()}-", dir=root))
-        keep = False
+        stage, keep = None, False
         try:
+            root.mkdir(parents=True, exist_ok=True)
+            if not shared_dir:  # another machine's process ids mean nothing here
+                _remove_dead_stagings(root)
+            stage = Path(tempfile.mkdtemp(prefix=f"lofi-track-{number:03d}-p{os.getpid()}-", dir=root))
             cover = stage / "cover.jpg"
             cover.write_bytes(inputs.cover_jpeg)
             staged = replace(task, release=replace(task.release, folder=str(stage), cover=str(cover)))
@@ -194,8 +194,16 @@ def make_track_on_worker(task: TrackTask, pickled_inputs: bytes, shared_dir: str
                          if p.is_file() and not p.name.startswith(".")}
             keep = kind == "done" and bool(shared_dir)  # the client moves the files and removes the folder
             return WorkerOutcome(kind, payload, worker.address, str(stage), files)
+        except OSError as exc:  # the staging folder itself (the pipeline's own errors are attempt_track's)
+            from app.files import free_mb, is_disk_full
+
+            if is_disk_full(exc, root):
+                return WorkerOutcome("full", f"disk full while staging track {number} in {root} "
+                                             f"({free_mb(root)} MB free)", worker.address)
+            return WorkerOutcome("failed", f"cannot stage track {number} in {root} on worker {worker.address}: "
+                                           f"{exc.strerror or exc}", worker.address)
         finally:
-            if not keep:
+            if stage is not None and not keep:
                 shutil.rmtree(stage, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,13 +44,14 @@ class DaskProcesses:
     def __init__(self, tmp_path: Path):
         self.tmp, self.procs = tmp_path, []
 
-    def _start(self, args: list[str], name: str, **env) -> subprocess.Popen:
+    def _start(self, args: list[str], name: str, bare: bool = False, **env) -> subprocess.Popen:
+        """`python -m dask ARGS` (bare: ARGS as the whole command line)."""
         full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
                         TMPDIR=str(self.tmp / f"{name}-tmp"), **env)
         (self.tmp / f"{name}-tmp").mkdir(exist_ok=True)
         log = open(self.tmp / f"{name}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=REPO, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args if bare else [sys.executable, "-m", "dask", *args], cwd=REPO, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.procs.append(proc)
         return proc
@@ -67,9 +69,16 @@ class DaskProcesses:
                     raise RuntimeError(f"the scheduler did not start: {(self.tmp / 'scheduler.log').read_text()}")
                 time.sleep(0.2)
 
-    def worker(self, address: str, name: str, **env) -> subprocess.Popen:
-        return self._start(["worker", address, "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
-                           name, **env)
+    def worker(self, address: str, name: str, small_tmp: bool = False, **env) -> subprocess.Popen:
+        """A `dask worker`; small_tmp: in its own mount namespace with a real 4 MB tmpfs as its
+        temporary folder (where it stages tracks): the cover fits, a track does not."""
+        args = ["worker", address, "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+        if not small_tmp:
+            return self._start(args, name, **env)
+        tmp = self.tmp / f"{name}-tmp"
+        command = [sys.executable, "-m", "dask", *args]
+        script = f"mount -t tmpfs -o size=4m tmpfs {tmp} || exit 99; exec {' '.join(command)}"
+        return self._start(["unshare", "-rm", "sh", "-c", script], name, bare=True, **env)
 
     def wait_for_workers(self, address: str, count: int) -> None:
         from distributed import Client
@@ -197,6 +206,25 @@ def test_ctrl_c_cancels_the_tasks_still_pending(tmp_path, dask_processes, monkey
     assert left == []
     manifest = json.loads((tmp_path / "out" / "Cluster Tapes" / "manifest.json").read_text())
     assert manifest["summary"]["done"] == 1 and manifest["summary"]["pending"] == 3
+
+
+def test_a_worker_whose_disk_fills_up_is_left_out_and_its_track_made_elsewhere(tmp_path, dask_processes, capsys):
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    address, _ = dask_processes.scheduler()
+    cramped = dask_processes.worker(address, "cramped", small_tmp=True)
+    dask_processes.worker(address, "roomy")
+    try:
+        dask_processes.wait_for_workers(address, 2)
+    except Exception:  # noqa: BLE001 - the small file system could not be mounted here
+        if cramped.poll() == 99:
+            pytest.skip(f"cannot mount a small file system here: {(tmp_path / 'cramped.log').read_text()[:200]}")
+        raise
+    code, folder, manifest = produce_release(_request(tmp_path / "out", 3, cluster=address), windows=TINY_WINDOWS)
+    err = capsys.readouterr().err
+    assert re.search(r"worker tcp://\S+: disk full while writing .*; its tracks go to the other workers", err), err
+    assert code == 0 and all(verify_done(folder, r) for r in manifest.tracks)
+    assert all(r.error == "" for r in manifest.tracks)
 
 
 def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
