@@ -38,6 +38,11 @@ class OutputError(LofiError):
     """An output file cannot be written (folder unwritable, disk full)."""
 
 
+class ClusterError(LofiError):
+    """batch --cluster: the Dask scheduler cannot be reached or went away mid-run (rerunning the
+    same command resumes the release)."""
+
+
 class DiskFullError(OutputError):
     """The disk filled up while writing `file`; free_mb is what was left afterwards. A track's
     delivery adds which track was lost (for_track)."""

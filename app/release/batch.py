@@ -3,6 +3,7 @@
     python -m app.main batch --count 10 --minutes 2 --jobs 2 --out /tmp/release
     python -m app.main batch --count 12 --minutes-range 2-3 --formats wav,mp3 --mix-minutes 60
     python -m app.main batch --preset release.toml        # any of the options in TOML (underscores)
+    python -m app.main batch --count 200 --cluster tcp://HOST:8786   # the tracks made on a Dask cluster
 
 A release folder, OUT/<album>/:
 
@@ -26,7 +27,9 @@ parent checks the originality guard across tracks, moves the finished files to t
 rename), and rewrites the manifest atomically after every track. Each finished song is checked
 against the training melodies and the release's other tracks (originality.py); a track that fails
 the guard is made again with a new seed and its row and the compliance report say so. A track that
-fails is recorded with its error, the others go on, and the exit code is 1.
+fails is recorded with its error, the others go on, and the exit code is 1. With --cluster the
+tracks are Dask tasks instead (cluster.py: the same make_track on the workers, the files sent back
+to this process), and everything else here is the same.
 
 Running the same command again resumes the release: it is found by its options (or by --album), done
 tracks whose files still match the manifest (size and SHA-256) are skipped, the rest are made. To make
@@ -41,6 +44,7 @@ The modules of app/release/, in the order a run meets them:
     plan.py         every track's choices, drawn from the release seed and the pools
     records.py      the typed records: Manifest, ManifestRow, Compliance, MixEntry, and their JSON
     workers.py      who makes tracks (spawned processes or this one) and the one loop handing them out
+    cluster.py      --cluster: the tracks as tasks on Dask distributed workers, their files back here
     track.py        one track in a worker: pipeline, originality guard, tags, delivery checks
     originality.py  the guard: no copied training melody, no two tracks alike
     finals.py       the finals tagged for the album and moved into the release root
@@ -122,17 +126,25 @@ def _make_tracks(req: BatchRequest, folder: Path, manifest: Manifest, todo: list
 
     release = replace(manifest.release, folder=str(folder), cover=str(folder / manifest.release.cover))
     pending = deque(TrackTask(plan=manifest.row(n).plan, release=release) for n in todo)
-    jobs = req.jobs
-    if jobs is None:
-        from app.release.request import default_jobs
+    pool = None
+    if req.cluster:  # the tracks run on Dask workers; the rest is as below (app/release/cluster.py)
+        from app.release.cluster import ClusterWorkers
 
-        jobs, why = default_jobs(req)
-        print(f"batch: {why}", file=sys.stderr)
-    jobs = max(1, min(jobs, len(todo)))
+        pool = ClusterWorkers(req.cluster, windows, folder, req.shared_dir)
+        jobs = pool.display_lines
+    else:
+        jobs = req.jobs
+        if jobs is None:
+            from app.release.request import default_jobs
+
+            jobs, why = default_jobs(req)
+            print(f"batch: {why}", file=sys.stderr)
+        jobs = max(1, min(jobs, len(todo)))
     ledger = _Ledger(folder, manifest, pending, ReleaseProgress(len(manifest.tracks), len(manifest.tracks) - len(todo),
                                                                 jobs, release.album))
     try:
-        pool = InlineWorker(models, windows, ledger.stage) if jobs == 1 else SpawnWorkers(jobs, windows)
+        if pool is None:
+            pool = InlineWorker(models, windows, ledger.stage) if jobs == 1 else SpawnWorkers(jobs, windows)
         graceful = False
         try:
             if not Path(release.cover).exists():
@@ -172,18 +184,18 @@ class _Ledger:
             self.stage(event.worker, event.number, event.payload)
         elif event.kind == "done":
             self.progress.idle(event.worker)
-            self.finish(event.payload, event.task)
+            self.finish(event.payload, event.task, event.where)
         elif event.kind == "failed":
             self.progress.idle(event.worker)
-            self.fail(event.number, event.payload)
+            self.fail(event.number, event.payload, event.where)
         elif event.kind == "full":  # every later track would fail the same way: stop here
             self.progress.idle(event.worker)
-            self.fail(event.number, event.payload)
+            self.fail(event.number, event.payload, event.where)
             raise OutputError(event.payload)
         elif event.kind == "fatal":
             raise LofiError(event.payload)
 
-    def finish(self, made: MadeTrack, task: TrackTask) -> None:
+    def finish(self, made: MadeTrack, task: TrackTask, where: str = "") -> None:
         """Record a made track, or send it round again if a track finished meanwhile shares a passage."""
         n = made.number
         clash = set(made.passages) & self.taken(n)
@@ -207,15 +219,16 @@ class _Ledger:
                                                        sha256=file_sha256(folder / name)) for name in files.values()})
             self.manifest.replace_row(row)
             write_manifest(folder, self.manifest)
-        c = row.compliance
+        c, on = row.compliance, f" (on {where})" if where else ""
         self.progress.finished(self.label(n), f"{row.key} {row.mode}, {row.bpm:g} BPM, {c.lufs:.1f} LUFS, "
-                                              f"{c.true_peak_dbtp:.1f} dBTP, compliance {'pass' if c.passed else 'FAIL'}")
+                                              f"{c.true_peak_dbtp:.1f} dBTP, compliance {'pass' if c.passed else 'FAIL'}"
+                                              f"{on}")
 
-    def fail(self, n: int, message: str) -> None:
+    def fail(self, n: int, message: str, where: str = "") -> None:
         row = self.manifest.row(n)
         row.status, row.error = FAILED, message
         write_manifest(self.folder, self.manifest)
-        self.progress.finished(self.label(n), f"FAILED: {message}")
+        self.progress.finished(self.label(n), f"FAILED: {message}" + (f" (on {where})" if where else ""), failed=True)
 
 
 def run_batch(args) -> int:

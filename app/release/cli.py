@@ -27,6 +27,11 @@ def add_batch_parser(sub) -> None:
     length.add_argument("--minutes-range", metavar="A-B", help="lengths drawn between A and B minutes, e.g. 2-3")
     p.add_argument("--jobs", type=whole_arg(1, 64), help="worker processes, 1-64 (default: the CPU cores, fewer when free "
                    "memory would not hold them for the longest track; the choice is printed)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="make the tracks on a Dask cluster: a scheduler address "
+                   "(tcp://HOST:8786) or local:N (a LocalCluster of N worker processes here); see the README, "
+                   "'Making a release on a cluster'")
+    p.add_argument("--shared-dir", metavar="DIR", help="with --cluster: a folder every machine sees at this path; "
+                   "the tracks' files wait there instead of travelling back to this machine")
     p.add_argument("--out", metavar="DIR", help="output folder; the release goes in DIR/<album> (default data/releases)")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     add_format_flags(p)

@@ -27,7 +27,8 @@ DEFAULT_POOLS = {
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
-           "energies", "energy_range", "drum_kits", "sample_rate", "bit_depth", "ascii_names")
+           "energies", "energy_range", "drum_kits", "sample_rate", "bit_depth", "ascii_names", "cluster",
+           "shared_dir")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -67,11 +68,13 @@ class BatchRequest:
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
     mix_minutes: float | None = None
     crossfade: float = 4.0
+    cluster: str | None = None  # a Dask scheduler address or local:N (app/release/cluster.py); None: --jobs
+    shared_dir: Path | None = None  # with cluster: a folder every machine sees; files stay there, not sent back
 
     def identity(self) -> dict:
         """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
         data = asdict(self)
-        for name in ("jobs", "out", "mix_minutes", "crossfade"):
+        for name in ("jobs", "out", "mix_minutes", "crossfade", "cluster", "shared_dir"):
             data.pop(name)
         # Releases made before an option existed resume with the same identity: an option at the value
         # they were all made with is left out.
@@ -190,6 +193,10 @@ def request_from_args(args) -> BatchRequest:
             setattr(req, name, str(given[name]).strip())
     if given["out"] is not None:
         req.out = Path(given["out"]).expanduser()
+    if given["cluster"] is not None:
+        req.cluster = str(given["cluster"]).strip()
+    if given["shared_dir"] is not None:
+        req.shared_dir = Path(given["shared_dir"]).expanduser()
     if given["formats"] is not None:
         req.formats = tuple(f.lower() for f in _split_list(given["formats"], "formats"))
     for name in ("keys", "modes", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
@@ -257,6 +264,7 @@ def validate_request(req: BatchRequest) -> BatchRequest:
         check_range("mix minutes", req.mix_minutes, 0.1, 600)
     check_range("crossfade", req.crossfade, 0.0, 15.0)
     check_format(req.sample_rate, req.bit_depth)
+    _check_cluster(req)
     bad = [f for f in req.formats if f not in FORMATS]
     if bad:
         raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")
@@ -297,3 +305,21 @@ def validate_request(req: BatchRequest) -> BatchRequest:
             if level is not None:
                 check_range(f"ambience level of {name}", level, *RANGES["level_db"])
     return req
+
+
+def _check_cluster(req: BatchRequest) -> None:
+    """--cluster and --shared-dir: a scheduler address or local:N, not with --jobs; the shared folder
+    an existing folder, only with --cluster."""
+    if req.cluster is not None:
+        from app.release.cluster import parse_cluster
+
+        parse_cluster(req.cluster)
+        if req.jobs is not None:
+            raise BadValueError("--jobs and --cluster both say where the tracks run; give one of them "
+                                "(local:N for N worker processes on the cluster engine)")
+    if req.shared_dir is not None:
+        if req.cluster is None:
+            raise BadValueError("--shared-dir goes with --cluster (a folder every machine of the cluster sees)")
+        if not req.shared_dir.is_dir():
+            raise BadValueError(f"--shared-dir {req.shared_dir} is not a folder; create it (on every machine, "
+                                f"at the same path) or leave the option out to send the files back")

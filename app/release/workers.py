@@ -26,6 +26,7 @@ class WorkerEvent(NamedTuple):
     number: int | None  # the track's number (None for 'ready' and 'fatal')
     payload: Any  # 'stage': the stage name; 'done': a MadeTrack; 'failed', 'full' and 'fatal': the message
     task: TrackTask | None  # the task a 'done' or 'failed' event ends
+    where: str = ""  # the machine that ran it, where the pool knows (a cluster worker's address)
 
 
 def attempt_track(task: TrackTask, models, windows: set, progress) -> tuple[str, Any]:
