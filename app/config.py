@@ -46,3 +46,7 @@ DEFAULT_AMBIENCE_LEVEL_DB = -24.0  # an ambience layer's level relative to the m
 DEFAULT_AMBIENCE = (("vinyl_crackle", DEFAULT_AMBIENCE_LEVEL_DB),)
 NO_BEAT = "none"  # the beat value that means "no beat"
 GENERATED_BEAT = "generated"  # the beat value for the drum model's part played on a sampled kit (the default)
+
+# The parts `generate_music --replay NAME.json --reroll PART` can draw again alone (a new take), the
+# others staying note for note (app/music/compose.py).
+REROLL_PARTS = ("melody", "chords", "bass", "drums")

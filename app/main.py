@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING
 from app.music import theory
-from app.spec import RANGES, SEED_MAX, check_range
+from app.spec import RANGES, SEED_MAX, check_range, reroll
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
 
@@ -99,10 +99,15 @@ def _generate(args) -> int:
     if args.replay:
         from app.deliver.replay import check_replay_inputs
 
-        spec = _replay_spec(args, load_replay(args.replay))
+        parts = _reroll_arg(args.reroll) if args.reroll else []  # a bad name fails before the file is read
+        spec = reroll(_replay_spec(args, load_replay(args.replay)), parts)
         for change in check_replay_inputs(args.replay, spec, anyway=args.replay_anyway):
             print(f"warning: {change} since the track was made; replaying anyway (--replay-anyway)", file=sys.stderr)
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+    if args.reroll:
+        from app.errors import BadValueError
+
+        raise BadValueError("--reroll makes a new take of parts of a track: give the track's sidecar with --replay NAME.json")
     spec = _spec_from_args(args)
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
@@ -110,6 +115,18 @@ def _generate(args) -> int:
 
         return run_wizard(spec)
     return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+
+
+def _reroll_arg(text: str) -> list[str]:
+    """'melody,drums' -> the parts to re-roll; an unknown name is a BadValueError."""
+    from app.config import REROLL_PARTS
+    from app.errors import BadValueError
+
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REROLL_PARTS]
+    if unknown or not names:
+        raise BadValueError(f"--reroll takes a comma list of {', '.join(REROLL_PARTS)}, got {text!r}")
+    return names
 
 
 def _stage_printer(stages):
@@ -269,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
+    p.add_argument("--reroll", metavar="PARTS",
+                   help="with --replay: a new take of these parts (comma list of melody, chords, bass, drums), "
+                        "the others note for note as they were")
     p.add_argument("--replay-anyway", action="store_true",
                    help="replay even when an input file (SoundFont, beat, ambience, model) changed since")
     p.set_defaults(func=_generate)

@@ -79,7 +79,7 @@ def compose(spec: TrackSpec, choices: Choices, models: Models | None = None) -> 
     return compose_song(models or load_models(), key=choices.key, mode=choices.mode, bpm=choices.bpm,
                         minutes=spec.minutes, seed=choices.seed, temperature=spec.temperature,
                         include_chords=spec.include_chords, colour=spec.colour, energy=spec.energy,
-                        drums="drums" in choices.instruments)
+                        drums="drums" in choices.instruments, takes=spec.takes)
 
 
 def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarray]:

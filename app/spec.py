@@ -24,6 +24,7 @@ FIELD_TYPES = {
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
     "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
+    "takes": ("an object of part: take number",),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
                    "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
@@ -55,6 +56,7 @@ class TrackSpec:
     colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere
     energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
     drum_kit: str | None = None  # the generated drums' kit (a bank-128 preset id or name); None = the default kit
+    takes: dict[str, int] = field(default_factory=dict)  # part -> take (--reroll); a part not named is take 0
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -99,6 +101,7 @@ class TrackSpec:
                 raise BadValueError(f"ambience level for {shorten(repr(name))} must be between {lo:g} and {hi:g} dB, "
                                     f"got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
+        _check_takes(self.takes)
         if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
             raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "
                                 f"use beat {GENERATED_BEAT!r} with the kit, or leave the kit out")
@@ -188,7 +191,32 @@ def _field_value(name: str, value, where: str):
         if not ok:
             raise wrong()
         return [(n, float(lv)) for n, lv in value]
+    if name == "takes":
+        if not isinstance(value, dict) or not all(isinstance(t, int) and not isinstance(t, bool) for t in value.values()):
+            raise wrong()
+        return dict(value)
     raise wrong()  # pragma: no cover - every field has a kind above
+
+
+def reroll(spec: TrackSpec, parts) -> TrackSpec:
+    """A copy of spec with the next take of each named part (config.REROLL_PARTS), the rest as they
+    were: the same seed, so only those parts change."""
+    from dataclasses import replace
+
+    takes = dict(spec.takes)
+    for part in parts:
+        takes[part] = takes.get(part, 0) + 1
+    return replace(spec, takes=takes).validate()
+
+
+def _check_takes(takes: dict[str, int]) -> None:
+    """BadValueError unless every key is a part that can be re-rolled and every take a whole number >= 0."""
+    from app.config import REROLL_PARTS
+
+    for part, take in takes.items():
+        if part not in REROLL_PARTS:
+            raise BadValueError(f"unknown part {shorten(repr(part))} to re-roll; allowed: {', '.join(REROLL_PARTS)}")
+        check_range(f"take of the {part}", take, 0, SEED_MAX)
 
 
 def check_range(name: str, value, lo: float, hi: float | None = None) -> None:
