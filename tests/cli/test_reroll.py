@@ -72,3 +72,17 @@ def test_cli_reroll_flag(original, tmp_path):
 def test_cli_reroll_bad_use_is_one_line(args, message, tmp_path):
     done = _cli("generate_music", *args, out=tmp_path)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_wizard_variations_offer_new_melody_drums_everything():
+    from app.wizard import NEW_DRUMS, NEW_EVERYTHING, NEW_MELODY, next_variation, variation_choices
+
+    spec = TrackSpec(seed=None)
+    assert variation_choices(spec) == ["done", NEW_EVERYTHING, NEW_MELODY, NEW_DRUMS]
+    assert NEW_DRUMS not in variation_choices(TrackSpec(beat="none"))  # no drum part to draw again
+    melody = next_variation(spec, 42, NEW_MELODY)
+    assert (melody.seed, melody.takes) == (42, {"melody": 1})
+    drums = next_variation(melody, 42, NEW_DRUMS)
+    assert (drums.seed, drums.takes) == (42, {"melody": 1, "drums": 1})
+    fresh = next_variation(drums, 42, NEW_EVERYTHING)
+    assert fresh.seed is not None and fresh.takes == {}
