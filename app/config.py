@@ -50,3 +50,6 @@ GENERATED_BEAT = "generated"  # the beat value for the drum model's part played 
 # The parts `generate_music --replay NAME.json --reroll PART` can draw again alone (a new take), the
 # others staying note for note (app/music/compose.py).
 REROLL_PARTS = ("melody", "chords", "bass", "drums")
+
+# The picture sizes (width, height) of `--video SHAPE`: a YouTube video or a Short.
+VIDEO_SHAPES = {"landscape": (1920, 1080), "shorts": (1080, 1920)}
