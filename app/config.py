@@ -36,6 +36,7 @@ RANGES = {
     "temperature": (0.1, 2.0),
     "swing": (0.5, 0.75),
     "level_db": (-60.0, 0.0),
+    "loop_bars": (1, 64),
 }
 
 DEFAULT_BPM = 80.0  # without a beat to follow

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING
+from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING, VIDEO_SHAPES
 from app.music import theory
 from app.spec import RANGES, SEED_MAX, check_range, reroll
 from app.spec import number_arg as _number
@@ -63,11 +63,12 @@ def _spec_from_args(args):
     spec.include_chords = not args.no_chords
     spec.overwrite = args.overwrite
     spec.picture = not args.no_picture
+    spec.video, spec.loop_bars = args.video, args.loop_bars
     return spec.validate()
 
 
 # With --replay the music comes from the file; only where and how it is delivered may change.
-REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite")
+REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite", "video", "loop_bars")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
                       "colour", "energy", "drum_kit")
@@ -80,7 +81,7 @@ def _replay_spec(args, spec):
     given = [f for f in REPLAY_MUSIC_FLAGS if getattr(args, f) not in (None, False, [])]
     if given:
         raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
-                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite)")
+                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite, --video, --loop-bars, --reroll)")
     if args.name is not None:
         spec.name = args.name
     if args.formats:
@@ -89,6 +90,7 @@ def _replay_spec(args, spec):
         spec.artist = args.artist
     spec.picture = spec.picture and not args.no_picture
     spec.overwrite = args.overwrite
+    spec.video, spec.loop_bars = args.video, args.loop_bars  # extra files of this run, not of the music
     return spec.validate()
 
 
@@ -284,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
+    p.add_argument("--video", nargs="?", const="landscape", choices=list(VIDEO_SHAPES),
+                   help="also make NAME.mp4 (1920x1080; 'shorts': 1080x1920) and NAME.youtube.txt")
+    p.add_argument("--loop-bars", type=_whole(*RANGES["loop_bars"]), metavar="N",
+                   help="also write NAME_loop.wav: N bars (1-64) that repeat seamlessly")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
     p.add_argument("--reroll", metavar="PARTS",

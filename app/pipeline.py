@@ -56,6 +56,10 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     try:
         step("compose")
         song = compose(spec, choices, models)
+        if spec.loop_bars:  # a loop longer than the song fails now, not after the render
+            from app.deliver.loop import loop_start_beat
+
+            loop_start_beat(song, spec.loop_bars)
         step("render")
         stems = render(song, spec, choices)
         step("mix")

@@ -12,7 +12,8 @@ from app.errors import BadValueError
 # The shared constants live in app.config; DEFAULT_BPM, FORMATS, NO_BEAT, RANGES and SEED_MAX are
 # also imported from here by the CLI, the wizard and the release code.
 from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BPM, DEFAULT_COLOUR,  # noqa: F401
-                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES, SEED_MAX)
+                        DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES, SEED_MAX,
+                        VIDEO_SHAPES)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -24,7 +25,7 @@ FIELD_TYPES = {
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
     "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
-    "takes": ("an object of part: take number",),
+    "takes": ("an object of part: take number",), "video": (_TEXT, None), "loop_bars": ("a whole number", None),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
                    "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
@@ -57,6 +58,8 @@ class TrackSpec:
     energy: float = DEFAULT_ENERGY  # density and activity of every part: 0 sparse .. 1 busy
     drum_kit: str | None = None  # the generated drums' kit (a bank-128 preset id or name); None = the default kit
     takes: dict[str, int] = field(default_factory=dict)  # part -> take (--reroll); a part not named is take 0
+    video: str | None = None  # None, or the shape of an MP4 to make too (config.VIDEO_SHAPES: landscape, shorts)
+    loop_bars: int | None = None  # None, or the bars of a seamless NAME_loop.wav to make too
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -102,6 +105,9 @@ class TrackSpec:
                                     f"got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
         _check_takes(self.takes)
+        if self.video is not None and self.video not in VIDEO_SHAPES:
+            raise BadValueError(f"unknown video shape {shorten(repr(self.video))}; allowed: {', '.join(VIDEO_SHAPES)}")
+        check_range("loop bars", self.loop_bars, *RANGES["loop_bars"])
         if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
             raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "
                                 f"use beat {GENERATED_BEAT!r} with the kit, or leave the kit out")

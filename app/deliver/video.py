@@ -30,6 +30,9 @@ from app.errors import BadValueError, OutputError
 if TYPE_CHECKING:
     from PIL import Image
 
+    from app.deliver.track import Delivery
+
+COVER_PX = 1024  # the cover drawn for a single track's video (it is shown at most 900 px high)
 VIDEO_FPS = 15  # the waveform moves smoothly enough; x264's time grows with the frame count
 VIDEO_AUDIO_RATE = 48000  # Hz: YouTube's own rate (the track is resampled by ffmpeg)
 VIDEO_AUDIO_BITRATE = "320k"
@@ -256,7 +259,30 @@ def write_youtube_text(path: Path, title: str, about: list[str], chapters: list[
     return Path(path)
 
 
-def track_tags(key: str, mode: str, bpm: float) -> list[str]:
+def youtube_tags(key: str, mode: str, bpm: float) -> list[str]:
     """The tags of a track's video: the genre's usual words, its key and its tempo."""
     return ["lofi", "lo-fi hip hop", "chill beats", "study music", "relaxing music", "instrumental",
             f"{key} {mode}", f"{round(bpm)} bpm"]
+
+
+def make_track_video(track: Delivery, audio: Path, video_path: Path, text_path: Path) -> float:
+    """A generate_music track's video (shape spec.video) of its exported `audio`, over the cover
+    drawn from its name, artist and seed (release/cover.py), and its youtube.txt. The progress bar
+    shows on a terminal. Returns the seconds it took."""
+    import time
+
+    from app.config import SAMPLE_RATE
+    from app.music import theory
+    from app.release.cover import draw_cover
+
+    began = time.perf_counter()
+    spec, song, seed = track.spec, track.song, track.choices.seed
+    cover = draw_cover(spec.name, spec.artist, seed, COVER_PX)
+    make_video(audio, video_path, cover, spec.video, duration_s=track.mastered.audio.shape[1] / SAMPLE_RATE,
+               show_progress=sys.stderr.isatty())
+    key = theory.key_name(song.key)
+    about = [f"{spec.name} by {spec.artist}: lo-fi hip hop in {key} {song.mode} at {round(song.tempo_bpm)} BPM.",
+             f"Made with lofi generator (seed {seed})."]
+    write_youtube_text(text_path, f"{spec.name} - {spec.artist} (lofi hip hop)", about,
+                       [Chapter(0.0, spec.name)], youtube_tags(key, song.mode, song.tempo_bpm))
+    return round(time.perf_counter() - began, 3)

@@ -7,6 +7,7 @@ import pytest
 from app.deliver.loop import loop_audio, loop_length, loop_start_beat
 from app.errors import BadValueError
 from app.music.song import Section, Song
+from tests.fixtures.checks import loop_flux, loop_jumps
 
 RATE = 44100
 BPM = 84.0  # a bar is not a whole number of samples: the length must still be exact
@@ -34,36 +35,15 @@ def _track(song: Song) -> np.ndarray:
     return np.stack([out, out * 0.9]).astype(np.float32)
 
 
-def _jumps(loop: np.ndarray) -> tuple[float, float]:
-    """(the sample jump at the join, the largest sample step inside the loop)."""
-    inside = np.abs(np.diff(loop, axis=1)).max()
-    return float(np.abs(loop[:, 0] - loop[:, -1]).max()), float(inside)
-
-
-def _flux(loop: np.ndarray, frame: int = 2048, hop: int = 256) -> tuple[float, float]:
-    """(the largest spectral flux of a frame reaching over the join, the largest inside the loop),
-    measured on the loop played twice."""
-    mono = np.concatenate([loop.mean(axis=0)] * 2)
-    window = np.hanning(frame)
-    starts = np.arange(0, len(mono) - frame, hop)
-    mags = np.array([np.abs(np.fft.rfft(mono[s:s + frame] * window)) for s in starts])
-    flux = np.maximum(mags[1:] - mags[:-1], 0).sum(axis=1)
-    ends = starts[1:] + frame
-    join = loop.shape[1]
-    over = (starts[1:] < join) & (ends > join)
-    inside = ends <= join
-    return float(flux[over].max()), float(flux[inside].max())
-
-
 @pytest.mark.parametrize("bars", [2, 4])
 def test_loop_is_exactly_n_bars_and_joins_seamlessly(bars):
     song = _song(12)
     loop = loop_audio(_track(song), song, bars, RATE)
     assert loop.shape == (2, loop_length(song, bars, RATE)) == (2, round(bars * 4 * 60 / BPM * RATE))
     assert loop.dtype == np.float32 and np.isfinite(loop).all()
-    jump, inside = _jumps(loop)
+    jump, inside = loop_jumps(loop)
     assert jump <= inside
-    join_flux, inside_flux = _flux(loop)
+    join_flux, inside_flux = loop_flux(loop)
     assert join_flux <= inside_flux
 
 
@@ -73,8 +53,8 @@ def test_a_plain_cut_fails_the_same_checks():
     audio = _track(song)
     start = int(round(loop_start_beat(song, 2) * 60 / BPM * RATE))
     plain = audio[:, start:start + loop_length(song, 2, RATE)]
-    jump, inside = _jumps(plain)
-    join_flux, inside_flux = _flux(plain)
+    jump, inside = loop_jumps(plain)
+    join_flux, inside_flux = loop_flux(plain)
     assert jump > inside or join_flux > inside_flux
 
 

@@ -86,3 +86,14 @@ def test_wizard_variations_offer_new_melody_drums_everything():
     assert (drums.seed, drums.takes) == (42, {"melody": 1, "drums": 1})
     fresh = next_variation(drums, 42, NEW_EVERYTHING)
     assert fresh.seed is not None and fresh.takes == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--video", "square"), "invalid choice"),
+    (("--loop-bars", "0"), "loop bars must be between 1 and 64"),
+    (("--loop-bars", "64", "--minutes", "0.1", "--seed", "1"), "ask for fewer bars or more minutes"),
+])
+def test_cli_video_and_loop_bad_values_are_one_line(args, message, tmp_path):
+    done = _cli("generate_music", "--yes", "--no-picture", *args, out=tmp_path)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("*.wav"))
