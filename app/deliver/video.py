@@ -156,12 +156,14 @@ def _font_file() -> str:
 
 
 def ffmetadata(chapters: list[Chapter], duration_s: float) -> str:
-    """ffmpeg's metadata file with one chapter per entry (each ends where the next starts)."""
+    """ffmpeg's metadata file with one chapter per entry that starts within duration_s (each ends
+    where the next starts, the last with the video: a chapter past the end would lengthen the file)."""
     lines = [";FFMETADATA1"]
+    chapters = [c for c in chapters if c.start_s < duration_s]
     ends = [c.start_s for c in chapters[1:]] + [duration_s]
     for chapter, end in zip(chapters, ends):
         lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={int(chapter.start_s * 1000)}",
-                  f"END={int(max(end, chapter.start_s) * 1000)}", f"title={_escape(chapter.title)}"]
+                  f"END={int(min(end, duration_s) * 1000)}", f"title={_escape(chapter.title)}"]
     return "\n".join(lines) + "\n"
 
 

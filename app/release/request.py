@@ -27,7 +27,7 @@ DEFAULT_POOLS = {
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
-           "energies", "energy_range", "drum_kits")
+           "energies", "energy_range", "drum_kits", "video")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -64,11 +64,12 @@ class BatchRequest:
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
     mix_minutes: float | None = None
     crossfade: float = 4.0
+    video: str | None = None  # None, or the shape of an MP4 per track and for the mix (config.VIDEO_SHAPES)
 
     def identity(self) -> dict:
         """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
         data = asdict(self)
-        for name in ("jobs", "out", "mix_minutes", "crossfade"):
+        for name in ("jobs", "out", "mix_minutes", "crossfade", "video"):
             data.pop(name)
         if data["drum_kits"] is None:  # releases made before the option resume with the same identity
             data.pop("drum_kits")
@@ -179,6 +180,8 @@ def request_from_args(args) -> BatchRequest:
             setattr(req, name, str(given[name]).strip())
     if given["out"] is not None:
         req.out = Path(given["out"]).expanduser()
+    if given["video"] is not None:
+        req.video = str(given["video"])
     if given["formats"] is not None:
         req.formats = tuple(f.lower() for f in _split_list(given["formats"], "formats"))
     for name in ("keys", "modes", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
@@ -245,6 +248,10 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     if req.mix_minutes is not None:
         check_range("mix minutes", req.mix_minutes, 0.1, 600)
     check_range("crossfade", req.crossfade, 0.0, 15.0)
+    from app.config import VIDEO_SHAPES
+
+    if req.video is not None and req.video not in VIDEO_SHAPES:
+        raise BadValueError(f"unknown video shape {req.video!r}; allowed: {', '.join(VIDEO_SHAPES)}")
     bad = [f for f in req.formats if f not in FORMATS]
     if bad:
         raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")
