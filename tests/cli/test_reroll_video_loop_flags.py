@@ -35,7 +35,8 @@ def test_reroll_keeps_other_parts_byte_identical(original, models, parts):
         same = again.files[f"midi_{part}"].read_bytes() == first.files[f"midi_{part}"].read_bytes()
         assert same == (part not in parts), part
     side = json.loads(again.files["sidecar"].read_text())
-    assert side["spec"]["takes"] == {p: 1 for p in parts} and side["seed"] == first.sidecar["seed"]
+    assert side["spec"]["takes"] == side["takes"] == {p: 1 for p in parts} and side["seed"] == first.sidecar["seed"]
+    assert first.sidecar["takes"] == {}
 
 
 def test_a_second_reroll_is_a_third_take_and_replays(original, models, tmp_path):
