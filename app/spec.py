@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from app.music import theory
 from app.errors import BadValueError
@@ -211,6 +211,10 @@ def reroll(spec: TrackSpec, parts) -> TrackSpec:
 
     takes = dict(spec.takes)
     for part in parts:
+        if part == "drums" and spec.beat not in (None, GENERATED_BEAT):
+            raise BadValueError(f"this track has no generated drums to re-roll (its beat is {shorten(repr(spec.beat))})")
+        if part == "chords" and not spec.include_chords:
+            raise BadValueError("this track has no chords part to re-roll (it was made with --no-chords)")
         takes[part] = takes.get(part, 0) + 1
     return replace(spec, takes=takes).validate()
 

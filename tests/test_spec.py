@@ -268,3 +268,7 @@ def test_takes_name_only_parts_that_can_be_rerolled():
         TrackSpec(takes={"flute": 1}).validate()
     with pytest.raises(BadValueError, match="take of the bass must be between 0 and"):
         TrackSpec(takes={"bass": -1}).validate()
+    with pytest.raises(BadValueError, match="no generated drums to re-roll"):
+        reroll(TrackSpec(beat="none"), ["drums"])
+    with pytest.raises(BadValueError, match="no chords part to re-roll"):
+        reroll(TrackSpec(include_chords=False), ["melody", "chords"])
