@@ -206,9 +206,7 @@ def _field_value(name: str, value, where: str):
 
 def reroll(spec: TrackSpec, parts) -> TrackSpec:
     """A copy of spec with the next take of each named part (config.REROLL_PARTS), the rest as they
-    were: the same seed, so only those parts change."""
-    from dataclasses import replace
-
+    were: the same seed, so only those parts change. A part the track does not have is a BadValueError."""
     takes = dict(spec.takes)
     for part in parts:
         if part == "drums" and spec.beat not in (None, GENERATED_BEAT):
