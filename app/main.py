@@ -81,7 +81,8 @@ def _replay_spec(args, spec):
     given = [f for f in REPLAY_MUSIC_FLAGS if getattr(args, f) not in (None, False, [])]
     if given:
         raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
-                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite, --video, --loop-bars, --reroll)")
+                            f"change it (allowed with --replay: --name, --formats, --artist, --no-picture, --overwrite, "
+                            f"--video, --loop-bars, --reroll)")
     if args.name is not None:
         spec.name = args.name
     if args.formats:
@@ -109,7 +110,8 @@ def _generate(args) -> int:
     if args.reroll:
         from app.errors import BadValueError
 
-        raise BadValueError("--reroll makes a new take of parts of a track: give the track's sidecar with --replay NAME.json")
+        raise BadValueError("--reroll makes a new take of parts of a track: give the track's sidecar with "
+                            "--replay NAME.json")
     spec = _spec_from_args(args)
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
