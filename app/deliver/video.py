@@ -213,6 +213,9 @@ def _follow(job: subprocess.Popen, duration_s: float, show: bool) -> str:
             key, _, value = line.strip().partition("=")
             if bar is not None and key == "out_time_us" and value.isdigit():
                 bar.update(min(duration_s, int(value) / 1e6) - bar.n)
+    except BaseException:  # Ctrl-C, SIGTERM (app.errors.Interrupted): stop ffmpeg, do not wait for it to finish
+        job.kill()
+        raise
     finally:
         if bar is not None:
             bar.close()
