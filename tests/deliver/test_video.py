@@ -104,3 +104,28 @@ def test_unreadable_audio_is_one_clear_error(tmp_path):
     with pytest.raises(OutputError, match="cannot read the length of bad.wav|ffmpeg could not make"):
         make_video(tmp_path / "bad.wav", tmp_path / "bad.mp4", Image.new("RGB", (10, 10)))
     assert not list(tmp_path.glob("*.mp4*"))
+
+
+def test_sigterm_stops_the_encoding_at_once_and_leaves_no_file(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from PIL import Image
+
+    from app.errors import Interrupted
+    from app.main import stop_signals_interrupt
+
+    rate = 44100
+    sf.write(tmp_path / "long.wav", np.zeros((rate * 120, 2), np.float32), rate)  # 2 minutes: seconds to encode
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    began = time.monotonic()
+    timer.start()
+    with pytest.raises(Interrupted), stop_signals_interrupt():
+        make_video(tmp_path / "long.wav", tmp_path / "long.mp4", Image.new("RGB", (64, 64)), duration_s=120.0)
+    assert time.monotonic() - began < 5.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
+    running = subprocess.run(["pgrep", "-f", str(tmp_path / "long.wav")], capture_output=True, text=True).stdout
+    assert not running.strip()
