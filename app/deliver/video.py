@@ -89,7 +89,9 @@ def make_video(audio: Path, out: Path, picture: Image.Image, shape: str = "lands
         raise BadValueError(f"unknown video shape {shape!r}; allowed: {', '.join(VIDEO_SHAPES)}")
     duration_s = duration_s if duration_s is not None else probe_duration(audio)
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="lofi-video-") as tmp_dir, atomic_path(out) as tmp_out:
+    # The picture and the sound are encoded apart beside the output (the same disk: an hour's mix
+    # makes a gigabyte of video, too much for a small /tmp), then joined into it.
+    with tempfile.TemporaryDirectory(prefix=".lofi-video-", dir=out.parent) as tmp_dir, atomic_path(out) as tmp_out:
         work = Path(tmp_dir)
         still = work / "frame.png"
         video_frame(picture, shape).save(still, compress_level=1)
