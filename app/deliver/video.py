@@ -77,12 +77,12 @@ def video_frame(cover: Image.Image, shape: str = "landscape") -> Image.Image:
 
 def make_video(audio: Path, out: Path, picture: Image.Image, shape: str = "landscape",
                chapters: list[Chapter] | None = None, titles_on_screen: bool = False,
-               duration_s: float | None = None, show_progress: bool = False) -> Path:
+               duration_s: float | None = None, show_progress: bool = False, label: str = "video") -> Path:
     """Write `out` (an MP4, written whole or not at all by the caller's staging or here under a
     temporary name): `picture` (the cover art, any size) as the frame of `shape`, the audio of
     `audio` (any file ffmpeg reads) as AAC, the waveform moving with it. chapters become MP4
     chapters; titles_on_screen also shows each chapter's title while it plays. show_progress draws a
-    progress bar on stderr. Raises OutputError when ffmpeg is missing or fails."""
+    progress bar on stderr, named `label`. Raises OutputError when ffmpeg is missing or fails."""
     from app.files import atomic_path
 
     if shape not in VIDEO_SHAPES:
@@ -106,7 +106,7 @@ def make_video(audio: Path, out: Path, picture: Image.Image, shape: str = "lands
                                 "-preset", X264_PRESET, "-tune", "stillimage", "-crf", str(X264_CRF),
                                 "-pix_fmt", "yuv420p", "-r", str(VIDEO_FPS), "-progress", "pipe:1", "-nostats",
                                 str(silent)], progress=True)
-            _check(video_job, _follow(video_job, duration_s, show_progress), "the video")
+            _check(video_job, _follow(video_job, duration_s, label if show_progress else None), "the video")
             _check(audio_job, audio_job.communicate()[1], "the video's audio")
         finally:
             _stop(audio_job, video_job)
@@ -198,17 +198,18 @@ def _start(args: list[str], progress: bool = False) -> subprocess.Popen:
         raise OutputError("cannot make a video: ffmpeg is not installed (apt install ffmpeg)") from None
 
 
-def _follow(job: subprocess.Popen, duration_s: float, show: bool) -> str:
-    """Read ffmpeg's -progress lines until it ends, moving a bar (stderr) when `show`; returns its
-    error text. stderr is read on a thread meanwhile, so ffmpeg never blocks on a full pipe."""
+def _follow(job: subprocess.Popen, duration_s: float, label: str | None) -> str:
+    """Read ffmpeg's -progress lines until it ends, moving a bar named `label` (stderr; none when
+    None); returns its error text. stderr is read on a thread meanwhile, so ffmpeg never blocks on
+    a full pipe."""
     errors: list[str] = []
     reader = threading.Thread(target=lambda: errors.extend(job.stderr), daemon=True)
     reader.start()
     bar = None
-    if show:
+    if label is not None:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(duration_s, 1), desc="video", unit="s", file=sys.stderr, leave=False,
+        bar = tqdm(total=round(duration_s, 1), desc=label, unit="s", file=sys.stderr, leave=False,
                    bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     try:
         for line in job.stdout:

@@ -5,8 +5,9 @@
     video/01_Amber_Window.mp4 (+ .youtube.txt)   per track: the release's cover, the track's waveform
     mix.mp4, youtube.txt                         the mix: its tracklist as chapters and on screen
 
-A video whose file is already there is kept (a resumed release does not encode it again), except the
-mix's, which is made again when the mix was (its fingerprint differs from the one recorded beside it).
+A video made from the same audio is kept (a resumed release does not encode it again): a hidden
+`.NAME.mp4.source` beside each video records the hash of the track (the manifest's SHA-256) or the
+mix's fingerprint it was made from, so a track or mix made again gets a new video.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d+):(\d\d) (.*)$")
 
 def make_release_videos(folder: Path, manifest: Manifest, shape: str, show_progress: bool = False) -> list[Path]:
     """The videos of a release's done tracks (and of its mix, when the manifest records one) that
-    are not made yet. Returns the paths written."""
+    are not made yet, or were made from audio that has changed since. Returns the paths written."""
     from PIL import Image
 
     release = manifest.release
@@ -37,29 +38,50 @@ def make_release_videos(folder: Path, manifest: Manifest, shape: str, show_progr
             continue
         audio = folder / row.files.get("wav", next(iter(row.files.values())))
         video = folder / VIDEO_DIR / f"{audio.stem}.mp4"
-        if video.exists():
+        check = row.file_checks.get(audio.name)
+        source = check.sha256 if check else f"{audio.name}:{audio.stat().st_size}"
+        if _is_current(video, source):
             continue
-        make_video(audio, video, cover, shape, duration_s=row.duration_s, show_progress=show_progress)
+        make_video(audio, video, cover, shape, duration_s=row.duration_s, show_progress=show_progress,
+                   label=f"video {row.track_number:02d}")
         about = [f"{row.title} by {row.artist}, from the album {row.album}: lo-fi hip hop in {row.key} {row.mode} "
                  f"at {round(row.bpm)} BPM."]
         write_youtube_text(video.with_suffix(".youtube.txt"), f"{row.title} - {row.artist} (lofi hip hop)", about,
                            [Chapter(0.0, row.title)], youtube_tags(row.key, row.mode, row.bpm))
+        _stamp(video, source)
         made.append(video)
     mix = manifest.mix
-    if mix is not None:
-        video, stamp = folder / MIX_VIDEO, folder / f".{MIX_VIDEO}.fingerprint"
-        if not (video.exists() and stamp.exists() and stamp.read_text().strip() == mix.fingerprint):
-            chapters = read_tracklist(folder / mix.tracklist)
-            make_video(folder / mix.file, video, cover, shape, chapters, titles_on_screen=True,
-                       duration_s=mix.duration_s, show_progress=show_progress)
-            about = [f"{release.album} by {release.artist}: a {mix.duration_s / 60:.0f}-minute lo-fi hip hop mix.",
-                     "Made with lofi generator."]
-            tags = ["lofi", "lo-fi hip hop", "lofi mix", "chill beats", "study music", "relaxing music", release.artist]
-            write_youtube_text(folder / MIX_TEXT, f"{release.album} - {release.artist} (lofi hip hop mix)", about,
-                               chapters, tags)
-            stamp.write_text(mix.fingerprint + "\n", encoding="utf-8")
-            made.append(video)
+    if mix is not None and not _is_current(folder / MIX_VIDEO, mix.fingerprint):
+        video = folder / MIX_VIDEO
+        chapters = read_tracklist(folder / mix.tracklist)
+        make_video(folder / mix.file, video, cover, shape, chapters, titles_on_screen=True,
+                   duration_s=mix.duration_s, show_progress=show_progress, label="video mix")
+        about = [f"{release.album} by {release.artist}: a {mix.duration_s / 60:.0f}-minute lo-fi hip hop mix.",
+                 "Made with lofi generator."]
+        tags = ["lofi", "lo-fi hip hop", "lofi mix", "chill beats", "study music", "relaxing music", release.artist]
+        write_youtube_text(folder / MIX_TEXT, f"{release.album} - {release.artist} (lofi hip hop mix)", about,
+                           chapters, tags)
+        _stamp(video, mix.fingerprint)
+        made.append(video)
     return made
+
+
+def _stamp_path(video: Path) -> Path:
+    return video.with_name(f".{video.name}.source")
+
+
+def _is_current(video: Path, source: str) -> bool:
+    """True when `video` exists and was made from `source` (a hash of the audio it shows)."""
+    stamp = _stamp_path(video)
+    return video.exists() and stamp.exists() and stamp.read_text(encoding="utf-8").strip() == source
+
+
+def _stamp(video: Path, source: str) -> None:
+    """Record which audio `video` was made from (a hidden file beside it)."""
+    from app.files import atomic_path
+
+    with atomic_path(_stamp_path(video)) as tmp:
+        Path(tmp).write_text(source + "\n", encoding="utf-8")
 
 
 def read_tracklist(path: Path) -> list[Chapter]:

@@ -313,3 +313,7 @@ def test_release_videos_per_track_and_for_the_mix(release, tmp_path):
     assert abs(float(probe(track_video)["format"]["duration"]) - manifest.tracks[0].duration_s) < 0.15
     assert track_video.with_suffix(".youtube.txt").exists()
     assert make_release_videos(copy, manifest, "landscape") == []  # made already: kept
+    manifest.mix = replace(manifest.mix, duration_s=3.0, fingerprint="another mix")
+    sf.write(str(copy / "mix.wav"), mix[: 3 * rate], rate, subtype="PCM_16")
+    assert make_release_videos(copy, manifest, "landscape") == [copy / "mix.mp4"]  # the mix changed: made again
+    assert abs(float(probe(copy / "mix.mp4")["format"]["duration"]) - 3.0) < 0.15
