@@ -192,8 +192,6 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     sections: list[Section] = []
     melody: list[Note] = []
     phrases: dict[str, tuple[list[Note], list[Note]]] = {}  # each section kind's motif (as sampled, as phrased)
-    new_melody: list[Note] = []  # a later take of the melody (takes["melody"] > 0)
-    new_phrases: dict[str, tuple[list[Note], list[Note]]] = {}
     t = 0.0
     for s_index, (name, bars) in enumerate(plan_sections(total_bars)):
         length = bars * bar
@@ -204,16 +202,15 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         if "melody" in SECTION_LAYERS[name]:
             melody += _section_melody(models, name, section_chords, key, mode, t, length, bar, phrases,
                                       opts, (seed, 2, s_index), beats_per_bar, energy)
-            if takes.get("melody"):
-                new_melody += _section_melody(models, name, section_chords, key, mode, t, length, bar, new_phrases,
-                                              opts, _take_seed((seed, 2, s_index), takes["melody"]), beats_per_bar,
-                                              energy)
         t += length
 
     melody = _lift_above_chords(melody)
-    parts = {"melody": Part("melody", _lift_above_chords(new_melody) if takes.get("melody") else melody)}
     top = voicing.voicing_top([n.pitch for n in melody])
     chords = harmony.fit_to_melody(chords, melody, key, mode)
+    parts = {"melody": Part("melody", melody)}
+    if takes.get("melody"):
+        parts["melody"] = Part("melody", _new_melody_take(models, sections, chords, key, mode, bar, opts, seed,
+                                                          takes["melody"], beats_per_bar, energy))
     section_of = lambda beat: _section_at(sections, beat)  # noqa: E731
     layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[section_of(c.start)]]  # noqa: E731
     if include_chords:
@@ -228,6 +225,20 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
         drum_seed = seed if not takes.get("drums") else _take_seed((seed,), takes["drums"])
         parts["drums"] = Part("drums", _drum_part(models, sections, bpm, drum_seed, temperature, beats_per_bar))
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
+
+
+def _new_melody_take(models: Models, sections: list[Section], chords: list[Chord], key: int, mode: str, bar: float,
+                     opts, seed: int, take: int, beats_per_bar: int, energy: float) -> list[Note]:
+    """A later take of the melody: each melody section sampled and phrased again from the take's own
+    seed, over the chords as they sound (already fitted to take 0's melody, which they keep)."""
+    melody: list[Note] = []
+    phrases: dict[str, tuple[list[Note], list[Note]]] = {}
+    for s_index, section in enumerate(sections):
+        if "melody" in SECTION_LAYERS[section.name]:
+            heard = [c for c in chords if c.start < section.end - 1e-9 and c.end > section.start + 1e-9]
+            melody += _section_melody(models, section.name, heard, key, mode, section.start, section.duration, bar,
+                                      phrases, opts, _take_seed((seed, 2, s_index), take), beats_per_bar, energy)
+    return _lift_above_chords(melody)
 
 
 def _take_seed(seed: tuple[int, ...], take: int) -> tuple[int, ...]:
