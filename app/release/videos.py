@@ -56,7 +56,8 @@ def make_release_videos(folder: Path, manifest: Manifest, shape: str, show_progr
         chapters = read_tracklist(folder / mix.tracklist)
         make_video(folder / mix.file, video, cover, shape, chapters, titles_on_screen=True,
                    duration_s=mix.duration_s, show_progress=show_progress, label="video mix")
-        about = [f"{release.album} by {release.artist}: a {mix.duration_s / 60:.0f}-minute lo-fi hip hop mix.",
+        length = f"{mix.duration_s / 60:.0f}-minute" if mix.duration_s >= 60 else f"{mix.duration_s:.0f}-second"
+        about = [f"{release.album} by {release.artist}: a {length} lo-fi hip hop mix.",
                  "Made with lofi generator."]
         tags = ["lofi", "lo-fi hip hop", "lofi mix", "chill beats", "study music", "relaxing music", release.artist]
         write_youtube_text(folder / MIX_TEXT, f"{release.album} - {release.artist} (lofi hip hop mix)", about,
