@@ -30,7 +30,7 @@ from app.music import theory
 from app.config import DEFAULT_AMBIENCE_LEVEL_DB, RANDOM_SEED_LIMIT, SEED_MAX
 from app.errors import LofiError
 from app.files import printable
-from app.spec import GENERATED_BEAT, NO_BEAT, RANGES, TrackSpec
+from app.spec import GENERATED_BEAT, NO_BEAT, RANGES, TrackSpec, reroll
 
 SURPRISE = "surprise me"
 FOLLOW_BEAT = "follow the beat"
@@ -99,8 +99,6 @@ def variation_choices(spec: TrackSpec) -> list[str]:
 def next_variation(spec: TrackSpec, seed: int, choice: str) -> TrackSpec:
     """The spec of the variation chosen after a track made with `seed`: a new seed (and first takes),
     or the same seed with the next take of the melody or the drums (app.spec.reroll)."""
-    from app.spec import reroll
-
     if choice == NEW_EVERYTHING:
         spec = replace(spec, seed=new_seed(), takes={})
         print(f"Same settings, new seed {spec.seed}.")
