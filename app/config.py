@@ -41,6 +41,7 @@ RANGES = {
     "temperature": (0.1, 2.0),
     "swing": (0.5, 0.75),
     "level_db": (-60.0, 0.0),
+    "loop_bars": (1, 64),
 }
 
 DEFAULT_BPM = 80.0  # without a beat to follow
@@ -51,3 +52,10 @@ DEFAULT_AMBIENCE_LEVEL_DB = -24.0  # an ambience layer's level relative to the m
 DEFAULT_AMBIENCE = (("vinyl_crackle", DEFAULT_AMBIENCE_LEVEL_DB),)
 NO_BEAT = "none"  # the beat value that means "no beat"
 GENERATED_BEAT = "generated"  # the beat value for the drum model's part played on a sampled kit (the default)
+
+# The parts `generate_music --replay NAME.json --reroll PART` can draw again alone (a new take), the
+# others staying note for note (app/music/compose.py).
+REROLL_PARTS = ("melody", "chords", "bass", "drums")
+
+# The picture sizes (width, height) of `--video SHAPE`: a YouTube video or a Short.
+VIDEO_SHAPES = {"landscape": (1920, 1080), "shorts": (1080, 1920)}

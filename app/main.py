@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING
+from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING, VIDEO_SHAPES
 from app.music import theory
-from app.spec import RANGES, SEED_MAX, check_range
+from app.spec import RANGES, SEED_MAX, check_range, reroll
 from app.spec import number_arg as _number
 from app.spec import whole_arg as _whole
 from app.spec import add_format_flags as _add_format_flags
@@ -70,6 +70,7 @@ def _spec_from_args(args):
     spec.include_chords = not args.no_chords
     spec.overwrite = args.overwrite
     spec.picture = not args.no_picture
+    spec.video, spec.loop_bars = args.video, args.loop_bars
     return spec.validate()
 
 
@@ -83,9 +84,9 @@ def _set_format(spec, args) -> None:
 
 
 # With --replay the music comes from the file; only where and how it is delivered may change (the
-# sample rate too: the same music, rendered at the other rate).
+# sample rate too: the same music, rendered at the other rate), and --reroll names parts to redraw.
 REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite", "sample_rate", "bit_depth",
-                       "ascii_names")
+                       "ascii_names", "video", "loop_bars")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
                       "colour", "energy", "drum_kit")
@@ -99,7 +100,7 @@ def _replay_spec(args, spec):
     if given:
         raise BadValueError(f"--replay remakes the track from its file; --{given[0].replace('_', '-')} cannot "
                             f"change it (allowed with --replay: "
-                            f"{', '.join('--' + f.replace('_', '-') for f in REPLAY_OUTPUT_FLAGS)})")
+                            f"{', '.join('--' + f.replace('_', '-') for f in REPLAY_OUTPUT_FLAGS + ('reroll',))})")
     if args.name is not None:
         spec.name = args.name
     if args.formats:
@@ -109,6 +110,7 @@ def _replay_spec(args, spec):
     spec.picture = spec.picture and not args.no_picture
     spec.overwrite = args.overwrite
     _set_format(spec, args)
+    spec.video, spec.loop_bars = args.video, args.loop_bars  # extra files of this run, not of the music
     return spec.validate()
 
 
@@ -124,10 +126,16 @@ def _generate(args) -> int:
     if args.replay:
         from app.deliver.replay import check_replay_inputs
 
-        spec = _replay_spec(args, load_replay(args.replay))
+        parts = _reroll_arg(args.reroll) if args.reroll else []  # a bad name fails before the file is read
+        spec = reroll(_replay_spec(args, load_replay(args.replay)), parts)
         for change in check_replay_inputs(args.replay, spec, anyway=args.replay_anyway):
             print(f"warning: {change} since the track was made; replaying anyway (--replay-anyway)", file=sys.stderr)
         return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+    if args.reroll:
+        from app.errors import BadValueError
+
+        raise BadValueError("--reroll makes a new take of parts of a track: give the track's sidecar with "
+                            "--replay NAME.json")
     spec = _spec_from_args(args)
     interactive = not args.yes and sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
@@ -135,6 +143,18 @@ def _generate(args) -> int:
 
         return run_wizard(spec)
     return _print_result(run_track(spec, progress=_stage_printer(STAGES)))
+
+
+def _reroll_arg(text: str) -> list[str]:
+    """'melody,drums' -> the parts to re-roll; an unknown name is a BadValueError."""
+    from app.config import REROLL_PARTS
+    from app.errors import BadValueError
+
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REROLL_PARTS]
+    if unknown or not names:
+        raise BadValueError(f"--reroll takes a comma list of {', '.join(REROLL_PARTS)}, got {text!r}")
+    return names
 
 
 def _stage_printer(stages):
@@ -352,10 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file names of letters, digits, - and _ only (the title tag keeps the real name)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
+    p.add_argument("--video", nargs="?", const="landscape", choices=list(VIDEO_SHAPES),
+                   help="also make NAME.mp4 (1920x1080; 'shorts': 1080x1920) and NAME.youtube.txt")
+    p.add_argument("--loop-bars", type=_whole(*RANGES["loop_bars"]), metavar="N",
+                   help="also write NAME_loop.wav: N bars (1-64) that repeat seamlessly")
     p.add_argument("--yes", action="store_true", help="take defaults for everything not given; never prompt")
     p.add_argument("--models-dir", metavar="DIR", help="generate with the models in DIR (as LOFI_MODELS_DIR does; "
                    "e.g. a fine-tuned set from `train --out-dir`)")
     p.add_argument("--replay", metavar="JSON", help="regenerate a track from its sidecar")
+    p.add_argument("--reroll", metavar="PARTS",
+                   help="with --replay: a new take of these parts (comma list of melody, chords, bass, drums), "
+                        "the others note for note as they were")
     p.add_argument("--replay-anyway", action="store_true",
                    help="replay even when an input file (SoundFont, beat, ambience, model) changed since")
     p.set_defaults(func=_generate)

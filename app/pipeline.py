@@ -56,6 +56,10 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     try:
         step("compose")
         song = compose(spec, choices, models)
+        if spec.loop_bars:  # a loop longer than the song fails now, not after the render
+            from app.deliver.loop import loop_start_beat
+
+            loop_start_beat(song, spec.loop_bars)
         step("render")
         stems = render(song, spec, choices)
         step("mix")
@@ -79,7 +83,7 @@ def compose(spec: TrackSpec, choices: Choices, models: Models | None = None) -> 
     return compose_song(models or load_models(), key=choices.key, mode=choices.mode, bpm=choices.bpm,
                         minutes=spec.minutes, seed=choices.seed, temperature=spec.temperature,
                         include_chords=spec.include_chords, colour=spec.colour, energy=spec.energy,
-                        drums="drums" in choices.instruments)
+                        drums="drums" in choices.instruments, takes=spec.takes)
 
 
 def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from app.music import theory
 from app.errors import BadValueError
@@ -13,7 +13,7 @@ from app.errors import BadValueError
 # also imported from here by the CLI, the wizard and the release code.
 from app.config import (DEFAULT_AMBIENCE, DEFAULT_AMBIENCE_LEVEL_DB, DEFAULT_BIT_DEPTH, DEFAULT_BPM,  # noqa: F401
                         DEFAULT_COLOUR, DEFAULT_ENERGY, DEFAULT_SWING, FORMATS, GENERATED_BEAT, NO_BEAT, RANGES,
-                        BIT_DEPTHS, SAMPLE_RATE, SAMPLE_RATES, SEED_MAX)
+                        BIT_DEPTHS, SAMPLE_RATE, SAMPLE_RATES, SEED_MAX, VIDEO_SHAPES)
 
 # The JSON type of every field of a sidecar's 'spec' (replay files), and the fields a replay needs
 # to make the same music again; the others take their defaults when missing.
@@ -26,6 +26,7 @@ FIELD_TYPES = {
     "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
     "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
     "sample_rate": ("a whole number",), "bit_depth": ("a whole number",), "ascii_names": (_BOOL,),
+    "takes": ("an object of part: take number",), "video": (_TEXT, None), "loop_bars": ("a whole number", None),
 }  # fmt: skip
 REPLAY_REQUIRED = ("seed", "minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument",
                    "bass_instrument", "include_chords", "beat", "ambience", "temperature", "swing", "lofi_preset",
@@ -60,6 +61,9 @@ class TrackSpec:
     sample_rate: int = SAMPLE_RATE  # Hz, config.SAMPLE_RATES: the track is rendered, mixed and mastered at it
     bit_depth: int = DEFAULT_BIT_DEPTH  # config.BIT_DEPTHS: of the WAV and FLAC files
     ascii_names: bool = False  # file names of letters, digits, '-' and '_' only (names.ascii_name)
+    takes: dict[str, int] = field(default_factory=dict)  # part -> take (--reroll); a part not named is take 0
+    video: str | None = None  # None, or the shape of an MP4 to make too (config.VIDEO_SHAPES: landscape, shorts)
+    loop_bars: int | None = None  # None, or the bars of a seamless NAME_loop.wav to make too
 
     def validate(self) -> "TrackSpec":
         """Check every value; raise BadValueError naming the allowed values. Returns self.
@@ -105,6 +109,10 @@ class TrackSpec:
                                     f"got {level:g}")
         check_range("seed", self.seed, 0, SEED_MAX)
         check_format(self.sample_rate, self.bit_depth)
+        _check_takes(self.takes)
+        if self.video is not None and self.video not in VIDEO_SHAPES:
+            raise BadValueError(f"unknown video shape {shorten(repr(self.video))}; allowed: {', '.join(VIDEO_SHAPES)}")
+        check_range("loop bars", self.loop_bars, *RANGES["loop_bars"])
         if self.drum_kit is not None and self.beat not in (None, GENERATED_BEAT):
             raise BadValueError(f"a drum kit plays the generated drums, and beat {self.beat!r} has none; "
                                 f"use beat {GENERATED_BEAT!r} with the kit, or leave the kit out")
@@ -194,7 +202,34 @@ def _field_value(name: str, value, where: str):
         if not ok:
             raise wrong()
         return [(n, float(lv)) for n, lv in value]
+    if name == "takes":
+        if not isinstance(value, dict) or not all(isinstance(t, int) and not isinstance(t, bool) for t in value.values()):
+            raise wrong()
+        return dict(value)
     raise wrong()  # pragma: no cover - every field has a kind above
+
+
+def reroll(spec: TrackSpec, parts) -> TrackSpec:
+    """A copy of spec with the next take of each named part (config.REROLL_PARTS), the rest as they
+    were: the same seed, so only those parts change. A part the track does not have is a BadValueError."""
+    takes = dict(spec.takes)
+    for part in parts:
+        if part == "drums" and spec.beat not in (None, GENERATED_BEAT):
+            raise BadValueError(f"this track has no generated drums to re-roll (its beat is {shorten(repr(spec.beat))})")
+        if part == "chords" and not spec.include_chords:
+            raise BadValueError("this track has no chords part to re-roll (it was made with --no-chords)")
+        takes[part] = takes.get(part, 0) + 1
+    return replace(spec, takes=takes).validate()
+
+
+def _check_takes(takes: dict[str, int]) -> None:
+    """BadValueError unless every key is a part that can be re-rolled and every take a whole number >= 0."""
+    from app.config import REROLL_PARTS
+
+    for part, take in takes.items():
+        if part not in REROLL_PARTS:
+            raise BadValueError(f"unknown part {shorten(repr(part))} to re-roll; allowed: {', '.join(REROLL_PARTS)}")
+        check_range(f"take of the {part}", take, 0, SEED_MAX)
 
 
 def check_range(name: str, value, lo: float, hi: float | None = None) -> None:

@@ -30,7 +30,7 @@ from app.music import theory
 from app.config import DEFAULT_AMBIENCE_LEVEL_DB, RANDOM_SEED_LIMIT, SEED_MAX
 from app.errors import LofiError
 from app.files import printable
-from app.spec import GENERATED_BEAT, NO_BEAT, RANGES, TrackSpec
+from app.spec import GENERATED_BEAT, NO_BEAT, RANGES, TrackSpec, reroll
 
 SURPRISE = "surprise me"
 FOLLOW_BEAT = "follow the beat"
@@ -72,16 +72,41 @@ def run_wizard(spec: TrackSpec) -> int:
                 break
             print("Again, then: your answers are the new defaults.")
         while True:
-            make_track(spec)
-            if _ask(questionary.select("What next?", ["done", "another variation"], default="done")) == "done":
+            result = make_track(spec)
+            choice = _ask(questionary.select("What next?", variation_choices(spec), default="done"))
+            if choice == "done":
                 return 0
-            spec = replace(spec, seed=new_seed())
-            print(f"Same settings, new seed {spec.seed}.")
+            spec = next_variation(spec, result.sidecar["seed"], choice)
     except (Cancelled, KeyboardInterrupt, EOFError) as exc:
         print("\ncancelled", file=sys.stderr, flush=True)
         return 128 + getattr(exc, "signum", 2)  # 130 for Ctrl-C, 143 for SIGTERM (app.errors.Interrupted)
     finally:
         shutil.rmtree(preview_dir, ignore_errors=True)
+
+
+# "What next?" after a track: a new take of one part (the rest note for note), or all new (a new seed).
+NEW_EVERYTHING, NEW_MELODY, NEW_DRUMS = ("another variation: new everything", "another variation: new melody",
+                                         "another variation: new drums")
+
+
+def variation_choices(spec: TrackSpec) -> list[str]:
+    """The answers to "What next?": done, new everything, new melody, and new drums when the drum
+    model plays them (a beat loop has no part to draw again)."""
+    drums = [NEW_DRUMS] if spec.beat in (None, GENERATED_BEAT) else []
+    return ["done", NEW_EVERYTHING, NEW_MELODY, *drums]
+
+
+def next_variation(spec: TrackSpec, seed: int, choice: str) -> TrackSpec:
+    """The spec of the variation chosen after a track made with `seed`: a new seed (and first takes),
+    or the same seed with the next take of the melody or the drums (app.spec.reroll)."""
+    if choice == NEW_EVERYTHING:
+        spec = replace(spec, seed=new_seed(), takes={})
+        print(f"Same settings, new seed {spec.seed}.")
+        return spec
+    part = "melody" if choice == NEW_MELODY else "drums"
+    spec = reroll(replace(spec, seed=seed), [part])
+    print(f"Same track (seed {seed}), take {spec.takes[part] + 1} of the {part}.")
+    return spec
 
 
 def ask_spec(spec: TrackSpec, preview_dir: Path) -> TrackSpec:

@@ -166,6 +166,7 @@ WRONG_TYPES = {
     "a number": ("1.5", True, [1]), "a string": (3, False, ["x"]), "true or false": (1, "yes", 0.0),
     "a whole number": (1.5, "7", True), "a list of format names": ("wav", [1], {"wav": 1}),
     "a list of [name, level_db]": ("rain", [["rain"]], [[1, -20]], [["rain", "-20"]], [["rain", True]]),
+    "an object of part: take number": ([["melody", 1]], {"melody": "1"}, {"melody": True}, {"melody": 1.5}),
 }
 
 
@@ -257,3 +258,17 @@ def test_config_defaults_lie_inside_their_ranges():
         assert lo < hi and lo <= default <= hi, field
     assert config.RANDOM_SEED_LIMIT - 1 <= SEED_MAX
     assert config.NO_BEAT == "none" and TrackSpec(beat=config.NO_BEAT).validate().beat == "none"
+
+
+def test_takes_name_only_parts_that_can_be_rerolled():
+    from app.spec import reroll
+
+    assert reroll(TrackSpec(takes={"drums": 2}), ["melody", "drums"]).takes == {"drums": 3, "melody": 1}
+    with pytest.raises(BadValueError, match="unknown part 'flute' to re-roll; allowed: melody, chords, bass, drums"):
+        TrackSpec(takes={"flute": 1}).validate()
+    with pytest.raises(BadValueError, match="take of the bass must be between 0 and"):
+        TrackSpec(takes={"bass": -1}).validate()
+    with pytest.raises(BadValueError, match="no generated drums to re-roll"):
+        reroll(TrackSpec(beat="none"), ["drums"])
+    with pytest.raises(BadValueError, match="no chords part to re-roll"):
+        reroll(TrackSpec(include_chords=False), ["melody", "chords"])

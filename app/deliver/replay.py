@@ -46,6 +46,7 @@ class Sidecar:
     version: int
     name: str
     seed: int
+    takes: dict[str, int]  # part -> its take when re-rolled (--reroll; spec.takes), {} for the seed's first song
     key: str  # the key's name ('C', 'F#'): people read this file
     mode: str
     bpm: float
@@ -83,6 +84,7 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         version=SIDECAR_VERSION,
         name=name,
         seed=choices.seed,
+        takes=dict(spec.takes),
         key=theory.key_name(choices.key),
         mode=choices.mode,
         bpm=song.tempo_bpm,

@@ -3,7 +3,8 @@
     result = deliver_track(Delivery(spec, choices, song, layers, mastered), OutputDirs(), timings)
 
 Files of a track named NAME (names.py): <midi>/NAME.mid (+ NAME_<part>.mid), <wav>/NAME_<layer>.wav,
-<results>/NAME.wav (+ .mp3/.flac), NAME.json (the sidecar, replay.py) and NAME.png (the picture).
+<results>/NAME.wav (+ .mp3/.flac), NAME.json (the sidecar, replay.py) and NAME.png (the picture);
+with spec.loop_bars NAME_loop.wav (loop.py), with spec.video NAME.mp4 and NAME.youtube.txt (video.py).
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
         export_track(done.audio, spec.sample_rate, temps[0].with_suffix(""), spec.formats, track_tags(track),
                      spec.bit_depth)
         files.update({path.suffix.lstrip("."): path for path in finals})
+        if spec.loop_bars:
+            files["loop"] = dirs.results / f"{name}_loop.wav"
+            _write_loop(track, stage.temp(files["loop"]))
+        if spec.video:
+            from app.deliver.video import make_track_video
+
+            files["video"], files["youtube"] = dirs.results / f"{name}.mp4", dirs.results / f"{name}.youtube.txt"
+            timings["video"] = make_track_video(track, temps[0], stage.temp(files["video"]),
+                                                stage.temp(files["youtube"]))
         for part, job in stem_jobs.items():
             job.result()
             files[f"stem_{part}"] = stem_paths[part]
@@ -110,6 +120,19 @@ def track_tags(track: Delivery) -> dict[str, str | int]:
     return {"title": spec.name, "artist": spec.artist, "album": spec.album or DEFAULT_ALBUM,
             "genre": GENRE, "bpm": round(song.tempo_bpm),
             "key": f"{theory.key_name(song.key)} {song.mode}", "comment": f"seed {track.choices.seed}"}
+
+
+def _write_loop(track: Delivery, path: Path) -> Path:
+    """NAME_loop.wav: spec.loop_bars bars of the master that repeat seamlessly (loop.py), tagged like
+    the track with '(loop)' after its title."""
+    from app.deliver.export import export_track
+    from app.deliver.loop import loop_audio
+
+    rate = track.spec.sample_rate
+    loop = loop_audio(track.mastered.audio, track.song, track.spec.loop_bars, rate)
+    tags = {**track_tags(track), "title": f"{track.spec.name} (loop)"}
+    export_track(loop, rate, path.with_suffix(""), ("wav",), tags, bit_depth=track.spec.bit_depth)
+    return path
 
 
 def _write_midis(track: Delivery, dirs: OutputDirs, name: str, stage) -> dict[str, Path]:

@@ -32,6 +32,9 @@ SECTION_LAYERS = {
 # where a section's layers hold 'drums'.
 DRUM_SECTIONS = frozenset(SECTION_LAYERS)
 LOOP_BARS = 4
+# A part named in config.REROLL_PARTS draws from its own sub-seed, so a new take of one (--reroll)
+# leaves the others note for note as they were. Take 0 is the song the seed made first.
+TAKE_STREAM = 23  # the seed tuple's part that keeps a later take's draws apart from take 0's
 
 
 @dataclass
@@ -164,7 +167,7 @@ def _section_chords(name: str, bars: int, start: float, loops, key: int, mode: s
 def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: float, seed: int,
                  temperature: float = 1.0, top_p: float = 0.92, include_chords: bool = True,
                  in_key: bool = True, beats_per_bar: int = 4, colour: float = DEFAULT_COLOUR,
-                 energy: float = DEFAULT_ENERGY, drums: bool = False) -> Song:
+                 energy: float = DEFAULT_ENERGY, drums: bool = False, takes: dict[str, int] | None = None) -> Song:
     """Write an arranged song of `minutes` (within one bar) at `bpm` in key/mode (major, minor or a
     church mode, played from its parent mode's models).
 
@@ -173,7 +176,13 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
     and phrasing.py shapes it; voicing.py and bass.py play the chords and the bass. colour (0-1):
     harmony richness; energy (0-1): density and activity of every part. drums: the drum model writes
     a 'drums' part (GM drum map) for every section whose layers then hold 'drums'. Deterministic for a seed.
+
+    takes: part (config.REROLL_PARTS) -> take number; a take above 0 draws that part again from its own
+    sub-seed and leaves every other part as take 0 made it. The harmony (the progression, fitted to
+    the melody) and the keys' voicings always follow take 0's melody, so a new melody keeps the
+    chords and the bass note for note; chords/bass/drums takes redraw only that part's playing.
     """
+    takes = takes or {}
     total_bars = max(1, int(round(minutes * bpm / beats_per_bar)))
     bar = float(beats_per_bar)
     opts = lambda s: SamplingOptions(temperature=temperature, top_p=top_p, in_key=in_key, seed=s)  # noqa: E731
@@ -195,27 +204,58 @@ def compose_song(models: Models, *, key: int, mode: str, bpm: float, minutes: fl
                                       opts, (seed, 2, s_index), beats_per_bar, energy)
         t += length
 
-    parts = {"melody": Part("melody", _lift_above_chords(melody))}
-    top = voicing.voicing_top([n.pitch for n in parts["melody"].notes])
+    melody = _lift_above_chords(melody)
+    top = voicing.voicing_top([n.pitch for n in melody])
     chords = harmony.fit_to_melody(chords, melody, key, mode)
+    parts = {"melody": Part("melody", melody)}
+    if takes.get("melody"):
+        parts["melody"] = Part("melody", _new_melody_take(models, sections, chords, key, mode, bar, opts, seed,
+                                                          takes["melody"], beats_per_bar, energy))
     section_of = lambda beat: _section_at(sections, beat)  # noqa: E731
     layer_chords = lambda layer: [c for c in chords if layer in SECTION_LAYERS[section_of(c.start)]]  # noqa: E731
     if include_chords:
         played = layer_chords("chords")
-        rng = random.Random(f"{seed}:keys")
+        rng = random.Random(_take_name(f"{seed}:keys", takes.get("chords", 0)))
         bass_plays = lambda beat: "bass" in SECTION_LAYERS[section_of(beat)]  # noqa: E731
-        voiced = voicing.voice_progression(played, section_of, rng, top, parts["melody"].notes, bass_plays)
+        voiced = voicing.voice_progression(played, section_of, rng, top, melody, bass_plays)
         parts["chords"] = voicing.comp(played, voiced, section_of, energy, rng, bar)
-    parts["bass"] = bass.bass_line(layer_chords("bass"), energy, random.Random(f"{seed}:bass"), bar)
+    parts["bass"] = bass.bass_line(layer_chords("bass"), energy,
+                                   random.Random(_take_name(f"{seed}:bass", takes.get("bass", 0))), bar)
     if drums:
-        parts["drums"] = Part("drums", _drum_part(models, sections, bpm, seed, temperature, beats_per_bar))
+        drum_seed = seed if not takes.get("drums") else _take_seed((seed,), takes["drums"])
+        parts["drums"] = Part("drums", _drum_part(models, sections, bpm, drum_seed, temperature, beats_per_bar))
     return Song(float(bpm), key, mode, (beats_per_bar, 4), chords=chords, parts=parts, sections=sections)
+
+
+def _new_melody_take(models: Models, sections: list[Section], chords: list[Chord], key: int, mode: str, bar: float,
+                     opts, seed: int, take: int, beats_per_bar: int, energy: float) -> list[Note]:
+    """A later take of the melody: each melody section sampled and phrased again from the take's own
+    seed, over the chords as they sound (already fitted to take 0's melody, which they keep)."""
+    melody: list[Note] = []
+    phrases: dict[str, tuple[list[Note], list[Note]]] = {}
+    for s_index, section in enumerate(sections):
+        if "melody" in SECTION_LAYERS[section.name]:
+            heard = [c for c in chords if c.start < section.end - 1e-9 and c.end > section.start + 1e-9]
+            melody += _section_melody(models, section.name, heard, key, mode, section.start, section.duration, bar,
+                                      phrases, opts, _take_seed((seed, 2, s_index), take), beats_per_bar, energy)
+    return _lift_above_chords(melody)
+
+
+def _take_seed(seed: tuple[int, ...], take: int) -> tuple[int, ...]:
+    """A part's sampling seed tuple for a take: take 0 keeps the seed as it always was (the same seed
+    makes the same song as before takes existed), a later take its own independent stream."""
+    return seed if not take else (*seed, TAKE_STREAM, take)
+
+
+def _take_name(name: str, take: int) -> str:
+    """A part's random.Random seed string for a take (take 0: unchanged)."""
+    return name if not take else f"{name}:take{take}"
 
 
 MIN_DRUM_BEATS = 4 / 480  # a drum stroke lasts at least 4 MIDI ticks (a flam closer than that is one stroke)
 
 
-def _drum_part(models: Models, sections: list[Section], bpm: float, seed: int, temperature: float,
+def _drum_part(models: Models, sections: list[Section], bpm: float, seed: int | tuple[int, ...], temperature: float,
                beats_per_bar: int) -> list[Note]:
     """The drum model's part for the sections whose layers hold 'drums', cut to end with the song (a
     late stroke on the last 16th would otherwise lengthen it)."""

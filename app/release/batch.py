@@ -16,6 +16,8 @@ A release folder, OUT/<album>/:
     manifest.json, manifest.csv          one row per track: files, tags, figures, seed, status, error
     compliance.md                        loudness, true peak, clipping, silence, duration: pass/fail
     mix.wav, tracklist.txt               with --mix-minutes: one crossfaded mix, "00:00 Title" lines
+    video/NN_Title.mp4 (+ .youtube.txt)  with --video: a video per track (videos.py)
+    mix.mp4, youtube.txt                 with --video and --mix-minutes: the mix's video, its tracklist as chapters
     work/                                what the pipeline also makes: midi/, stems/ (per part),
                                          tracks/ (the replayable sidecar JSON of each track)
     .batch.lock                          held (flock) by the run working on the release
@@ -50,6 +52,7 @@ The modules of app/release/, in the order a run meets them:
     finals.py       the finals tagged for the album and moved into the release root
     compliance.py   the delivery checks and compliance.md
     longmix.py      the --mix-minutes mix and its tracklist
+    videos.py       the --video videos of the tracks and the mix, and their youtube.txt
     cover.py, titles.py, progress.py, cli.py (the flags, kept light for --help)
 """
 
@@ -113,6 +116,10 @@ def produce_release(req: BatchRequest, windows: set | None = None, models=None) 
             manifest.mix = make_mix(folder, manifest.tracks, req.mix_minutes, req.crossfade, manifest.mix,
                                     release.sample_rate, release.bit_depth)
             write_manifest(folder, manifest)
+        if req.video:
+            from app.release.videos import make_release_videos
+
+            make_release_videos(folder, manifest, req.video, show_progress=sys.stderr.isatty())
     failed = [r for r in manifest.tracks if r.status != DONE]
     return (1 if failed else 0), folder, manifest
 
@@ -241,6 +248,8 @@ def run_batch(args) -> int:
     extras = ["cover.jpg", "manifest.json", "manifest.csv", "compliance.md"]
     if manifest.mix:
         extras += [manifest.mix.file, manifest.mix.tracklist]
+    if req.video:
+        extras += ["video/"] + (["mix.mp4", "youtube.txt"] if manifest.mix else [])
     elif req.mix_minutes:
         print("  mix: skipped until every track is done (run the same command again)")
     print("  " + ", ".join(extras))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 
 def add_batch_parser(sub) -> None:
-    from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY
+    from app.config import DEFAULT_COLOUR, DEFAULT_ENERGY, VIDEO_SHAPES
     from app.spec import RANGES, SEED_MAX, add_format_flags, number_arg, whole_arg
 
     p = sub.add_parser("batch", help="produce a release of N distinct, upload-ready tracks",
@@ -68,6 +68,9 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--mix-minutes", type=number_arg(0.1, 600),
                    help="also write one continuous mix of this length (0.1-600 minutes) with a tracklist")
     p.add_argument("--crossfade", type=number_arg(0, 15), help="crossfade between tracks in the mix, 0-15 s (default 4)")
+    p.add_argument("--video", nargs="?", const="landscape", choices=list(VIDEO_SHAPES),
+                   help="also make video/NN_Title.mp4 per track and mix.mp4 for the mix (1920x1080; 'shorts': "
+                        "1080x1920), each with its youtube.txt")
 
     def run(args):
         from app.release.batch import run_batch

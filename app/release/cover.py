@@ -76,6 +76,14 @@ def make_cover(path: Path, title: str, artist: str, seed: int, size: int = COVER
 
     Returns path. The file is written atomically.
     """
+    canvas = draw_cover(title, artist, seed, size)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, "JPEG", quality=JPEG_QUALITY, optimize=True, subsampling=0)
+    return Path(path)
+
+
+def draw_cover(title: str, artist: str, seed: int, size: int = COVER_SIZE):
+    """The cover for (title, artist, seed): an RGB PIL image of size x size pixels."""
     from PIL import Image, ImageDraw, ImageFilter
 
     rng = random.Random(f"cover:{seed}")
@@ -127,9 +135,7 @@ def make_cover(path: Path, title: str, artist: str, seed: int, size: int = COVER
     canvas = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
     _draw_text(canvas, title, artist, size, text_at_top)
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, "JPEG", quality=JPEG_QUALITY, optimize=True, subsampling=0)
-    return Path(path)
+    return canvas
 
 
 def _silhouette(draw, scene: str, size: int, rng: random.Random, shade, accent) -> None:

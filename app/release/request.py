@@ -28,7 +28,7 @@ OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artis
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
            "energies", "energy_range", "drum_kits", "sample_rate", "bit_depth", "ascii_names", "cluster",
-           "shared_dir")
+           "shared_dir", "video")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -70,11 +70,12 @@ class BatchRequest:
     crossfade: float = 4.0
     cluster: str | None = None  # a Dask scheduler address or local:N (app/release/cluster.py); None: --jobs
     shared_dir: Path | None = None  # with cluster: a folder every machine sees; files stay there, not sent back
+    video: str | None = None  # None, or the shape of an MP4 per track and for the mix (config.VIDEO_SHAPES)
 
     def identity(self) -> dict:
         """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
         data = asdict(self)
-        for name in ("jobs", "out", "mix_minutes", "crossfade", "cluster", "shared_dir"):
+        for name in ("jobs", "out", "mix_minutes", "crossfade", "cluster", "shared_dir", "video"):
             data.pop(name)
         # Releases made before an option existed resume with the same identity: an option at the value
         # they were all made with is left out.
@@ -197,6 +198,8 @@ def request_from_args(args) -> BatchRequest:
         req.cluster = str(given["cluster"]).strip()
     if given["shared_dir"] is not None:
         req.shared_dir = Path(given["shared_dir"]).expanduser()
+    if given["video"] is not None:
+        req.video = str(given["video"])
     if given["formats"] is not None:
         req.formats = tuple(f.lower() for f in _split_list(given["formats"], "formats"))
     for name in ("keys", "modes", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
@@ -265,6 +268,10 @@ def validate_request(req: BatchRequest) -> BatchRequest:
     check_range("crossfade", req.crossfade, 0.0, 15.0)
     check_format(req.sample_rate, req.bit_depth)
     _check_cluster(req)
+    from app.config import VIDEO_SHAPES
+
+    if req.video is not None and req.video not in VIDEO_SHAPES:
+        raise BadValueError(f"unknown video shape {req.video!r}; allowed: {', '.join(VIDEO_SHAPES)}")
     bad = [f for f in req.formats if f not in FORMATS]
     if bad:
         raise BadValueError(f"unknown format {bad[0]!r}; allowed: {', '.join(FORMATS)}")

@@ -89,7 +89,8 @@ def test_replay_names_a_missing_field(tmp_path, field):
 WRONG = {"a number": ["fast", True, [], {"a": 1}], "a string": [5, False, [], {"a": 1}],
          "true or false": ["yes", 1, []], "a whole number": [1.5, "7", True, []],
          "a list of [name, level_db]": [[["rain"]], [["rain", "loud"]], [[5, -20]], "rain", {"a": 1}],
-         "a list of format names": ["wav", [1], {"a": 1}]}
+         "a list of format names": ["wav", [1], {"a": 1}],
+         "an object of part: take number": [1, ["melody"], {"melody": "2"}, {"drums": None}]}
 
 
 @pytest.mark.parametrize("field", sorted(FIELD_TYPES))

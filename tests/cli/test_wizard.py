@@ -73,8 +73,19 @@ def test_enter_all_the_way_makes_a_track_with_the_defaults(tmp_path):
     shown_seed = int(child.match.group(1))
     answer(child, [("Make this track", ENTER), (r"\[5/5\] export", None)])
     child.expect("What next", timeout=90)
+    child.send(DOWN * 2 + ENTER)  # another variation: new melody
+    child.expect(r"take 2 of the melody")
+    child.expect("What next", timeout=90)
     child.send(ENTER)  # done
     assert finish(child) == 0
+
+    # The variation: the same seed, a new take of the melody, every other part's MIDI as it was.
+    again = sidecar(tmp_path, f"{name}-2")
+    assert again["seed"] == shown_seed and again["spec"]["takes"] == {"melody": 1}
+    first_files = sidecar(tmp_path, name)["files"]
+    for part in ("melody", "chords", "bass", "drums"):
+        same = Path(again["files"][f"midi_{part}"]).read_bytes() == Path(first_files[f"midi_{part}"]).read_bytes()
+        assert same == (part != "melody"), part
 
     s = sidecar(tmp_path, name)
     assert s["seed"] == shown_seed
@@ -119,7 +130,7 @@ def test_non_default_answers_reach_the_sidecar_and_a_variation_keeps_them(tmp_pa
         ("Make this track", ENTER),
     ])
     child.expect("What next", timeout=90)
-    child.send(DOWN + ENTER)  # another variation
+    child.send(DOWN + ENTER)  # another variation: new everything
     child.expect(r"new seed (\d+)")
     new_seed = int(child.match.group(1))
     child.expect("What next", timeout=90)

@@ -129,8 +129,8 @@ def plain_sidecar(seed: int, bpm: float, lufs: float):
     from app.spec import TrackSpec
 
     return Sidecar(
-        version=SIDECAR_VERSION, name="numbers", seed=seed, key="F", mode="dorian", bpm=bpm, duration_s=12.5,
-        sample_rate=48000, bit_depth=24,
+        version=SIDECAR_VERSION, name="numbers", seed=seed, takes={"melody": 1}, key="F", mode="dorian", bpm=bpm,
+        duration_s=12.5, sample_rate=48000, bit_depth=24,
         music_s=10.0, lufs=lufs, true_peak_dbtp=-1.25, instruments={"melody": {"id": "GM:0:4", "name": "EP"}},
         beat={"name": "loop", "bpm": bpm, "source_bpm": 2 * bpm, "tempo_note": "half-time", "bpm_clamped": False},
         ambience=[{"name": "rain", "level_db": -18.5}], temperature=0.75, include_chords=True,

@@ -103,3 +103,15 @@ def test_even_the_shortest_songs_have_a_melody_section(models, minutes, bpm, bar
     song = compose_song(models, key=0, mode="major", bpm=bpm, minutes=minutes, seed=1)
     assert len(song.sections) == len(plan_sections(bars)) and song.length_beats == bars * 4
     assert any(s.name == "A" for s in song.sections)
+
+
+@pytest.mark.parametrize("part", ["melody", "chords", "bass", "drums"])
+def test_a_new_take_of_one_part_leaves_the_others_note_for_note(models, part):
+    kw = dict(key=2, mode="dorian", bpm=84, minutes=0.5, seed=21, drums=True)
+    first = compose_song(models, **kw)
+    assert compose_song(models, **kw, takes={part: 0}) == first  # take 0 is the seed's song itself
+    again = compose_song(models, **kw, takes={part: 1})
+    for name, played in first.parts.items():
+        assert (again.parts[name].notes == played.notes) == (name != part), name
+    assert again.chords == first.chords and again.sections == first.sections
+    assert compose_song(models, **kw, takes={part: 2}).parts[part].notes != again.parts[part].notes

@@ -286,3 +286,43 @@ def test_flags_and_preset(tmp_path):
     (tmp_path / "bad.toml").write_text("colour = 'blue'\n")
     with pytest.raises(BadValueError, match="colour"):
         request_from_args(build_parser().parse_args(["batch", "--preset", str(tmp_path / "bad.toml")]))
+
+
+def test_release_videos_per_track_and_for_the_mix(release, tmp_path):
+    """batch --video (app/release/videos.py) on a copy of the release, cut short to keep it quick: one
+    track's video and the mix's with its tracklist as chapters, checked with ffprobe; a rerun keeps them."""
+    import shutil
+    from dataclasses import replace
+
+    from app.release.manifest import read_manifest
+    from app.release.videos import make_release_videos
+    from tests.fixtures.checks import probe
+
+    _, _, folder, _ = release
+    copy = tmp_path / "release"
+    shutil.copytree(folder, copy)
+    manifest = read_manifest(copy / "manifest.json")
+    manifest.tracks = manifest.tracks[:1]
+    mix, rate = sf.read(str(copy / "mix.wav"), dtype="int16")
+    seconds = 22.0  # the second track starts 15-23 s in: two chapters
+    sf.write(str(copy / "mix.wav"), mix[: int(seconds * rate)], rate, subtype="PCM_16")
+    manifest.mix = replace(manifest.mix, duration_s=seconds)
+    made = make_release_videos(copy, manifest, "landscape")
+    track_video = copy / "video" / f"{manifest.tracks[0].files['wav'][:-4]}.mp4"
+    assert made == [track_video, copy / "mix.mp4"]
+    info = probe(copy / "mix.mp4")
+    streams = {s["codec_type"]: s for s in info["streams"]}
+    assert (streams["video"]["codec_name"], streams["video"]["width"], streams["audio"]["codec_name"],
+            streams["audio"]["sample_rate"]) == ("h264", 1920, "aac", "48000")
+    assert abs(float(info["format"]["duration"]) - seconds) < 0.15
+    titles = [line[6:] for line in (copy / "tracklist.txt").read_text().splitlines()]
+    assert [c["tags"]["title"] for c in info["chapters"]] == titles[:2]
+    text = (copy / "youtube.txt").read_text()
+    assert f"Tracklist:\n00:00 {titles[0]}\n" in text and "Test Tapes - Night Owl" in text
+    assert abs(float(probe(track_video)["format"]["duration"]) - manifest.tracks[0].duration_s) < 0.15
+    assert track_video.with_suffix(".youtube.txt").exists()
+    assert make_release_videos(copy, manifest, "landscape") == []  # made already: kept
+    manifest.mix = replace(manifest.mix, duration_s=3.0, fingerprint="another mix")
+    sf.write(str(copy / "mix.wav"), mix[: 3 * rate], rate, subtype="PCM_16")
+    assert make_release_videos(copy, manifest, "landscape") == [copy / "mix.mp4"]  # the mix changed: made again
+    assert abs(float(probe(copy / "mix.mp4")["format"]["duration"]) - 3.0) < 0.15
