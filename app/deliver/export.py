@@ -126,10 +126,10 @@ def export_track(
     if audio.shape[0] == 1:
         audio = np.repeat(audio, 2, axis=0)
     if int(sample_rate) != SAMPLE_RATE:
-        from scipy import signal
+        from app.audio.filters import resample_poly
 
         divisor = math.gcd(int(sample_rate), SAMPLE_RATE)
-        audio = signal.resample_poly(
+        audio = resample_poly(
             audio, SAMPLE_RATE // divisor, int(sample_rate) // divisor, axis=-1
         ).astype(np.float32)
     base_path = Path(base_path)
