@@ -61,7 +61,7 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness (LUFS, ITU-R BS.1770-4 gated) of audio (channels, n): pyloudnorm's Meter
     computed without it (it imports scipy.signal and loops over blocks in Python): the same K-weighting
     (float64), the same 400 ms blocks every 100 ms and the same channel weights and gates; within
-    1e-6 LU of pyloudnorm (tests/audio/test_master.py).
+    1e-6 LU of pyloudnorm (tests/audio/test_loudness.py).
 
     Silence gives -inf; audio shorter than one 400 ms block raises BadValueError.
     """
