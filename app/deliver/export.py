@@ -42,9 +42,12 @@ def _dithered_blocks(audio: np.ndarray, seed: int = 0):
     chunk = 1 << 16
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        block = audio[:, start:stop].T * np.float32(32767.0)
+        # Interleaved (m, channels) and contiguous from the first step: every later pass is a plain sweep.
+        block = np.multiply(audio[:, start:stop].T, np.float32(32767.0), order="C")
         noise = np.frombuffer(rng.bytes(2 * block.size), np.uint8).reshape(2, *block.shape)
-        block += (noise[0].astype(np.float32) - noise[1]) * np.float32(1 / 256)
+        dither = np.subtract(noise[0], noise[1], dtype=np.float32)
+        dither *= np.float32(1 / 256)
+        block += dither
         np.rint(block, out=block)
         np.clip(block, -32768, 32767, out=block)
         yield start, block.astype(np.int16)
