@@ -371,14 +371,17 @@ def upsample_linear(values: np.ndarray, factor: int, n: int) -> np.ndarray:
 
 def upsample_linear_range(values: np.ndarray, factor: int, start: int, stop: int) -> np.ndarray:
     """upsample_linear(values, factor, n)[start:stop] (any n >= stop), computing only that range."""
-    values = np.asarray(values, dtype=np.float32)
+    values = np.asarray(values)
     first, last = start // factor, min(values.size, -(-stop // factor))
-    nxt = np.append(values[first + 1:last + 1], values[-1:])[: last - first]
+    # Only the values this range needs become float32: a track-long float64 curve (a gain or duck
+    # envelope) is read range by range, and converting it whole every time cost more than the rest.
+    hold = values[-1:].astype(np.float32)
+    nxt = np.append(values[first + 1:last + 1].astype(np.float32), hold)[: last - first]
     ramp = np.arange(factor, dtype=np.float32) / np.float32(factor)
-    part = values[first:last]
+    part = values[first:last].astype(np.float32, copy=False)
     curve = (part[:, None] + (nxt - part)[:, None] * ramp[None, :]).ravel()[start - first * factor:]
     if curve.size < stop - start:
-        curve = np.concatenate([curve, np.full(stop - start - curve.size, values[-1], np.float32)])
+        curve = np.concatenate([curve, np.full(stop - start - curve.size, hold[0], np.float32)])
     return curve[: stop - start]
 
 
