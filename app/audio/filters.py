@@ -241,9 +241,17 @@ def zpk_to_sos(zeros, poles, gain: float) -> np.ndarray:
     return sos
 
 
+BIQUAD_KINDS = ("high_shelf", "low_shelf", "high_pass", "low_pass", "peaking", "notch")
+
+
 def cookbook_biquad(kind: str, gain_db: float, q: float, corner_hz: float, sample_rate: float) -> np.ndarray:
     """One RBJ-cookbook biquad as a normalised section [b0, b1, b2, 1, a1, a2] (float64), with the
-    formulas and arithmetic of pyloudnorm's IIRfilter (kind "high_shelf" or "high_pass")."""
+    formulas and arithmetic of pyloudnorm's IIRfilter; kind is one of BIQUAD_KINDS (gain_db matters
+    for the shelves and the peak). For EQ: run it with sosfilt / sosfilt_rows_in_place."""
+    if not 0 < corner_hz < sample_rate / 2:
+        raise BadValueError(f"biquad corner must be between 0 and {sample_rate / 2:g} Hz, got {corner_hz:g}")
+    if not q > 0:
+        raise BadValueError(f"biquad Q must be above 0, got {q:g}")
     amplitude = 10 ** (gain_db / 40.0)
     w0 = 2.0 * np.pi * (corner_hz / sample_rate)
     alpha = np.sin(w0) / (2.0 * q)
@@ -255,11 +263,27 @@ def cookbook_biquad(kind: str, gain_db: float, q: float, corner_hz: float, sampl
         a = [(amplitude + 1) - (amplitude - 1) * cos_w0 + 2 * root * alpha,
              2 * ((amplitude - 1) - (amplitude + 1) * cos_w0),
              (amplitude + 1) - (amplitude - 1) * cos_w0 - 2 * root * alpha]
+    elif kind == "low_shelf":
+        b = [amplitude * ((amplitude + 1) - (amplitude - 1) * cos_w0 + 2 * root * alpha),
+             2 * amplitude * ((amplitude - 1) - (amplitude + 1) * cos_w0),
+             amplitude * ((amplitude + 1) - (amplitude - 1) * cos_w0 - 2 * root * alpha)]
+        a = [(amplitude + 1) + (amplitude - 1) * cos_w0 + 2 * root * alpha,
+             -2 * ((amplitude - 1) + (amplitude + 1) * cos_w0),
+             (amplitude + 1) + (amplitude - 1) * cos_w0 - 2 * root * alpha]
     elif kind == "high_pass":
         b = [(1 + cos_w0) / 2, -(1 + cos_w0), (1 + cos_w0) / 2]
         a = [1 + alpha, -2 * cos_w0, 1 - alpha]
+    elif kind == "low_pass":
+        b = [(1 - cos_w0) / 2, (1 - cos_w0), (1 - cos_w0) / 2]
+        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
+    elif kind == "peaking":
+        b = [1 + alpha * amplitude, -2 * cos_w0, 1 - alpha * amplitude]
+        a = [1 + alpha / amplitude, -2 * cos_w0, 1 - alpha / amplitude]
+    elif kind == "notch":
+        b = [1, -2 * cos_w0, 1]
+        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
     else:
-        raise BadValueError(f"biquad kind must be high_shelf or high_pass, got {kind!r}")
+        raise BadValueError(f"biquad kind must be one of {', '.join(BIQUAD_KINDS)}, got {kind!r}")
     # pyloudnorm divides both by a0; the section form divides once more by the (then 1.0) a0.
     b, a = np.array(b) / a[0], np.array(a) / a[0]
     return np.concatenate([b / a[0], a / a[0]])

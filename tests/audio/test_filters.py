@@ -129,3 +129,15 @@ def test_the_audio_stages_do_not_import_scipy_signal():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("kind", F.BIQUAD_KINDS)
+def test_cookbook_biquads_are_pyloudnorms(kind):
+    import pyloudnorm
+
+    stage = pyloudnorm.IIRfilter(-3.5, 0.9, 2500.0, SR, kind)
+    b, a = np.asarray(stage.b), np.asarray(stage.a)
+    np.testing.assert_array_equal(F.cookbook_biquad(kind, -3.5, 0.9, 2500.0, SR),
+                                  np.concatenate([b / a[0], a / a[0]]))
+    with pytest.raises(BadValueError, match="corner"):
+        F.cookbook_biquad(kind, 0.0, 0.7, 30000.0, SR)
