@@ -44,27 +44,27 @@ def run_chunked(work, n_frames: int, chunk_frames: int = _CHUNK_FRAMES) -> None:
 def map_channels(func, audio: np.ndarray) -> np.ndarray:
     """Apply `func(channel) -> channel` (1-D arrays) to each row of `audio`, channels in parallel.
 
-    For scipy filters, which release the GIL while they run.
+    For filters whose compiled loops release the GIL while they run.
     """
     if audio.shape[0] == 1:
         return func(audio[0])[None, :]
     return np.stack(list(_pool().map(func, audio)))
 
 
-def sosfilt_in_place(sos: np.ndarray, audio: np.ndarray, block_frames: int = 1 << 18) -> None:
-    """Filter audio (channels, n) float32 through second-order sections, in place, block by block.
+def sosfilt_in_place(sos: np.ndarray, audio: np.ndarray) -> None:
+    """Filter audio (channels, n) float32, C-contiguous, through second-order sections, in place.
 
-    The filter state is carried from block to block in float32, so the result is identical to one
-    scipy.signal.sosfilt call over the whole channel; channels run in parallel threads.
+    The same samples as scipy.signal.sosfilt over each whole channel (its compiled kernel, see
+    app/audio/filters.py), without a copy; channels run in parallel threads (the kernel releases the GIL).
     """
-    from scipy import signal
+    from app.audio.filters import sosfilt_rows_in_place
 
-    def one_channel(row: np.ndarray) -> None:
-        state = np.zeros((sos.shape[0], 2), dtype=np.result_type(sos, row))
-        for start in range(0, row.size, block_frames):
-            row[start:start + block_frames], state = signal.sosfilt(sos, row[start:start + block_frames], zi=state)
+    sos = np.ascontiguousarray(sos, dtype=audio.dtype)
 
-    list(_pool().map(one_channel, audio))
+    def one_channel(ch: int) -> None:
+        sosfilt_rows_in_place(sos, audio[ch:ch + 1], np.zeros((1, sos.shape[0], 2), dtype=audio.dtype))
+
+    list(_pool().map(one_channel, range(audio.shape[0])))
 
 
 def run_chunked_in_place(compute, audio: np.ndarray, history: int) -> None:

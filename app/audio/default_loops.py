@@ -178,10 +178,10 @@ def shaker(sr: int, rng: np.random.Generator, velocity: float = 1.0) -> np.ndarr
 
 
 def _band(signal: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
-    from scipy.signal import butter, sosfilt
+    from app.audio.filters import butter_sos, sosfilt
 
     high_hz = min(high_hz, 0.45 * sr)
-    sos = butter(order, [low_hz, high_hz], btype="bandpass", fs=sr, output="sos")
+    sos = butter_sos(order, [low_hz, high_hz], "bandpass", sr)
     return sosfilt(sos, signal)
 
 
@@ -252,9 +252,9 @@ def _add_circular(buffer: np.ndarray, sound: np.ndarray, start: int, pan: float 
 
 def _low_pass_circular(audio: np.ndarray, sr: int, cutoff_hz: float) -> np.ndarray:
     """Gentle (12 dB/oct) low-pass in its steady state for a loop: filter two passes, keep the second."""
-    from scipy.signal import butter, sosfilt
+    from app.audio.filters import butter_sos, sosfilt
 
-    sos = butter(2, min(cutoff_hz, 0.45 * sr), btype="lowpass", fs=sr, output="sos")
+    sos = butter_sos(2, min(cutoff_hz, 0.45 * sr), "lowpass", sr)
     length = audio.shape[1]
     return sosfilt(sos, np.concatenate([audio, audio], axis=1), axis=1)[:, length:]
 

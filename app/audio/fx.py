@@ -9,8 +9,9 @@ names; a `Chain` is a list of effects that is itself callable; presets are plain
     music = chain(music, 44100)
 
 Speed matters (a 3-minute stereo bus goes through the chain on every render), so the per-sample work is
-numpy/scipy done in cache-sized chunks over a small thread pool; pedalboard's plugins cost ~70 ms of
-overhead per call on a 3-minute track before doing anything, so they are not used here.
+numpy, and scipy.signal's compiled filter loops without importing scipy.signal (app/audio/filters.py),
+done in cache-sized chunks over a small thread pool; pedalboard's plugins cost ~70 ms of overhead per
+call on a 3-minute track before doing anything, so they are not used here.
 """
 
 from __future__ import annotations
@@ -67,29 +68,21 @@ class ToneFilter:
 
     def sos(self, sample_rate: int) -> np.ndarray | None:
         """Second-order sections (float32) for this sample rate, or None when both sides are off."""
-        from scipy import signal
+        from app.audio.filters import butter_sos
 
         sections = []
         if self.highpass_hz:
             _check_cutoff("highpass_hz", self.highpass_hz, sample_rate)
-            sections.append(
-                signal.butter(self.highpass_order, self.highpass_hz, "highpass", fs=sample_rate, output="sos")
-            )
+            sections.append(butter_sos(self.highpass_order, self.highpass_hz, "highpass", sample_rate))
         if self.lowpass_hz:
             _check_cutoff("lowpass_hz", self.lowpass_hz, sample_rate)
-            sections.append(
-                signal.butter(self.lowpass_order, self.lowpass_hz, "lowpass", fs=sample_rate, output="sos")
-            )
+            sections.append(butter_sos(self.lowpass_order, self.lowpass_hz, "lowpass", sample_rate))
         return np.vstack(sections).astype(np.float32) if sections else None
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        from scipy import signal
-
-        audio = _check_audio(audio)
-        sos = self.sos(sample_rate)
-        if sos is None:
-            return audio.copy()
-        return map_channels(lambda channel: signal.sosfilt(sos, channel), audio).astype(np.float32, copy=False)
+        out = _check_audio(audio).copy()
+        self.process_in_place(out, sample_rate)
+        return out
 
     def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
         """As __call__, overwriting audio (float32 (channels, n), contiguous); same samples."""
@@ -378,14 +371,17 @@ def upsample_linear(values: np.ndarray, factor: int, n: int) -> np.ndarray:
 
 def upsample_linear_range(values: np.ndarray, factor: int, start: int, stop: int) -> np.ndarray:
     """upsample_linear(values, factor, n)[start:stop] (any n >= stop), computing only that range."""
-    values = np.asarray(values, dtype=np.float32)
+    values = np.asarray(values)
     first, last = start // factor, min(values.size, -(-stop // factor))
-    nxt = np.append(values[first + 1:last + 1], values[-1:])[: last - first]
+    # Only the values this range needs become float32: a track-long float64 curve (a gain or duck
+    # envelope) is read range by range, and converting it whole every time cost more than the rest.
+    hold = values[-1:].astype(np.float32)
+    nxt = np.append(values[first + 1:last + 1].astype(np.float32), hold)[: last - first]
     ramp = np.arange(factor, dtype=np.float32) / np.float32(factor)
-    part = values[first:last]
+    part = values[first:last].astype(np.float32, copy=False)
     curve = (part[:, None] + (nxt - part)[:, None] * ramp[None, :]).ravel()[start - first * factor:]
     if curve.size < stop - start:
-        curve = np.concatenate([curve, np.full(stop - start - curve.size, values[-1], np.float32)])
+        curve = np.concatenate([curve, np.full(stop - start - curve.size, hold[0], np.float32)])
     return curve[: stop - start]
 
 
@@ -413,8 +409,7 @@ def kick_envelope_control(beat_audio, sample_rate: int, bpm: float | None = None
                           attack_ms: float = 5.0, release_ms: float = 120.0) -> tuple[np.ndarray, int]:
     """kick_envelope at its control rate: (values, factor), one value per `factor` samples; expand
     with upsample_linear or upsample_linear_range. beat_audio may be a SpilledAudio (read in blocks)."""
-    from scipy import signal
-
+    from app.audio.filters import butter_sos, one_pole_lowpass, sosfilt
     from app.audio.spill import SpilledAudio
 
     spilled = isinstance(beat_audio, SpilledAudio)
@@ -429,7 +424,7 @@ def kick_envelope_control(beat_audio, sample_rate: int, bpm: float | None = None
         release_ms = min(release_ms, 0.4 * 60_000.0 / bpm)
     control_rate = sample_rate / factor
     mono = _control_rate_mono(beat, factor)
-    low = np.abs(signal.sosfilt(signal.butter(4, cutoff_hz, fs=control_rate, output="sos"), mono))
+    low = np.abs(sosfilt(butter_sos(4, cutoff_hz, "lowpass", control_rate), mono))
     # Peak detector with exponential release, without a Python loop:
     # held[k] = max_j low[j] * exp(-(k - j)/tau) = exp(-k/tau + cummax(log low[j] + j/tau)).
     tau = max(release_ms * 1e-3 * control_rate, 1e-3)
@@ -438,7 +433,7 @@ def kick_envelope_control(beat_audio, sample_rate: int, bpm: float | None = None
         held = np.exp(np.maximum.accumulate(np.log(low) + k) - k)
     # Attack: a one-pole smoother (time constant attack_ms) on the held peaks.
     pole = math.exp(-1.0 / max(attack_ms * 1e-3 * control_rate, 1e-3))
-    env = signal.lfilter([1 - pole], [1, -pole], held)
+    env = one_pole_lowpass(held, pole)
     beat_peak = beat.peak if spilled else float(np.abs(beat).max())
     reference = max(float(env.max()), 0.25 * beat_peak, 1e-9)
     return np.clip(env / reference, 0.0, 1.0), factor

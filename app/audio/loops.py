@@ -408,7 +408,7 @@ def _to_stereo(audio: np.ndarray) -> np.ndarray:
 
 
 def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    from scipy.signal import resample_poly
+    from app.audio.filters import resample_poly
 
     ratio = Fraction(to_rate, from_rate).limit_denominator(1000)  # odd rates: within 0.1 %
     return resample_poly(audio, ratio.numerator, ratio.denominator, axis=1)

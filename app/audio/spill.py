@@ -82,11 +82,14 @@ class SpilledAudio:
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         self._sum_squares = None
         # Stored as appended: each block channel after channel (no transpose), found by _segments.
-        data = memoryview(np.ascontiguousarray(block)).cast("B")
-        offset, written = self.frames * self.channels * 4, 0
+        # Row by row, so a slice of a longer array (rows contiguous, the block not) is never copied.
+        offset = self.frames * self.channels * 4
         try:
-            while written < data.nbytes:  # pwrite may write less than asked
-                written += os.pwrite(self._file.fileno(), data[written:], offset + written)
+            for ch, row in enumerate(block):
+                data = memoryview(np.ascontiguousarray(row)).cast("B")
+                at, written = offset + ch * data.nbytes, 0
+                while written < data.nbytes:  # pwrite may write less than asked
+                    written += os.pwrite(self._file.fileno(), data[written:], at + written)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
@@ -125,10 +128,19 @@ class SpilledAudio:
             frames, offset = self._segments[k]
             lo, hi = max(start, seg_start), min(stop, seg_start + frames)
             for ch in range(self.channels):
-                # pread, not seek + read: blocks are read from several threads at once.
-                raw = os.pread(self._file.fileno(), (hi - lo) * 4, offset + (ch * frames + lo - seg_start) * 4)
-                out[ch, lo - start:hi - start] = np.frombuffer(raw, np.float32)
+                # preadv, not seek + read: blocks are read from several threads at once; straight into out.
+                self._read_into(out[ch, lo - start:hi - start], offset + (ch * frames + lo - seg_start) * 4)
         return out
+
+    def _read_into(self, target: np.ndarray, offset: int) -> None:
+        """Fill the contiguous float32 row `target` with the bytes stored at `offset`."""
+        view = memoryview(target).cast("B")
+        done = 0
+        while done < view.nbytes:  # preadv may read less than asked
+            got = os.preadv(self._file.fileno(), [view[done:]], offset + done)
+            if got == 0:
+                raise OSError(errno.EIO, "a temporary layer file is shorter than what was written to it")
+            done += got
 
     def blocks(self, frames: int = SPILL_BLOCK_FRAMES):
         """(start, float32 (channels, m)) for consecutive blocks covering the whole layer."""

@@ -173,12 +173,20 @@ def song_to_piece(song: Song, name: str) -> Piece:
 
 # --- music21 corpus -----------------------------------------------------------------------
 
-def chorale_paths(limit: int | None = None) -> list[str]:
-    """Paths of the Bach chorales bundled with music21."""
-    from music21 import corpus
+CHORALE_SUFFIXES = (".mxl", ".xml", ".musicxml")
 
-    found = [str(p) for p in corpus.getComposer("bach") if Path(str(p)).suffix in (".mxl", ".xml", ".musicxml")]
-    found.sort()
+
+def chorale_paths(limit: int | None = None) -> list[str]:
+    """Paths of the Bach chorales bundled with music21: the same list as music21's
+    corpus.getComposer("bach") (its core corpus folder, links resolved), found without importing
+    music21 (a second of start-up the batch's originality check would pay just to read its cache)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise LofiError("music21 is not installed; it carries the Bach chorales (pip install -r requirements.txt)")
+    folder = (Path(list(spec.submodule_search_locations)[0]) / "corpus" / "bach").resolve()
+    found = sorted(str(p) for p in folder.rglob("*") if p.suffix in CHORALE_SUFFIXES)
     return found[:limit] if limit else found
 
 

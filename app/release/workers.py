@@ -130,9 +130,10 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _worker_main(worker_id: int, tasks, events, windows, parent_pid: int | None = None) -> None:
-    """A worker process: load the models once, then make tracks from its task queue until None.
-    It ends by itself when the parent (parent_pid) dies."""
+def _worker_main(worker_id: int, tasks, events, parent_pid: int | None = None) -> None:
+    """A worker process: load the models once, take the originality guard's training windows (the
+    first item of its task queue), then make tracks from the queue until None. It ends by itself
+    when the parent (parent_pid) dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if parent_pid is not None:
@@ -140,6 +141,7 @@ def _worker_main(worker_id: int, tasks, events, windows, parent_pid: int | None 
     from app.music.compose import load_models  # the numpy sampling port: workers never import torch
 
     models = load_models()
+    windows = tasks.get()
     events.put(("ready", worker_id, None, None))
     while True:
         task = tasks.get()
@@ -171,7 +173,11 @@ class SpawnWorkers:
         import os
 
         tasks = self.ctx.Queue()
-        proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, self.windows, os.getpid()),
+        # The windows (~0.6 MB pickled) go through the queue, whose feeder thread writes them while
+        # the worker starts: as a start() argument they would fill the pipe and block the parent until
+        # that worker had booted, so the workers would start one after another.
+        tasks.put(self.windows)
+        proc = self.ctx.Process(target=_worker_main, args=(w, tasks, self.events, os.getpid()),
                                 daemon=True, name=f"lofi-batch-{w + 1}")
         # The worker inherits an ignored SIGINT through exec, so a Ctrl-C to the whole process group
         # while it is still starting up does not kill it with a traceback; the parent decides.

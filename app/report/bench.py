@@ -8,6 +8,13 @@ mix, master, export), the whole `generate_music --yes` process (wall time, realt
 memory) and training throughput (tokens/s over a fixed number of steps). Medians of the runs. With
 --long, one `generate_music --yes --minutes 20` process too: its wall time, its peak memory and its
 time over the --minutes process's.
+
+It also compares render-to-file with the seeds' path on one song, runs interleaved (ours, seeds, ours,
+...) so a drift in the machine's load hits both alike: ours is render_song -> mix_track (lo-fi chain,
+pydub layers) -> master -> export_track; the seeds' is one `fluidsynth -ni -F part.wav` command per
+part, then pydub overlays the WAVs with the beat and ambience and exports the WAV (less work: no lo-fi
+chain, no mastering). Skipped, with the reason, where the `fluidsynth` command is not installed.
+scripts/bench_render_vs_seeds.py runs only this comparison.
 """
 
 from __future__ import annotations
@@ -112,6 +119,7 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20, long: 
         if long:
             long_s, long_peak = _process(["generate_music", "--yes", "--minutes", f"{LONG_MINUTES:g}", "--seed", "3000",
                                           "--name", "long"], env)
+    seeds_path = compare_with_seeds(minutes, runs)
     median = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
     whole = median(tracks)
     return {
@@ -126,8 +134,107 @@ def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20, long: 
         "peak_memory_mib": round(max(rss)),
         **({"long": {"minutes": LONG_MINUTES, "track_process_s": round(long_s, 3), "peak_memory_mib": round(long_peak),
                      "ratio_to_short": round(long_s / whole, 2)}} if long else {}),
+        "vs_seeds": seeds_path,
         "training_tokens_per_s": training_throughput(train_steps),
     }
+
+
+# The comparison's fixed song and effects (the script's since the first BENCHMARKS table).
+SEEDS_SONG = {"key": 9, "mode": "minor", "bpm": 80, "seed": 3}
+SEEDS_BEAT, SEEDS_AMBIENCE = "boombap_80bpm", "vinyl_crackle"
+
+
+def compare_with_seeds(minutes: float, runs: int) -> dict:
+    """Render-to-file of one song, ours against the seeds' path, interleaved after one warm-up each.
+    Returns {"ours_s", "seeds_s" (medians), "speedup", "ours_runs", "seeds_runs"}, or {"skipped": why}."""
+    import shutil
+    import statistics
+    import tempfile
+
+    if not shutil.which("fluidsynth"):
+        return {"skipped": "the seeds' path needs the fluidsynth command (sudo apt-get install fluidsynth)"}
+    from app.audio.instruments import default_instrument
+    from app.audio.loops import discover_effects, find_effect
+    from app.music.compose import compose_song, load_models
+
+    song = compose_song(load_models(), minutes=minutes, **SEEDS_SONG)
+    instruments = {p: default_instrument(p) for p in ("melody", "chords", "bass")}
+    effects, _ = discover_effects()
+    beat, ambience = find_effect(SEEDS_BEAT, "beat", effects), find_effect(SEEDS_AMBIENCE, "ambience", effects)
+    ours, seeds = [], []
+    with tempfile.TemporaryDirectory(prefix="lofi-seeds-") as tmp:
+        out = Path(tmp)
+        render_to_file_ours(song, instruments, beat, ambience, out)  # warm-up: imports, file caches
+        render_to_file_seeds(song, instruments, beat, ambience, out)
+        for _ in range(runs):
+            ours.append(render_to_file_ours(song, instruments, beat, ambience, out))
+            seeds.append(render_to_file_seeds(song, instruments, beat, ambience, out))
+    ours_s, seeds_s = statistics.median(ours), statistics.median(seeds)
+    return {"song_s": round(song.length_seconds, 1), "ours_s": round(ours_s, 3), "seeds_s": round(seeds_s, 3),
+            "speedup": round(seeds_s / ours_s, 2), "ours_runs": [round(x, 3) for x in ours],
+            "seeds_runs": [round(x, 3) for x in seeds]}
+
+
+def render_to_file_ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
+    """Seconds for our path: render_song -> mix_track (lo-fi chain, pydub layers) -> master -> WAV."""
+    from app.audio.fx import lofi_chain
+    from app.audio.loops import ambience_track, beat_track
+    from app.audio.master import master
+    from app.audio.mix import mix_track
+    from app.audio.render import render_song
+    from app.config import SAMPLE_RATE
+    from app.deliver.export import export_track
+
+    t0 = time.perf_counter()
+    stems = render_song(song, instruments, seed=1)
+    n = next(iter(stems.values())).shape[1]
+    beat = beat_track(beat_effect, song.tempo_bpm, n, SAMPLE_RATE)
+    amb = ambience_track(ambience_effect, n, SAMPLE_RATE)
+    mixed = mix_track(stems, beat=beat, ambience=[(amb, -24.0)], chain=lofi_chain("default"), bpm=song.tempo_bpm)
+    export_track(master(mixed, SAMPLE_RATE).audio, SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
+    return time.perf_counter() - t0
+
+
+def render_to_file_seeds(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
+    """Seconds for the seeds' path: the fluidsynth command per part (MIDI files in, WAVs out), then
+    pydub overlays them with the beat and the ambience (looped) and exports the WAV."""
+    import subprocess
+
+    from pydub import AudioSegment
+
+    from app.config import SAMPLE_RATE
+    from app.music.midi_io import write_part_midis
+
+    t0 = time.perf_counter()
+    wavs = []
+    for midi in write_part_midis(song, lambda part: out / f"seed_{part}.mid"):
+        part = midi.stem.split("_", 1)[1]
+        inst = instruments[part]
+        # The seeds chose the instrument by editing the MIDI program; here the CLI plays bank:program
+        # through a one-line command file, the closest faithful equivalent.
+        commands = out / f"seed_{part}.txt"
+        commands.write_text(f"select 0 1 {inst.bank} {inst.program}\n")
+        wav = out / f"seed_{part}.wav"
+        subprocess.run(["fluidsynth", "-ni", "-q", "-f", str(commands), "-F", str(wav), "-r", str(SAMPLE_RATE),
+                        "-g", "0.8", str(inst.sf2_path), str(midi)], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        wavs.append(wav)
+    track = AudioSegment.from_wav(wavs[0])
+    for wav in wavs[1:]:
+        track = track.overlay(AudioSegment.from_wav(wav))
+    beat = AudioSegment.from_wav(beat_effect.path) - 4
+    amb = AudioSegment.from_wav(ambience_effect.path) - 24
+    track = track.overlay(beat, loop=True).overlay(amb, loop=True)
+    track.export(out / "seeds.wav", format="wav")
+    return time.perf_counter() - t0
+
+
+def format_seeds(r: dict) -> str:
+    """One line for the comparison (or why it was skipped)."""
+    if "skipped" in r:
+        return f"{'vs the seeds path':<28}skipped: {r['skipped']}"
+    return (f"{'vs the seeds path':<28}ours {r['ours_s']:.3f} s, seeds {r['seeds_s']:.3f} s: {r['speedup']}x "
+            f"(render to file, {r['song_s']:g} s song, interleaved medians)")
 
 
 def training_throughput(steps: int = 20, batch_size: int = 32, window: int = 64) -> dict:
@@ -174,5 +281,6 @@ def format_bench(r: dict) -> str:
               *([f"{'%g-minute track (process)' % r['long']['minutes']:<28}{r['long']['track_process_s']:>8.3f} s  "
                  f"({r['long']['ratio_to_short']}x the {r['minutes']:g}-minute one), peak memory "
                  f"{r['long']['peak_memory_mib']} MiB"] if "long" in r else []),
+              format_seeds(r["vs_seeds"]),
               f"{'training tokens/s':<28}" + ", ".join(f"{k} {v}" for k, v in r["training_tokens_per_s"].items())]
     return "\n".join(lines)

@@ -60,3 +60,24 @@ def test_corpus_cache_hits(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod, "_run_imports", lambda *a: pytest.fail("cache was not used"))
     second = corpus_mod.load_corpus(tmp_path, jobs=1)
     assert second.fingerprint == first.fingerprint and len(second.pieces) == 2
+
+
+def test_chorale_paths_are_music21s_list_without_importing_it():
+    """The same files (so the same cache fingerprint) as music21's corpus.getComposer("bach")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.learn.corpus import CHORALE_SUFFIXES, chorale_paths
+
+    code = ("import sys; from app.learn.corpus import chorale_paths; paths = chorale_paths(); "
+            "print(len(paths), 'music21' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    count, imported = done.stdout.split()
+    assert int(count) > 300 and imported == "False"
+    from music21 import corpus
+
+    expected = sorted(str(p) for p in corpus.getComposer("bach") if Path(str(p)).suffix in CHORALE_SUFFIXES)
+    assert chorale_paths() == expected
+    assert chorale_paths(limit=5) == expected[:5]

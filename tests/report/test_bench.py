@@ -1,0 +1,26 @@
+"""bench's comparison with the seeds' path: runs interleaved where the fluidsynth command exists,
+says why it was skipped where it does not."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.report import bench
+
+
+def test_without_the_fluidsynth_command_the_comparison_says_why(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = bench.compare_with_seeds(0.1, 1)
+    assert "fluidsynth command" in result["skipped"]
+    assert "skipped" in bench.format_seeds(result)
+
+
+@pytest.mark.skipif(not shutil.which("fluidsynth"), reason="needs the fluidsynth command")
+def test_the_comparison_times_both_paths_interleaved():
+    result = bench.compare_with_seeds(0.1, 2)
+    assert len(result["ours_runs"]) == len(result["seeds_runs"]) == 2
+    assert result["ours_s"] > 0 and result["seeds_s"] > 0
+    assert result["speedup"] == round(result["seeds_s"] / result["ours_s"], 2)
+    assert "x (render to file" in bench.format_seeds(result)
