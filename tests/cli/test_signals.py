@@ -115,12 +115,8 @@ def test_a_rerun_after_an_interruption_makes_the_track_under_its_name(tmp_path):
                                                                        "again.json", "again.png"}
 
 
-# The wizard's questions in order (as in test_wizard.py).
-WIZARD_PROMPTS = ["Song name", "Length in minutes", "Key", "Mode", "Beat", "Drum kit", "for the drums: listen",
-                  "Tempo in BPM", "Include chords",
-                  "Melody instrument", "for the melody: listen", "Chords instrument", "for the chords: listen",
-                  "Bass instrument", "for the bass: listen", "Ambience", "Level of vinyl_crackle", "Lo-fi sound",
-                  "Creativity", "Harmony colour", "Energy", r"Seed \(", "Make this track"]
+# The wizard's questions in order, one list for both test files.
+from tests.cli.test_wizard import ALL_PROMPTS as WIZARD_PROMPTS  # noqa: E402
 
 
 def test_sigterm_in_the_wizard(tmp_path):
