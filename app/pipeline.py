@@ -42,7 +42,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     Returns the files written (kind -> path) and the sidecar. Raises LofiError subclasses for
     anything a user can fix.
     """
-    from app.audio.master import master
+    from app.audio.master import finish_mix, master
     from app.audio.spill import use_folder as use_spill_folder
     from app.deliver.track import Delivery, deliver_track
 
@@ -65,9 +65,11 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
             raise
         raise exc.for_track(safe_name(spec.name)) from exc
     step("master")
+    # The preset colours the whole mix and the tilt EQ sets its tone; the layers keep the pre-master mix.
+    finish_mix(mixed.audio, SAMPLE_RATE, spec.lofi_preset)
     mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
     step("export")
-    result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered), dirs, timings)
+    result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered, mixed.levels), dirs, timings)
     step(None)
     return result
 
@@ -105,10 +107,23 @@ def describe_result(result: TrackResult) -> str:
     lines = [f"{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
              f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}"]
     lines += [f"  {kind:<8} {path}" for kind, path in result.files.items() if not kind.startswith(("midi_", "stem_"))]
+    levels = s["levels"] if "levels" in s.to_json() else None
+    if levels:
+        lines.append("  levels   " + describe_levels(levels))
     stems = [p for k, p in result.files.items() if k.startswith("stem_")]
     if stems:
         lines.append(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
     return "\n".join(lines)
+
+
+def describe_levels(levels: dict) -> str:
+    """One line of per-part loudness in section A: 'melody -23.1, chords -22.4, ... LUFS; melody/chords
+    -0.7 LU, ...'."""
+    parts = [f"{name} {value:.1f}" for name, value in levels.items()
+             if value is not None and not name.endswith(("_vs_chords", "_vs_music", "_up"))]
+    gaps = [f"{name.replace('_vs_', '/')} {value:+.1f}" for name, value in levels.items()
+            if value is not None and name.endswith(("_vs_chords", "_vs_music"))]
+    return ", ".join(parts) + " LUFS (section A)" + ("; " + ", ".join(gaps) + " LU" if gaps else "")
 
 
 def _stepper(progress, timings: dict):

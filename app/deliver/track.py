@@ -43,6 +43,7 @@ class Delivery:
     song: Song
     layers: dict[str, np.ndarray]
     mastered: Mastered
+    levels: dict[str, float | None] = field(default_factory=dict)  # per-part loudness, section A (mix.MixedSong)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
 
         def sidecar(files: dict[str, Path]) -> Sidecar:
             return track_sidecar(name, spec, track.choices, track.song, done.audio.shape[1], done.lufs,
-                                 peak_job.result(), files, timings)
+                                 peak_job.result(), files, timings, track.levels)
 
         files: dict[str, Path] = {}
         picture_job = None
