@@ -42,7 +42,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     Returns the files written (kind -> path) and the sidecar. Raises LofiError subclasses for
     anything a user can fix.
     """
-    from app.audio.master import finish_mix, master
+    from app.audio.master import master_song
     from app.audio.spill import use_folder as use_spill_folder
     from app.deliver.track import Delivery, deliver_track
 
@@ -65,9 +65,9 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
             raise
         raise exc.for_track(safe_name(spec.name)) from exc
     step("master")
-    # The preset colours the whole mix and the tilt EQ sets its tone; the layers keep the pre-master mix.
-    finish_mix(mixed.audio, SAMPLE_RATE, spec.lofi_preset)
-    mastered = master(mixed.audio, SAMPLE_RATE, in_place=True)  # the mix is not needed afterwards
+    # The preset colours the whole mix and the tilt EQ sets its tone (in place: the layers keep the
+    # pre-master mix).
+    mastered, _ = master_song(mixed.audio, SAMPLE_RATE, spec.lofi_preset)
     step("export")
     result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered, mixed.levels), dirs, timings)
     step(None)

@@ -41,7 +41,7 @@ BACKBEAT_LU = -2.0  # the snare/hats band; the same window
 KICK_SPREAD_LU = 2.0  # the whole kit at most this over its snare/hats band: the kick never swamps it
 DRUM_SPLIT_HZ = 150.0
 KICK_SHELF_RANGE_DB = (-12.0, 6.0)
-MEASURE_MAX_S = 40.0  # staging measures at most this much of each part's sections
+MEASURE_MAX_S = 30.0  # staging measures at most this much of each part's sections
 MUSIC_PARTS = ("melody", "chords", "bass")
 REPORT_SECTION = "A"  # the sidecar's per-part loudness is measured in the first section of this name
 
@@ -98,7 +98,7 @@ class Spectra:
 
     def __init__(self, length: int, sample_rate: int):
         self.length, self.sample_rate = length, sample_rate
-        self.n_fft = 1 << max(length - 1, 1).bit_length()  # zero-padded to a power of two: fast
+        self.n_fft = fast_fft_length(length)  # zero-padded: any length is fast
         self.freqs = np.fft.rfftfreq(self.n_fft, 1 / sample_rate)
         self.weight = _k_weighting_power(self.freqs, sample_rate)
 
@@ -117,13 +117,31 @@ class Spectra:
         return -0.691 + 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
 
 
+def fast_fft_length(m: int) -> int:
+    """The smallest 2^a 3^b 5^c >= m: numpy's FFT is fast on those lengths (a large prime factor can
+    make it hundreds of times slower)."""
+    best = 1 << max(m - 1, 1).bit_length()
+    fives = 1
+    while fives < best:
+        threes = fives
+        while threes < best:
+            length = threes
+            while length < m:
+                length *= 2
+            best = min(best, length)
+            threes *= 3
+        fives *= 5
+    return best
+
+
 def highpass_fft(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """A brick-wall high-pass of an excerpt (float32 (channels, m)) by FFT: the band a measurement
     needs exactly (the kick or the sub-bass left out), not a filter to listen to."""
     m = audio.shape[1]
-    spectrum = np.fft.rfft(audio, axis=-1)
-    spectrum[:, np.fft.rfftfreq(m, 1 / sample_rate) < cutoff_hz] = 0
-    return np.fft.irfft(spectrum, n=m, axis=-1).astype(np.float32)
+    n_fft = fast_fft_length(m)  # zero-padded: any length is fast
+    spectrum = np.fft.rfft(audio, n=n_fft, axis=-1)
+    spectrum[:, np.fft.rfftfreq(n_fft, 1 / sample_rate) < cutoff_hz] = 0
+    return np.fft.irfft(spectrum, n=n_fft, axis=-1)[:, :m].astype(np.float32)
 
 
 def kick_shelf_part(audio: np.ndarray, sample_rate: int, board=None) -> np.ndarray:

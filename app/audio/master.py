@@ -673,3 +673,25 @@ def finish_mix(audio: np.ndarray, sample_rate: int, preset: str = "default") -> 
     parameters = preset_parameters(preset)
     lofi_chain(preset).process_in_place(audio, sample_rate)
     return tilt_eq(audio, sample_rate, parameters["tilt_share"])
+
+
+TILT_TOLERANCE = 0.1  # a master whose share above 1 kHz is this far (relative) off the aim gets a second pass
+
+
+def master_song(audio: np.ndarray, sample_rate: int, preset: str = "default") -> tuple[Mastered, float]:
+    """A song's pre-master mix -> (Mastered, the tilt applied in dB), in place: finish_mix (the preset's
+    chain and the tilt EQ), then master(). The limiter and glue darken a mix whose transients are its
+    brightest part, so when the master's share above 1 kHz misses the preset's aim by more than
+    TILT_TOLERANCE, the tilt is trimmed on the master and it is mastered again (no copy is kept)."""
+    from app.audio.fx import preset_parameters
+
+    target = preset_parameters(preset)["tilt_share"]
+    tilt = finish_mix(audio, sample_rate, preset)
+    done = master(audio, sample_rate, in_place=True)
+    if target is not None:
+        share = spectral_balance(done.audio, sample_rate)["share_above_1k"]
+        if share > 0 and abs(share / target - 1) > TILT_TOLERANCE:
+            extra = tilt_eq(done.audio, sample_rate, min(0.95, target * target / share))
+            tilt += extra
+            done = master(done.audio, sample_rate, in_place=True)
+    return done, round(tilt, 2)
