@@ -1,5 +1,5 @@
 """Export: a mastered track -> WAV, MP3 and FLAC files (44.1 kHz, 16-bit, TPDF-dithered once), tagged;
-and the stems as plain WAVs.
+and the stems as float WAVs that sum to the pre-master mix.
 
     from app.deliver.export import export_track
     export_track(final, SAMPLE_RATE, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"})
@@ -19,8 +19,8 @@ from app.errors import BadValueError, OutputError
 from app.files import atomic_path
 
 MP3_BITRATE = "320k"
-# Stems are for remixing: one louder than this peak is scaled down to it rather than clipped.
-STEM_PEAK = 0.89
+# Stems are for remixing: 32-bit float keeps each at the mix's gain staging, unrounded and unclipped.
+STEM_SUBTYPE = "FLOAT"
 
 
 def _dither_to_int16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -147,22 +147,17 @@ def export_track(
     return written
 
 
-def write_stem(audio: np.ndarray, path: Path) -> Path:
-    """Write a stem (2, n) at SAMPLE_RATE as a 16-bit WAV, undithered, scaled down to STEM_PEAK when
-    louder (stems are for remixing: keep them unclipped). Returns the path.
-
-    audio may be a SpilledAudio (app/audio/spill.py); either is written block by block."""
+def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write a stem (2, n) as a 32-bit float WAV, exactly as it sits in the mix (the mix's own gain
+    staging, no rescaling, nothing clipped): the stems of a track summed give its pre-master mix.
+    Returns the path. audio may be a SpilledAudio (app/audio/spill.py); either is written block by
+    block."""
     import soundfile as sf
 
-    from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block
+    from app.audio.spill import SPILL_BLOCK_FRAMES, read_block
 
-    if isinstance(audio, SpilledAudio):
-        peak = audio.peak
-    else:
-        peak = max(float(audio.max(initial=0.0)), -float(audio.min(initial=0.0))) if audio.size else 0.0
-    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", SAMPLE_RATE, audio.shape[0], subtype="PCM_16",
+    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), audio.shape[0], subtype=STEM_SUBTYPE,
                                                 format="WAV") as out:
         for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
-            block = read_block(audio, start, start + SPILL_BLOCK_FRAMES)
-            out.write((block / peak * STEM_PEAK if peak > STEM_PEAK else block).T)
+            out.write(read_block(audio, start, start + SPILL_BLOCK_FRAMES).T)
     return path
