@@ -553,13 +553,13 @@ PRESETS: dict[str, dict] = {
         "drive_db": 0.0, "makeup_db": 0.0, "highpass_hz": 30.0, "lowpass_hz": None,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.0, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.0,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
-        "pump_db": 0.0, "room_db": None, "tilt_share": 0.12,
+        "pump_db": 0.0, "room_db": None, "tilt_share": 0.14,
     },
     "default": {
         "drive_db": 4.0, "makeup_db": 0.0, "highpass_hz": 40.0, "lowpass_hz": 9000.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.6, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.06,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
-        "pump_db": 3.0, "room_db": -16.0, "tilt_share": 0.09,
+        "pump_db": 3.0, "room_db": -16.0, "tilt_share": 0.12,
     },
     "dusty": {
         "drive_db": 6.0, "makeup_db": 0.0, "highpass_hz": 90.0, "lowpass_hz": 3500.0,
@@ -571,13 +571,13 @@ PRESETS: dict[str, dict] = {
         "drive_db": 12.0, "makeup_db": -1.0, "highpass_hz": 40.0, "lowpass_hz": 7000.0,
         "wow_rate_hz": 0.6, "wow_depth_ms": 2.5, "flutter_rate_hz": 7.0, "flutter_depth_ms": 0.15,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": -60.0,
-        "pump_db": 4.0, "room_db": -16.0, "tilt_share": 0.07,
+        "pump_db": 4.0, "room_db": -16.0, "tilt_share": 0.08,
     },
     "cassette": {
         "drive_db": 8.0, "makeup_db": -0.5, "highpass_hz": 120.0, "lowpass_hz": 6000.0,
         "wow_rate_hz": 0.8, "wow_depth_ms": 1.2, "flutter_rate_hz": 9.0, "flutter_depth_ms": 0.2,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": -50.0,
-        "pump_db": 3.0, "room_db": -18.0, "tilt_share": None,
+        "pump_db": 3.0, "room_db": -18.0, "tilt_share": 0.07,
     },
     "radio": {
         "drive_db": 10.0, "makeup_db": 0.0, "highpass_hz": 400.0, "lowpass_hz": 3000.0,

@@ -61,7 +61,7 @@ def section_frames(song: Song, needs: set[str], n: int, sample_rate: int,
     """(start, stop) sample ranges of the sections whose layers hold all of `needs`, in order, at most
     max_s seconds in all (None: no limit); [] when no section does."""
     per_beat = 60.0 / song.tempo_bpm * sample_rate
-    left = math.inf if max_s is None else max_s * sample_rate
+    left = n if max_s is None else int(max_s * sample_rate)
     frames = []
     for section in song.sections:
         if not needs <= section.layers or left <= 0:
