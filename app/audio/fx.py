@@ -552,36 +552,42 @@ PRESETS: dict[str, dict] = {
     "clean": {
         "drive_db": 0.0, "makeup_db": 0.0, "highpass_hz": 30.0, "lowpass_hz": None,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.0, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.0,
+        "highpass_order": 1, "lowpass_order": 4,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
         "pump_db": 0.0, "room_db": None, "tilt_share": 0.14,
     },
     "default": {
         "drive_db": 4.0, "makeup_db": 0.0, "highpass_hz": 40.0, "lowpass_hz": 9000.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.6, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.06,
+        "highpass_order": 1, "lowpass_order": 4,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
         "pump_db": 3.0, "room_db": -16.0, "tilt_share": 0.12,
     },
     "dusty": {
         "drive_db": 6.0, "makeup_db": 0.0, "highpass_hz": 90.0, "lowpass_hz": 3500.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.9, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.08,
+        "highpass_order": 1, "lowpass_order": 4,
         "bit_depth": 10, "downsample_hz": 11025.0, "noise_dbfs": -46.0,
         "pump_db": 3.0, "room_db": -18.0, "tilt_share": 0.05,
     },
     "tape": {
         "drive_db": 12.0, "makeup_db": -1.0, "highpass_hz": 40.0, "lowpass_hz": 7000.0,
         "wow_rate_hz": 0.6, "wow_depth_ms": 2.5, "flutter_rate_hz": 7.0, "flutter_depth_ms": 0.15,
+        "highpass_order": 1, "lowpass_order": 4,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": -60.0,
         "pump_db": 4.0, "room_db": -16.0, "tilt_share": 0.08,
     },
     "cassette": {
         "drive_db": 8.0, "makeup_db": -0.5, "highpass_hz": 120.0, "lowpass_hz": 6000.0,
         "wow_rate_hz": 0.8, "wow_depth_ms": 1.2, "flutter_rate_hz": 9.0, "flutter_depth_ms": 0.2,
+        "highpass_order": 2, "lowpass_order": 4,
         "bit_depth": None, "downsample_hz": None, "noise_dbfs": -50.0,
         "pump_db": 3.0, "room_db": -18.0, "tilt_share": 0.07,
     },
     "radio": {
         "drive_db": 10.0, "makeup_db": 0.0, "highpass_hz": 400.0, "lowpass_hz": 3000.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.0, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.0,
+        "highpass_order": 4, "lowpass_order": 4,
         "bit_depth": 12, "downsample_hz": None, "noise_dbfs": -52.0,
         "pump_db": 5.0, "room_db": None, "tilt_share": None,
     },
@@ -597,7 +603,8 @@ PRESET_DESCRIPTIONS = {
 }
 # The parameters of a preset that build its chain (the others are read by the mix and the master).
 CHAIN_PARAMETERS = ("drive_db", "makeup_db", "highpass_hz", "lowpass_hz", "wow_rate_hz", "wow_depth_ms",
-                    "flutter_rate_hz", "flutter_depth_ms", "bit_depth", "downsample_hz", "noise_dbfs")
+                    "flutter_rate_hz", "flutter_depth_ms", "highpass_order", "lowpass_order", "bit_depth",
+                    "downsample_hz", "noise_dbfs")
 
 
 def preset_parameters(preset: str) -> dict:
@@ -625,7 +632,8 @@ def lofi_chain(preset: str = "default", **overrides) -> Chain:
     if p["noise_dbfs"] is not None:
         chain.append(Hiss(level_dbfs=p["noise_dbfs"]))
     if p["highpass_hz"] or p["lowpass_hz"]:
-        chain.append(ToneFilter(highpass_hz=p["highpass_hz"], lowpass_hz=p["lowpass_hz"]))
+        chain.append(ToneFilter(highpass_hz=p["highpass_hz"], lowpass_hz=p["lowpass_hz"],
+                                highpass_order=int(p["highpass_order"]), lowpass_order=int(p["lowpass_order"])))
     if p["wow_depth_ms"] or p["flutter_depth_ms"]:
         chain.append(
             WowFlutter(
