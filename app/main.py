@@ -230,8 +230,11 @@ def _instruments(args) -> int:
 def _effects(args) -> int:
     from app.audio.loops import discover_effects, format_listing
 
+    from app.audio.fx import format_presets
+
     effects, skipped = discover_effects()
     print(format_listing(effects, skipped))
+    print(f"\n{format_presets()}")
     return 0
 
 
@@ -262,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"harmony richness 0-1: triads and sevenths .. 9ths, 11ths, 13ths (default {DEFAULT_COLOUR:g})")
     p.add_argument("--energy", type=_number(*RANGES["energy"]),
                    help=f"density and activity of every part 0-1 (default {DEFAULT_ENERGY:g})")
-    p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
+    p.add_argument("--lofi-preset", help="clean, default, dusty, tape, cassette or radio (see `effects`)")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")

@@ -607,6 +607,13 @@ CHAIN_PARAMETERS = ("drive_db", "makeup_db", "highpass_hz", "lowpass_hz", "wow_r
                     "downsample_hz", "noise_dbfs")
 
 
+def format_presets() -> str:
+    """The lo-fi presets, one line each with its description (for `effects` and --help)."""
+    width = max(len(name) for name in PRESETS)
+    return "\n".join([f"Lo-fi presets ({len(PRESETS)}, --lofi-preset):"]
+                     + [f"  {name:<{width}}  {PRESET_DESCRIPTIONS[name]}" for name in PRESETS])
+
+
 def preset_parameters(preset: str) -> dict:
     """A preset's parameters (a copy); BadValueError naming the presets for an unknown name."""
     if preset not in PRESETS:

@@ -42,7 +42,7 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--beats", metavar="LIST", help="beat pool: 'generated' (the default), loop names (see `effects`), 'none'")
     p.add_argument("--drum-kits", metavar="LIST", help="kit pool for the generated drums (see `instruments`; default Jazz)")
     p.add_argument("--ambience", metavar="LIST", help="ambience pool, NAME[:LEVEL_DB] each; 'none' allowed")
-    p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape")
+    p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape, cassette, radio")
     p.add_argument("--swing-range", metavar="A-B", help="swing range 0.5-0.75 (default 0.54-0.62)")
     p.add_argument("--temperature", type=number_arg(*RANGES["temperature"]), help="creativity 0.1-2.0 (default 1.0)")
     colour = p.add_mutually_exclusive_group()

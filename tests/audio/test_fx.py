@@ -293,3 +293,9 @@ def test_narrow_band_presets_cut_the_lows_and_the_highs(preset):
 def test_every_preset_but_clean_pumps_under_the_kick():
     assert fx.PRESETS["clean"]["pump_db"] == 0
     assert all(p["pump_db"] >= 2 for name, p in fx.PRESETS.items() if name != "clean")
+
+
+def test_effects_lists_every_preset_with_its_description():
+    listing = fx.format_presets()
+    for name, text in fx.PRESET_DESCRIPTIONS.items():
+        assert f"{name}" in listing and text in listing
