@@ -4,6 +4,7 @@
     python -m app.main generate_music --yes      # a track with every default, no questions
     python -m app.main train                     # retrain the models (Bach chorales; data/groove for drums)
     python -m app.main evaluate --count 20       # musical figures of generated songs vs the corpus
+    python -m app.main evaluate --mix --count 5  # the mix's loudness and tone figures over generated tracks
     python -m app.main instruments               # SoundFont presets you can choose
     python -m app.main effects                   # beat loops and ambience you can choose
 """
@@ -203,6 +204,12 @@ def _evaluate(args) -> int:
     check_range("minutes", args.minutes, *RANGES["minutes"])
     check_range("temperature", args.temperature, *RANGES["temperature"])
     check_range("seed", args.seed, 0, SEED_MAX)
+    if args.mix:
+        from app.report.mix_figures import evaluate_mix, format_mix_report
+
+        report = evaluate_mix(count=args.count, minutes=args.minutes, seed=args.seed, preset=args.lofi_preset)
+        print(json_text(report, "mix report").rstrip("\n") if args.json else format_mix_report(report))
+        return 0
     if args.drums:
         from app.report.drum_figures import evaluate_drums, format_drum_report
 
@@ -297,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
     p.add_argument("--drums", action="store_true", help="the drum model's figures beside the validation grooves instead")
+    p.add_argument("--mix", action="store_true",
+                   help="the mix's figures instead: per-part loudness, spectral balance, loudness, true peak")
+    p.add_argument("--lofi-preset", default="default", help="with --mix: the preset the tracks are made with")
     p.set_defaults(func=_evaluate)
 
     from app.release.cli import add_batch_parser

@@ -7,7 +7,7 @@ Field order is the order of the keys in manifest.json.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from app.release.plan import TrackPlan
 
@@ -93,6 +93,7 @@ class ManifestRow:
     compliance: Compliance | None
     passages: list[str]  # the 8-bar passage hashes of the originality guard
     plan: TrackPlan
+    levels: dict = field(default_factory=dict)  # per-part loudness in section A (the sidecar's 'levels')
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -157,7 +157,7 @@ def _made_row(task: TrackTask, result, finals: dict[str, Path], regenerated: lis
         effects=TrackEffects(beat=(s["beat"] or {}).get("name", "none"),
                              ambience=[f"{a['name']}:{a['level_db']:g}" for a in s["ambience"]],
                              lofi_preset=plan.lofi_preset, swing=plan.swing),
-        regenerated=regenerated, compliance=compliance,
+        regenerated=regenerated, compliance=compliance, levels=dict(s["levels"]),
     )  # fmt: skip
 
 
