@@ -165,8 +165,12 @@ class _Gained:
 
 
 def _chunk(audio, start: int, stop: int) -> np.ndarray:
-    """A new float32 array of samples start..stop of an array or a _Gained."""
-    return audio.chunk(start, stop) if isinstance(audio, _Gained) else audio[:, start:stop].copy()
+    """A new float32 array of samples start..stop of an array, a _Gained or a SpilledAudio (read)."""
+    if isinstance(audio, _Gained):
+        return audio.chunk(start, stop)
+    if hasattr(audio, "read"):  # a SpilledAudio: read from disk, never whole
+        return audio.read(start, stop)
+    return audio[:, start:stop].copy()
 
 
 def _control_block(sample_rate: int) -> int:
@@ -392,6 +396,26 @@ def _glue_reduction_db(level_lufs: np.ndarray, threshold_lufs: float, ratio: flo
     return np.maximum(level_lufs - threshold_lufs, 0.0) * (1 - 1 / ratio)
 
 
+def _short_term(model: _LoudnessModel, n: int, sample_rate: int, window_s: float, hop_s: float):
+    """(times_s, LUFS) every hop_s over windows of window_s from a _LoudnessModel's block energies."""
+    per_s = sample_rate / model.block
+    energy = model.energy[: -(-n // model.block)]
+    win, hop = max(1, round(window_s * per_s)), max(1, round(hop_s * per_s))
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    starts = np.arange(0, max(1, energy.size - win + 1), hop)
+    ends = np.minimum(starts + win, energy.size)
+    mean_square = (csum[ends] - csum[starts]) / (np.maximum(1, ends - starts) * model.block)
+    times = (starts + (ends - starts) / 2) / per_s
+    return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
+
+
+def short_term_curve(audio, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
+    """(times_s, LUFS): short-term loudness (K-weighted, window_s windows every hop_s) of audio
+    (channels, n), an array or a SpilledAudio read block by block (the picture's loudness lanes)."""
+    model = _LoudnessModel(audio, sample_rate, _control_block(int(sample_rate)))
+    return _short_term(model, audio.shape[1], sample_rate, window_s, hop_s)
+
+
 @dataclass
 class Mastered:
     """A mastered track and its figures, measured on the result: BS.1770 integrated loudness, and
@@ -407,16 +431,7 @@ class Mastered:
     def short_term_lufs(self, window_s: float = 3.0, hop_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(times_s, LUFS) every hop_s over windows of window_s, from the K-weighted energy the final
         measurement already summed (no second filtering pass)."""
-        model = self._loudness
-        per_s = self._sample_rate / model.block
-        energy = model.energy[: -(-self.audio.shape[1] // model.block)]
-        win, hop = max(1, round(window_s * per_s)), max(1, round(hop_s * per_s))
-        csum = np.concatenate([[0.0], np.cumsum(energy)])
-        starts = np.arange(0, max(1, energy.size - win + 1), hop)
-        ends = np.minimum(starts + win, energy.size)
-        mean_square = (csum[ends] - csum[starts]) / (np.maximum(1, ends - starts) * model.block)
-        times = (starts + (ends - starts) / 2) / per_s
-        return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
+        return _short_term(self._loudness, self.audio.shape[1], self._sample_rate, window_s, hop_s)
 
     @functools.cached_property
     def true_peak_dbtp(self) -> float:

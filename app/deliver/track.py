@@ -130,12 +130,16 @@ def _write_midis(track: Delivery, dirs: OutputDirs, name: str, stage) -> dict[st
 
 
 def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
-    """The track's picture (piano roll, loudness, key facts) at `path`; sidecar(files) gives the facts."""
+    """The track's picture (piano roll, loudness, per-part loudness lanes, key facts, levels) at `path`;
+    sidecar(files) gives the facts."""
     from app.report.pictures import track_picture
 
+    from app.audio.master import short_term_curve
+
     facts = sidecar({}).to_json()
+    lanes = {name: short_term_curve(layer, SAMPLE_RATE) for name, layer in track.layers.items()}
     return track_picture(track.song, track.mastered.audio, SAMPLE_RATE, facts, path,
-                         loudness=track.mastered.short_term_lufs())
+                         loudness=track.mastered.short_term_lufs(), lanes=lanes)
 
 
 def _programs(choices: Choices) -> dict[str, int]:
