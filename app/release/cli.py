@@ -56,6 +56,8 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--preset", metavar="FILE", help="TOML file with any of these options (keys use underscores)")
     p.add_argument("--mix-minutes", type=number_arg(0.1, 600),
                    help="also write one continuous mix of this length (0.1-600 minutes) with a tracklist")
+    p.add_argument("--stems", action="store_true", default=None,
+                   help="also deliver each track's stems (32-bit float WAVs that sum to its pre-master mix) in stems/")
     p.add_argument("--crossfade", type=number_arg(0, 15), help="crossfade between tracks in the mix, 0-15 s (default 4)")
 
     def run(args):

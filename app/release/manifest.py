@@ -159,7 +159,7 @@ def new_release(req: BatchRequest) -> tuple[Path, Manifest]:
     folder = req.out / safe_name(album)
     titles = make_titles(req.count, seed, taken_titles | {album})
     release = Release(album=album, artist=req.artist, seed=seed, count=req.count, formats=list(req.formats),
-                      folder=folder.name, cover="cover.jpg")
+                      folder=folder.name, cover="cover.jpg", stems=req.stems)
     plans = plan_release(req, seed, titles)
     manifest = Manifest(version=MANIFEST_VERSION, request=req.identity(), release=release,
                         tracks=[pending_row(p, release) for p in plans], mix=None)

@@ -123,6 +123,7 @@ class Release:
     formats: list[str]
     folder: str
     cover: str
+    stems: bool = False  # the tracks' stems are delivered in stems/<track>/ (batch --stems)
 
 
 @dataclass

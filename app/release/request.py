@@ -27,7 +27,7 @@ DEFAULT_POOLS = {
 OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artist", "album", "seed", "keys", "modes",
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
-           "energies", "energy_range", "drum_kits")
+           "energies", "energy_range", "drum_kits", "stems")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -64,11 +64,12 @@ class BatchRequest:
     out: Path = field(default_factory=lambda: paths.OUTPUT_ROOT / "releases")
     mix_minutes: float | None = None
     crossfade: float = 4.0
+    stems: bool = False  # each track's stems (float WAVs that sum to its pre-master mix) in stems/<track>/
 
     def identity(self) -> dict:
         """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
         data = asdict(self)
-        for name in ("jobs", "out", "mix_minutes", "crossfade"):
+        for name in ("jobs", "out", "mix_minutes", "crossfade", "stems"):
             data.pop(name)
         if data["drum_kits"] is None:  # releases made before the option resume with the same identity
             data.pop("drum_kits")
@@ -167,6 +168,10 @@ def request_from_args(args) -> BatchRequest:
             if not isinstance(given[name], (int, float)) or isinstance(given[name], bool):
                 raise BadValueError(f"{name} must be a number, got {given[name]!r}")
             setattr(req, name, float(given[name]))
+    if given["stems"] is not None:
+        if not isinstance(given["stems"], bool):
+            raise BadValueError(f"stems must be true or false, got {given['stems']!r}")
+        req.stems = given["stems"]
     if given["minutes_range"] is not None:
         req.minutes, req.minutes_range = None, _parse_range(given["minutes_range"], "minutes range")
     elif given["minutes"] is not None:
