@@ -1,12 +1,21 @@
-"""Layering: the music stems become one bus, the lo-fi chain colours it, and pydub lays the beat and the
-ambience over it.
+"""Layering. A song's mix (mix_song, what generate_music and batch use): every layer is set by its
+loudness where it plays (app/audio/levels.py), finished on its own (gain, kick shelf, the pump under
+the kick, the intro's low-pass, the fades) and the mix is their float sum, so the stems written from
+the layers add up to it; a room return (pedalboard's reverb) on the keys and the snare/hats band is
+one more layer. The preset's colour, the tilt EQ and the limiter come after (master.master_song).
+
+    from app.audio.mix import mix_song
+    mixed = mix_song(song, stems, beat=None, ambience=[(rain, -24.0)], preset="default")
+    mixed.audio, mixed.layers, mixed.levels
+
+mix_track is the plain layering of loops over a music bus (scripts and benchmarks use it):
 
     from app.audio.mix import mix_track
     mixed = mix_track({"melody": m, "chords": c, "bass": b}, beat=loop, ambience=[(rain, -18.0)])
 
-Levels: the music bus is set to MUSIC_BUS_RMS_DBFS (-18 dBFS RMS) before layering, and every layer's
-level (beat_gain_db, each ambience level_db) is in dB relative to that bus RMS, so a layer's level does
-not depend on how loud its WAV happened to be recorded. Mastering sets the final loudness afterwards.
+There the music bus is set to MUSIC_BUS_RMS_DBFS (-18 dBFS RMS) after the lo-fi chain, and every
+layer's level (beat_gain_db, each ambience level_db) is in dB relative to that bus RMS; pydub lays the
+layers over it. Mastering sets the final loudness afterwards.
 """
 
 from __future__ import annotations
