@@ -28,7 +28,7 @@ import numpy as np
 
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
-from app.audio.drum_bus import DRUM_GAIN_DB, drum_bus
+from app.audio.drum_bus import drum_bus
 from app.audio.fx import (as_stereo, duck, kick_envelope, kick_envelope_control, lofi_chain, run_chunked,
                           upsample_linear_range)
 from app.audio.levels import Staging, section_loudness, stage_levels
