@@ -37,8 +37,8 @@ BASS_LU = -5.0  # target window 2-8 LU under the chords
 BASS_SPLIT_HZ = 100.0
 BASS_SUB_MAX_LU = 0.0
 DRUMS_LU = -0.5  # the whole kit; target window -3..+1 LU from the music bus
-BACKBEAT_LU = -2.0  # the snare/hats band; the same window
-KICK_SPREAD_LU = 2.0  # the whole kit at most this over its snare/hats band: the kick never swamps it
+BACKBEAT_LU = -1.5  # the snare/hats band; the same window
+KICK_SPREAD_LU = 1.5  # the whole kit at most this over its snare/hats band: the kick never swamps it
 DRUM_SPLIT_HZ = 150.0
 KICK_SHELF_RANGE_DB = (-12.0, 6.0)
 MEASURE_MAX_S = 30.0  # staging measures at most this much of each part's sections
@@ -236,8 +236,9 @@ def _stage_drums(song: Song, stems: dict, drums, n: int, sample_rate: int, stagi
                  duck=None, duck_db: float = 0.0) -> None:
     """The drum layer's gain and kick shelf against the music bus (pumping by duck_db under the kick
     envelope duck(start, stop), when given) where the full kit plays."""
-    frames = (section_frames(song, {"beat"}, n, sample_rate) or section_frames(song, {"drums"}, n, sample_rate)
-              or _whole_frames(n, sample_rate))
+    # where the full kit plays under the melody (A, B: where it is heard against it), else any beat
+    frames = (section_frames(song, {"beat", "melody"}, n, sample_rate) or section_frames(song, {"beat"}, n, sample_rate)
+              or section_frames(song, {"drums"}, n, sample_rate) or _whole_frames(n, sample_rate))
     bus = _bus(stems, frames, staging.gains_db)
     if duck is not None and duck_db:
         bus *= np.exp(np.concatenate([duck(start, stop) for start, stop in frames])
