@@ -690,7 +690,7 @@ def finish_mix(audio: np.ndarray, sample_rate: int, preset: str = "default") -> 
     return tilt_eq(audio, sample_rate, parameters["tilt_share"])
 
 
-TILT_TOLERANCE = 0.1  # a master whose share above 1 kHz is this far (relative) off the aim gets a second pass
+TILT_TOLERANCE = 0.2  # a master whose share above 1 kHz is this far (relative) off the aim gets a second pass
 
 
 def master_song(audio: np.ndarray, sample_rate: int, preset: str = "default") -> tuple[Mastered, float]:
