@@ -367,12 +367,27 @@ def fade(audio: np.ndarray, sample_rate: int, fade_in_s: float = 0.0, fade_out_s
     n_in = min(n, int(round(fade_in_s * sample_rate)))
     n_out = min(n, int(round(fade_out_s * sample_rate)))
     if n_in > 1:
-        out[:, :n_in] *= np.sin(np.linspace(0, np.pi / 2, n_in, dtype=np.float32))
+        out[:, :n_in] *= fade_gain(0, n_in, n, n_in, 0)
     if n_out > 1:
-        curve = np.cos(np.linspace(0, np.pi / 2, n_out, dtype=np.float32))
-        curve[-1] = 0.0  # float32 cos(pi/2) is 4e-8, not silence
-        out[:, n - n_out :] *= curve
+        out[:, n - n_out:] *= fade_gain(n - n_out, n, n, 0, n_out)
     return out
+
+
+def fade_gain(start: int, stop: int, n: int, fade_in: int, fade_out: int) -> np.ndarray:
+    """The gain of `fade` over samples start..stop of an n-sample signal (float32): a sine quarter
+    wave over the first fade_in samples, a cosine one over the last fade_out (its last sample exactly
+    0), 1 between. Block by block, a long layer is faded without being held whole."""
+    index = np.arange(start, stop, dtype=np.float64)
+    gain = np.ones(stop - start)
+    if fade_in > 1:
+        inside = index < fade_in
+        gain[inside] = np.sin(index[inside] / (fade_in - 1) * (np.pi / 2))
+    if fade_out > 1:
+        first = n - fade_out
+        inside = index >= first
+        gain[inside] *= np.cos((index[inside] - first) / (fade_out - 1) * (np.pi / 2))
+        gain[index == n - 1] = 0.0  # cos(pi/2) in floating point is 6e-17, not silence
+    return gain.astype(np.float32)
 
 
 @dataclass

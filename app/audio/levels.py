@@ -144,13 +144,18 @@ def highpass_fft(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.nd
     return np.fft.irfft(spectrum, n=n_fft, axis=-1)[:, :m].astype(np.float32)
 
 
-def kick_shelf_part(audio: np.ndarray, sample_rate: int, board=None) -> np.ndarray:
-    """The part of `audio` the kick shelf scales: a first-order low-pass at DRUM_SPLIT_HZ (pedalboard);
-    audio minus it is the rest, so the two always sum back to the drums."""
+def kick_splitter():
+    """The filter kick_shelf_part runs (keep one per layer to carry its state from block to block)."""
     import pedalboard
 
-    board = board or pedalboard.LowpassFilter(cutoff_frequency_hz=DRUM_SPLIT_HZ)
-    return board(np.asarray(audio, np.float32), sample_rate, reset=False)
+    return pedalboard.LowpassFilter(cutoff_frequency_hz=DRUM_SPLIT_HZ)
+
+
+def kick_shelf_part(audio: np.ndarray, sample_rate: int, splitter=None) -> np.ndarray:
+    """The part of `audio` the kick shelf scales: a first-order low-pass at DRUM_SPLIT_HZ (pedalboard);
+    audio minus it is the snare/hats side, so the two always sum back to the drums. splitter: a
+    kick_splitter() carried over consecutive blocks (None: a fresh one)."""
+    return (splitter or kick_splitter())(np.asarray(audio, np.float32), sample_rate, reset=False)
 
 
 def _lufs(audio: np.ndarray, sample_rate: int) -> float:

@@ -29,8 +29,8 @@ import numpy as np
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
 from app.audio.drum_bus import drum_bus
-from app.audio.fx import (as_stereo, duck, kick_envelope, kick_envelope_control, lofi_chain, run_chunked,
-                          upsample_linear_range)
+from app.audio.fx import (as_stereo, duck, fade_gain, kick_envelope, kick_envelope_control, lofi_chain,
+                          run_chunked, upsample_linear_range)
 from app.audio.levels import Staging, section_loudness, stage_levels
 from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block, spill
 
@@ -340,6 +340,8 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
     parameters = preset_parameters(preset)
     n = next(iter(stems.values())).shape[1]
     stems, drums = split_drums(stems, sample_rate)
+    if not stems:
+        raise BadValueError("no music stems to mix")
     kit, kit_name = (drums, "drums") if drums is not None else (None, None)
     if beat is not None:
         kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
@@ -392,13 +394,11 @@ class _LayerFinisher:
 
     def __call__(self, layer, gain_db: float, *, duck=None, duck_db: float = 0.0, kick_shelf_db: float = 0.0,
                  intro: bool = True) -> SpilledAudio:
-        import pedalboard
-
-        from app.audio.levels import DRUM_SPLIT_HZ
+        from app.audio.levels import kick_shelf_part, kick_splitter
 
         gain = np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else np.float32(0.0)
         shelf = np.float32(10 ** (kick_shelf_db / 20) - 1)
-        lowpass = pedalboard.LowpassFilter(cutoff_frequency_hz=DRUM_SPLIT_HZ) if kick_shelf_db else None
+        splitter = kick_splitter() if kick_shelf_db else None
         per_unit = np.float32(-duck_db * math.log(10) / 20)
         out = SpilledAudio()
         head = self.head if intro else 0
@@ -408,30 +408,16 @@ class _LayerFinisher:
             block = np.zeros((2, stop - start), np.float32)
             source = read_block(layer, start, stop)
             block[:, : source.shape[1]] = source
-            if lowpass is not None:  # the kick shelf: the drums plus (shelf - 1) x their low band
-                block += lowpass(block, self.sample_rate, reset=False) * shelf
+            if splitter is not None:  # the kick shelf: the drums plus (shelf - 1) x their low band
+                block += kick_shelf_part(block, self.sample_rate, splitter) * shelf
             block *= gain
             if duck is not None and duck_db:
                 block *= np.exp(duck(start, stop) * per_unit)
             if start == 0 and head:
                 filter_intro(block, self.song, sample_rate=self.sample_rate)
-            block *= self._fade_gain(start, stop)
+            block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
             out.append(block)
         return out
-
-    def _fade_gain(self, start: int, stop: int) -> np.ndarray:
-        """The equal-power fade-in and fade-out of fx.fade over samples start..stop (float32)."""
-        index = np.arange(start, stop, dtype=np.float64)
-        gain = np.ones(stop - start)
-        if self.fade_in > 1:
-            inside = index < self.fade_in
-            gain[inside] = np.sin(index[inside] / (self.fade_in - 1) * np.pi / 2)
-        if self.fade_out > 1:
-            first = self.n - self.fade_out
-            inside = index >= first
-            gain[inside] *= np.cos((index[inside] - first) / (self.fade_out - 1) * np.pi / 2)
-            gain[index == self.n - 1] = 0.0
-        return gain.astype(np.float32)
 
 
 # The room: a short, damped room (pedalboard's Freeverb) fed by the keys and the drums' snare/hats
@@ -448,7 +434,7 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     melody plays; None when nothing feeds it."""
     import pedalboard
 
-    from app.audio.levels import DRUM_SPLIT_HZ, excerpt, section_frames
+    from app.audio.levels import excerpt, kick_shelf_part, kick_splitter, section_frames
     from app.audio.master import integrated_lufs
 
     sends = [layers[p] for p in KEY_PARTS if p in layers]
@@ -460,14 +446,14 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     reverb = pedalboard.Pedalboard([
         pedalboard.Reverb(room_size=ROOM_SIZE, damping=ROOM_DAMPING, wet_level=1.0, dry_level=0.0, width=1.0),
         pedalboard.HighpassFilter(cutoff_frequency_hz=ROOM_RETURN_HIGHPASS_HZ)])
-    kick = pedalboard.LowpassFilter(cutoff_frequency_hz=DRUM_SPLIT_HZ)
+    splitter = kick_splitter()
     raw = SpilledAudio()
     for start in range(0, n, SPILL_BLOCK_FRAMES):
         stop = min(n, start + SPILL_BLOCK_FRAMES)
         send = sum(read_block(layers[p], start, stop) for p in KEY_PARTS if p in layers)
         if kit_name:
             drums = read_block(layers[kit_name], start, stop)
-            send = send + drums - kick(drums, sample_rate, reset=False)
+            send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
         raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False))
     frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
     dry = excerpt(sum_layers({k: layers[k] for k in (*KEY_PARTS, kit_name) if k in layers}, n), frames)
