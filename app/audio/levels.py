@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.audio.spill import read_block
+from app.config import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from app.music.song import Song
@@ -176,7 +177,7 @@ def _scaled(audio: np.ndarray, gain_db: float) -> np.ndarray:
     return audio * np.float32(10 ** (gain_db / 20))
 
 
-def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_rate: int = 44100, *,
+def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_rate: int = SAMPLE_RATE, *,
                  duck=None, duck_db: float = 0.0) -> Staging:
     """Gains (dB) for the music stems, the drum layer ('drums' key, with kick_shelf_db) and each
     ambience bed ('ambience0', 'ambience1', ...) that meet the targets in the module docstring.
