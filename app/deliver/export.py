@@ -147,6 +147,20 @@ def export_track(
     return written
 
 
+# libsndfile's SFC_SET_ADD_PEAK_CHUNK: a float WAV's PEAK chunk holds the time it was written, so the
+# same stem would never be the same bytes twice (the golden test hashes them).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _no_peak_chunk(sound_file) -> None:
+    """Ask libsndfile (through soundfile's own handle) not to write a PEAK chunk; before any frame."""
+    import soundfile
+
+    snd, ffi = getattr(soundfile, "_snd", None), getattr(soundfile, "_ffi", None)
+    if snd is not None and ffi is not None:
+        snd.sf_command(sound_file._file, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
+
+
 def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write a stem (2, n) as a 32-bit float WAV, exactly as it sits in the mix (the mix's own gain
     staging, no rescaling, nothing clipped): the stems of a track summed give its pre-master mix.
@@ -158,6 +172,7 @@ def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) ->
 
     with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), audio.shape[0], subtype=STEM_SUBTYPE,
                                                 format="WAV") as out:
+        _no_peak_chunk(out)
         for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
             out.write(read_block(audio, start, start + SPILL_BLOCK_FRAMES).T)
     return path

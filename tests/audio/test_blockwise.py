@@ -111,3 +111,12 @@ def test_the_drum_bus_in_place_equals_the_drum_bus():
         audio = noise.copy()
         effect.process_in_place(audio, 44100)
         assert np.array_equal(audio, expected)
+
+
+def test_a_stem_written_twice_is_the_same_bytes(tmp_path):
+    """Float WAVs carry no PEAK chunk (its timestamp would change the bytes of every run)."""
+    audio = _music(1.0)
+    write_stem(audio, tmp_path / "one.wav")
+    write_stem(audio, tmp_path / "two.wav")
+    data = (tmp_path / "one.wav").read_bytes()
+    assert data == (tmp_path / "two.wav").read_bytes() and b"PEAK" not in data
