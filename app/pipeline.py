@@ -4,7 +4,8 @@ wizard, the flags, replay and batch make. Each stage is one function with plain 
     compose   app/music/compose.py   TrackSpec + Choices + models -> Song (with its sections' layers)
     render    app/audio/render.py    Song + SoundFont presets     -> stems {part: (2, n)}
     mix       app/audio/mix.py       Song + stems + beat/ambience -> MixedSong (the mix and its layers)
-    master    app/audio/master.py    the mix                      -> Mastered (-14 LUFS, <= -1 dBTP)
+    master    app/audio/master.py    the mix                      -> Mastered: the preset's colour, the tilt
+                                                                     EQ, -14 LUFS, <= -1 dBTP (master_song)
     deliver   app/deliver/track.py   all of the above             -> files under a free name, TrackResult
 
 Files of a track named NAME: data/midi/NAME.mid (+ NAME_<part>.mid), data/wav/NAME_<stem>.wav,

@@ -403,7 +403,7 @@ class _LayerFinisher:
         out = SpilledAudio()
         head = self.head if intro else 0
         edges = [0, head] if head else [0]
-        edges += list(range(edges[-1] + SPILL_BLOCK_FRAMES, self.n, SPILL_BLOCK_FRAMES)) + [self.n]
+        edges = sorted(set(edges + list(range(edges[-1] + SPILL_BLOCK_FRAMES, self.n, SPILL_BLOCK_FRAMES)) + [self.n]))
         for start, stop in zip(edges, edges[1:]):
             block = np.zeros((2, stop - start), np.float32)
             source = read_block(layer, start, stop)
