@@ -456,7 +456,7 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
             send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
         raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False))
     frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
-    dry = excerpt(sum_layers({k: layers[k] for k in (*KEY_PARTS, kit_name) if k in layers}, n), frames)
+    dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
     wet = excerpt(raw, frames)
     if dry.shape[1] < 0.4 * sample_rate:
         return None
