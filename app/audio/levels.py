@@ -8,9 +8,10 @@ sidecar, the batch manifest and `evaluate --mix` report.
 
 The targets (all relative to the chords, or to the music bus of melody + chords + bass):
 - the melody MELODY_LU from the chords where both play (the lead is heard over the Rhodes);
-- the bass BASS_LU under the chords, measured on its BASS_SPLIT_HZ-and-up copy (what carries on small
-  speakers: K-weighting alone lets a sub-heavy bass read quiet), with a sub-bass check: the whole bass
-  at most BASS_SUB_MAX_LU over the chords;
+- the bass BASS_LU under the chords, measured on its BASS_SPLIT_HZ-and-up copy (what small speakers
+  play: K-weighting counts the sub almost fully, so a sub-heavy bass reads loud yet sounds thin on a
+  phone), with a sub-bass check: the whole bass, sub included, at least -BASS_SUB_MAX_LU under the
+  chords (never boomy);
 - the drums DRUMS_LU from the music bus with the kick, and their snare/hats band (above
   DRUM_SPLIT_HZ) BACKBEAT_LU from it: a shelf under DRUM_SPLIT_HZ (the kick) is solved so both hold;
 - each ambience bed its level_db from the loudness of the music bus and drums together.
@@ -36,7 +37,7 @@ CHORDS_LUFS = -24.0  # the chords' loudness in the pre-master mix: headroom for 
 MELODY_LU = -1.0  # target window -4..+1 LU from the chords
 BASS_LU = -5.0  # target window 2-8 LU under the chords
 BASS_SPLIT_HZ = 100.0
-BASS_SUB_MAX_LU = 0.0
+BASS_SUB_MAX_LU = -2.0  # the whole bass, sub included, at least 2 LU under the chords: never boomy
 DRUMS_LU = -0.5  # the whole kit; target window -3..+1 LU from the music bus
 BACKBEAT_LU = -1.5  # the snare/hats band; the same window
 KICK_SPREAD_LU = 1.5  # the whole kit at most this over its snare/hats band: the kick never swamps it
@@ -190,8 +191,11 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
     gains, aimed = staging.gains_db, staging.aimed
 
     def frames_for(*parts: str) -> list[tuple[int, int]]:
-        return (section_frames(song, set(parts), n, sample_rate) or section_frames(song, {parts[0]}, n, sample_rate)
-                or _whole_frames(n, sample_rate))
+        """Where the parts play together in the body of the song (the melody over the beat: A and B,
+        where the report measures), else together, else the first alone, else the start."""
+        return (section_frames(song, {*parts, "melody", "beat"}, n, sample_rate)
+                or section_frames(song, set(parts), n, sample_rate)
+                or section_frames(song, {parts[0]}, n, sample_rate) or _whole_frames(n, sample_rate))
 
     if "chords" in stems:
         gains["chords"] = _gain(CHORDS_LUFS, _lufs(excerpt(stems["chords"], frames_for("chords")), sample_rate))
@@ -210,7 +214,7 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
     if "bass" in stems:
         bass, chords = under_chords("bass")
         upper, whole = _lufs(highpass_fft(bass, BASS_SPLIT_HZ, sample_rate), sample_rate), _lufs(bass, sample_rate)
-        # the sub-bass check: the whole bass, sub included, at most BASS_SUB_MAX_LU over the chords
+        # the sub-bass check: the whole bass, sub included, BASS_SUB_MAX_LU from the chords at most
         gains["bass"] = min(_gain(chords + BASS_LU, upper), _gain(chords + BASS_SUB_MAX_LU, whole))
         aimed["bass_sub_over_chords_lu"] = whole + gains["bass"] - chords if math.isfinite(whole) else -math.inf
     for part in stems:

@@ -19,7 +19,7 @@ from app.config import CEILING_DBTP, SAMPLE_RATE, TARGET_LUFS
 MIX_TARGETS: dict[str, tuple[float, float] | None] = {
     "melody_vs_chords": (-4.0, 1.0),
     "bass_vs_chords": (-8.0, -2.0),
-    "bass_sub_vs_chords": None,
+    "bass_sub_vs_chords": (-math.inf, -2.0),
     "drums_vs_music": (-3.0, 1.0),
     "backbeat_vs_music": (-3.0, 1.0),
     "ambience_vs_mix": None,
