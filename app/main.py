@@ -5,6 +5,7 @@
     python -m app.main train                     # retrain the models (Bach chorales; data/groove for drums)
     python -m app.main train --midi-dir pack --init-from models --out-dir models/mine   # fine-tune on your loops
     python -m app.main evaluate --count 20       # musical figures of generated songs vs the corpus
+    python -m app.main evaluate --mix --count 5  # the mix's loudness and tone figures over generated tracks
     python -m app.main instruments               # SoundFont presets you can choose
     python -m app.main effects                   # beat loops and ambience you can choose
 """
@@ -305,6 +306,12 @@ def _evaluate(args) -> int:
     check_range("minutes", args.minutes, *RANGES["minutes"])
     check_range("temperature", args.temperature, *RANGES["temperature"])
     check_range("seed", args.seed, 0, SEED_MAX)
+    if args.mix:
+        from app.report.mix_figures import evaluate_mix, format_mix_report
+
+        report = evaluate_mix(count=args.count, minutes=args.minutes, seed=args.seed, preset=args.lofi_preset)
+        print(json_text(report, "mix report").rstrip("\n") if args.json else format_mix_report(report))
+        return 0
     if args.drums:
         from app.report.drum_figures import evaluate_drums, format_drum_report
 
@@ -332,8 +339,11 @@ def _instruments(args) -> int:
 def _effects(args) -> int:
     from app.audio.loops import discover_effects, format_listing
 
+    from app.audio.fx import format_presets
+
     effects, skipped = discover_effects()
     print(format_listing(effects, skipped))
+    print(f"\n{format_presets()}")
     return 0
 
 
@@ -364,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"harmony richness 0-1: triads and sevenths .. 9ths, 11ths, 13ths (default {DEFAULT_COLOUR:g})")
     p.add_argument("--energy", type=_number(*RANGES["energy"]),
                    help=f"density and activity of every part 0-1 (default {DEFAULT_ENERGY:g})")
-    p.add_argument("--lofi-preset", help="clean, default, dusty or tape")
+    p.add_argument("--lofi-preset", help="clean, default, dusty, tape, cassette or radio (see `effects`)")
     p.add_argument("--artist")
     p.add_argument("--formats", help="comma list of wav, mp3, flac (default wav)")
     _add_format_flags(p)
@@ -414,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plots", metavar="DIR", help="also write comparison PNGs into DIR")
     p.add_argument("--drums", action="store_true", help="the drum model's figures beside the validation grooves instead")
+    p.add_argument("--mix", action="store_true",
+                   help="the mix's figures instead: per-part loudness, spectral balance, loudness, true peak")
+    p.add_argument("--lofi-preset", default="default", help="with --mix: the preset the tracks are made with")
     p.set_defaults(func=_evaluate)
 
     from app.release.cli import add_batch_parser

@@ -4,7 +4,8 @@ wizard, the flags, replay and batch make. Each stage is one function with plain 
     compose   app/music/compose.py   TrackSpec + Choices + models -> Song (with its sections' layers)
     render    app/audio/render.py    Song + SoundFont presets     -> stems {part: (2, n)}
     mix       app/audio/mix.py       Song + stems + beat/ambience -> MixedSong (the mix and its layers)
-    master    app/audio/master.py    the mix                      -> Mastered (-14 LUFS, <= -1 dBTP)
+    master    app/audio/master.py    the mix                      -> Mastered: the preset's colour, the tilt
+                                                                     EQ, -14 LUFS, <= -1 dBTP (master_song)
     deliver   app/deliver/track.py   all of the above             -> files under a free name, TrackResult
 
 Files of a track named NAME: data/midi/NAME.mid (+ NAME_<part>.mid), data/wav/NAME_<stem>.wav,
@@ -42,7 +43,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     Returns the files written (kind -> path) and the sidecar. Raises LofiError subclasses for
     anything a user can fix.
     """
-    from app.audio.master import master
+    from app.audio.master import master_song
     from app.audio.spill import use_folder as use_spill_folder
     from app.deliver.track import Delivery, deliver_track
 
@@ -69,9 +70,11 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
             raise
         raise exc.for_track(file_name(spec.name, spec.ascii_names)) from exc
     step("master")
-    mastered = master(mixed.audio, spec.sample_rate, in_place=True)  # the mix is not needed afterwards
+    # The preset colours the whole mix and the tilt EQ sets its tone (in place: the layers keep the
+    # pre-master mix).
+    mastered, _ = master_song(mixed.audio, spec.sample_rate, spec.lofi_preset)
     step("export")
-    result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered), dirs, timings)
+    result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered, mixed.levels), dirs, timings)
     step(None)
     return result
 
@@ -110,10 +113,23 @@ def describe_result(result: TrackResult) -> str:
     lines = [f"{result.name}: {s['key']} {s['mode']}, {s['bpm']:g} BPM, {s['duration_s']:.1f} s, "
              f"{s['lufs']:.1f} LUFS, {s['true_peak_dbtp']:.1f} dBTP, seed {s['seed']}"]
     lines += [f"  {kind:<8} {path}" for kind, path in result.files.items() if not kind.startswith(("midi_", "stem_"))]
+    levels = s["levels"] if "levels" in s.to_json() else None
+    if levels:
+        lines.append("  levels   " + describe_levels(levels))
     stems = [p for k, p in result.files.items() if k.startswith("stem_")]
     if stems:
         lines.append(f"  stems    {len(stems)} WAVs in {stems[0].parent}")
     return "\n".join(lines)
+
+
+def describe_levels(levels: dict) -> str:
+    """One line of per-part loudness in section A: 'melody -23.1, chords -22.4, ... LUFS; melody/chords
+    -0.7 LU, ...'."""
+    parts = [f"{name} {value:.1f}" for name, value in levels.items()
+             if value is not None and not name.endswith(("_vs_chords", "_vs_music", "_up"))]
+    gaps = [f"{name.replace('_vs_', '/')} {value:+.1f}" for name, value in levels.items()
+            if value is not None and name.endswith(("_vs_chords", "_vs_music"))]
+    return ", ".join(parts) + " LUFS (section A)" + ("; " + ", ".join(gaps) + " LU" if gaps else "")
 
 
 def _stepper(progress, timings: dict):

@@ -19,9 +19,9 @@ import numpy as np
 from app.audio.fx import Chain, TapeSaturation, ToneFilter, as_stereo
 from app.errors import BadValueError
 
-# The drums' level in the mix, dB relative to the music bus RMS (as mix_track's beat_gain_db, the same
-# as a loop's): in section A the drum layer then sits 2-3.5 LU under the music bus (Jazz kit, seeds
-# 7, 11, 23): heard on every backbeat, never over the keys.
+# The drums' level for mix_track, dB relative to the music bus RMS (as its beat_gain_db, the same as a
+# loop's): in section A the drum layer then sits 2-3.5 LU under the music bus (Jazz kit, seeds 7, 11,
+# 23). A song's mix (mix_song) sets the drums by loudness instead (app/audio/levels.py).
 DRUM_GAIN_DB = -4.0
 DRIVE_DB = 6.0
 HIGHPASS_HZ = 35.0

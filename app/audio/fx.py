@@ -25,6 +25,8 @@ from app.audio.blocks import (  # noqa: F401 - run_chunked and map_channels are 
     _CHUNK_FRAMES, _pool, map_channels, run_chunked, run_chunked_in_place, sosfilt_in_place)
 from app.errors import BadValueError
 
+NOISE_SEED = 1  # Hiss draws the same noise on every render: the same seed gives the same audio
+
 
 def as_stereo(audio, name: str = "audio") -> np.ndarray:
     """Return `audio` as float32 (2, n): mono (n,) or (1, n) is duplicated; (2, n) passes through."""
@@ -314,6 +316,35 @@ class SampleHold:
         """Stateless."""
 
 
+@dataclass
+class Hiss:
+    """A noise floor: white noise at level_dbfs RMS per channel added to the audio, drawn from `seed`
+    (the same every call, so a render repeats); the filters after it in a chain shape it like tape
+    or a sampler's hiss."""
+
+    level_dbfs: float = -50.0
+    seed: int = NOISE_SEED
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        out = _check_audio(audio).copy()
+        self.process_in_place(out, sample_rate)
+        return out
+
+    def process_in_place(self, audio: np.ndarray, sample_rate: int) -> None:
+        """As __call__, adding to audio (float32 (channels, n)) block by block; same samples."""
+        if self.level_dbfs >= 0:
+            raise BadValueError(f"noise level must be below 0 dBFS, got {self.level_dbfs:g}")
+        level = np.float32(10 ** (self.level_dbfs / 20))
+        rng = np.random.default_rng(self.seed)
+        channels, n = audio.shape
+        for start in range(0, n, _CHUNK_FRAMES):  # in order: the noise does not depend on threads
+            stop = min(n, start + _CHUNK_FRAMES)
+            audio[:, start:stop] += rng.standard_normal((channels, stop - start), np.float32) * level
+
+    def reset(self) -> None:
+        """Stateless: every call draws the same noise."""
+
+
 def fade(audio: np.ndarray, sample_rate: int, fade_in_s: float = 0.0, fade_out_s: float = 0.0, *,
          in_place: bool = False) -> np.ndarray:
     """Return a copy of `audio` (channels, n) with equal-power fades (sin/cos quarter waves); with
@@ -329,12 +360,27 @@ def fade(audio: np.ndarray, sample_rate: int, fade_in_s: float = 0.0, fade_out_s
     n_in = min(n, int(round(fade_in_s * sample_rate)))
     n_out = min(n, int(round(fade_out_s * sample_rate)))
     if n_in > 1:
-        out[:, :n_in] *= np.sin(np.linspace(0, np.pi / 2, n_in, dtype=np.float32))
+        out[:, :n_in] *= fade_gain(0, n_in, n, n_in, 0)
     if n_out > 1:
-        curve = np.cos(np.linspace(0, np.pi / 2, n_out, dtype=np.float32))
-        curve[-1] = 0.0  # float32 cos(pi/2) is 4e-8, not silence
-        out[:, n - n_out :] *= curve
+        out[:, n - n_out:] *= fade_gain(n - n_out, n, n, 0, n_out)
     return out
+
+
+def fade_gain(start: int, stop: int, n: int, fade_in: int, fade_out: int) -> np.ndarray:
+    """The gain of `fade` over samples start..stop of an n-sample signal (float32): a sine quarter
+    wave over the first fade_in samples, a cosine one over the last fade_out (its last sample exactly
+    0), 1 between. Block by block, a long layer is faded without being held whole."""
+    index = np.arange(start, stop, dtype=np.float64)
+    gain = np.ones(stop - start)
+    if fade_in > 1:
+        inside = index < fade_in
+        gain[inside] = np.sin(index[inside] / (fade_in - 1) * (np.pi / 2))
+    if fade_out > 1:
+        first = n - fade_out
+        inside = index >= first
+        gain[inside] *= np.cos((index[inside] - first) / (fade_out - 1) * (np.pi / 2))
+        gain[index == n - 1] = 0.0  # cos(pi/2) in floating point is 6e-17, not silence
+    return gain.astype(np.float32)
 
 
 @dataclass
@@ -508,55 +554,103 @@ class Chain(list):
 
 
 # Presets are data: every preset names every parameter, so a wizard can list and show them.
-# None / 0 switch a stage off.
+# None / 0 switch a stage off. The chain's parameters (drive_db .. downsample_hz, noise_dbfs) colour
+# the whole pre-master mix (master.finish_mix); pump_db is the music's side-chain duck under the kick and
+# room_db the level of the room return (app/audio/mix.py); tilt_share the share of power above 1 kHz
+# the master EQ aims for (master.tilt_eq; None = no tilt).
 PRESETS: dict[str, dict] = {
     "clean": {
         "drive_db": 0.0, "makeup_db": 0.0, "highpass_hz": 30.0, "lowpass_hz": None,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.0, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.0,
-        "bit_depth": None, "downsample_hz": None,
+        "highpass_order": 1, "lowpass_order": 4,
+        "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
+        "pump_db": 0.0, "room_db": None, "tilt_share": 0.14,
     },
     "default": {
-        "drive_db": 4.0, "makeup_db": 0.0, "highpass_hz": 40.0, "lowpass_hz": 5000.0,
+        "drive_db": 4.0, "makeup_db": 0.0, "highpass_hz": 40.0, "lowpass_hz": 9000.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.6, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.06,
-        "bit_depth": None, "downsample_hz": None,
+        "highpass_order": 1, "lowpass_order": 4,
+        "bit_depth": None, "downsample_hz": None, "noise_dbfs": None,
+        "pump_db": 3.0, "room_db": -16.0, "tilt_share": 0.12,
     },
     "dusty": {
-        "drive_db": 6.0, "makeup_db": 0.0, "highpass_hz": 60.0, "lowpass_hz": 4000.0,
+        "drive_db": 6.0, "makeup_db": 0.0, "highpass_hz": 90.0, "lowpass_hz": 3500.0,
         "wow_rate_hz": 0.5, "wow_depth_ms": 0.9, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.08,
-        "bit_depth": 12, "downsample_hz": 22050.0,
+        "highpass_order": 1, "lowpass_order": 4,
+        "bit_depth": 10, "downsample_hz": 11025.0, "noise_dbfs": -46.0,
+        "pump_db": 3.0, "room_db": -18.0, "tilt_share": 0.05,
     },
     "tape": {
-        "drive_db": 9.0, "makeup_db": -1.0, "highpass_hz": 40.0, "lowpass_hz": 6000.0,
-        "wow_rate_hz": 0.4, "wow_depth_ms": 1.6, "flutter_rate_hz": 6.5, "flutter_depth_ms": 0.12,
-        "bit_depth": None, "downsample_hz": None,
+        "drive_db": 12.0, "makeup_db": -1.0, "highpass_hz": 40.0, "lowpass_hz": 7000.0,
+        "wow_rate_hz": 0.6, "wow_depth_ms": 2.5, "flutter_rate_hz": 7.0, "flutter_depth_ms": 0.15,
+        "highpass_order": 1, "lowpass_order": 4,
+        "bit_depth": None, "downsample_hz": None, "noise_dbfs": -60.0,
+        "pump_db": 4.0, "room_db": -16.0, "tilt_share": 0.08,
+    },
+    "cassette": {
+        "drive_db": 8.0, "makeup_db": -0.5, "highpass_hz": 120.0, "lowpass_hz": 6000.0,
+        "wow_rate_hz": 0.8, "wow_depth_ms": 1.2, "flutter_rate_hz": 9.0, "flutter_depth_ms": 0.2,
+        "highpass_order": 2, "lowpass_order": 4,
+        "bit_depth": None, "downsample_hz": None, "noise_dbfs": -50.0,
+        "pump_db": 3.0, "room_db": -18.0, "tilt_share": 0.07,
+    },
+    "radio": {
+        "drive_db": 10.0, "makeup_db": 0.0, "highpass_hz": 400.0, "lowpass_hz": 3000.0,
+        "wow_rate_hz": 0.5, "wow_depth_ms": 0.0, "flutter_rate_hz": 6.0, "flutter_depth_ms": 0.0,
+        "highpass_order": 4, "lowpass_order": 4,
+        "bit_depth": 12, "downsample_hz": None, "noise_dbfs": -52.0,
+        "pump_db": 5.0, "room_db": None, "tilt_share": None,
     },
 }  # fmt: skip
 
 PRESET_DESCRIPTIONS = {
-    "clean": "rumble filter only",
-    "default": "warm low-pass, light saturation, a little wow",
-    "dusty": "darker, crushed to 12 bits at 22 kHz",
-    "tape": "driven tape with more wow and flutter",
+    "clean": "no colour: rumble filter, master tilt, no pump",
+    "default": "warm 9 kHz roll-off, light saturation, a little wow, room, 3 dB pump",
+    "dusty": "band-limited 90 Hz-3.5 kHz, 10 bits at 11 kHz, hiss: a worn sampler",
+    "tape": "driven tape (audible distortion), deep wow and flutter, tape hiss",
+    "cassette": "a cassette deck: 120 Hz-6 kHz, fast wow and flutter, hiss",
+    "radio": "an AM radio: 400 Hz-3 kHz, driven, 12 bits, strong pump",
 }
+# The parameters of a preset that build its chain (the others are read by the mix and the master).
+CHAIN_PARAMETERS = ("drive_db", "makeup_db", "highpass_hz", "lowpass_hz", "wow_rate_hz", "wow_depth_ms",
+                    "flutter_rate_hz", "flutter_depth_ms", "highpass_order", "lowpass_order", "bit_depth",
+                    "downsample_hz", "noise_dbfs")
+
+
+def format_presets() -> str:
+    """The lo-fi presets, one line each with its description (for `effects` and --help)."""
+    width = max(len(name) for name in PRESETS)
+    return "\n".join([f"Lo-fi presets ({len(PRESETS)}, --lofi-preset):"]
+                     + [f"  {name:<{width}}  {PRESET_DESCRIPTIONS[name]}" for name in PRESETS])
+
+
+def preset_parameters(preset: str) -> dict:
+    """A preset's parameters (a copy); BadValueError naming the presets for an unknown name."""
+    if preset not in PRESETS:
+        raise BadValueError(f"unknown lo-fi preset {preset!r}; choose from {', '.join(PRESETS)}")
+    return dict(PRESETS[preset])
 
 
 def lofi_chain(preset: str = "default", **overrides) -> Chain:
     """Build the lo-fi chain for a preset name from `PRESETS`, with any of its parameters overridden.
 
-    Order: saturation -> tone filter (its high-pass also clears the saturation's DC) -> wow/flutter ->
-    sample-rate reduction -> bit crush. Unknown preset or parameter names raise BadValueError.
+    Order: saturation -> hiss (the noise floor, band-limited with the music) -> tone filter (its
+    high-pass also clears the saturation's DC) -> wow/flutter -> sample-rate reduction -> bit crush.
+    Unknown preset or chain parameter names raise BadValueError.
     """
-    if preset not in PRESETS:
-        raise BadValueError(f"unknown lo-fi preset {preset!r}; choose from {', '.join(PRESETS)}")
-    unknown = sorted(set(overrides) - set(PRESETS[preset]))
+    p = preset_parameters(preset)
+    unknown = sorted(set(overrides) - set(CHAIN_PARAMETERS))
     if unknown:
-        raise BadValueError(f"unknown lo-fi parameter(s) {', '.join(unknown)}; known: {', '.join(PRESETS[preset])}")
-    p = {**PRESETS[preset], **overrides}
+        raise BadValueError(f"unknown lo-fi parameter(s) {', '.join(unknown)}; known: {', '.join(CHAIN_PARAMETERS)}")
+    p.update(overrides)
     chain = Chain()
     if p["drive_db"] or p["makeup_db"]:
         chain.append(TapeSaturation(drive_db=p["drive_db"], makeup_db=p["makeup_db"]))
+    if p["noise_dbfs"] is not None:
+        chain.append(Hiss(level_dbfs=p["noise_dbfs"]))
     if p["highpass_hz"] or p["lowpass_hz"]:
-        chain.append(ToneFilter(highpass_hz=p["highpass_hz"], lowpass_hz=p["lowpass_hz"]))
+        chain.append(ToneFilter(highpass_hz=p["highpass_hz"], lowpass_hz=p["lowpass_hz"],
+                                highpass_order=int(p["highpass_order"]), lowpass_order=int(p["lowpass_order"])))
     if p["wow_depth_ms"] or p["flutter_depth_ms"]:
         chain.append(
             WowFlutter(

@@ -114,6 +114,15 @@ def _gate_blocks(z: np.ndarray) -> float:
     return -0.691 + 10 * math.log10(gated.mean(axis=1).sum())
 
 
+def integrated_lufs(audio, sample_rate: int) -> float:
+    """loudness_lufs by the blockwise model master() uses (the same gating; within 0.01 LU of
+    pyloudnorm): for the mix's per-part figures. -inf for silence; BadValueError under 0.4 s."""
+    audio = check_audio(audio)
+    if audio.shape[1] < _BLOCK_S * sample_rate:
+        raise BadValueError("audio is shorter than 0.4 s; loudness needs at least one 400 ms block")
+    return _LoudnessModel(audio, sample_rate, _control_block(int(sample_rate))).lufs()
+
+
 def _k_weighting_sos(sample_rate: int) -> np.ndarray:
     """The K-weighting filters (pre-filter shelf + RLB high-pass) as float32 second-order sections,
     with pyloudnorm's coefficients (app/audio/filters.py designs them as its IIRfilter does)."""
@@ -184,8 +193,12 @@ class _Gained:
 
 
 def _chunk(audio, start: int, stop: int) -> np.ndarray:
-    """A new float32 array of samples start..stop of an array or a _Gained."""
-    return audio.chunk(start, stop) if isinstance(audio, _Gained) else audio[:, start:stop].copy()
+    """A new float32 array of samples start..stop of an array, a _Gained or a SpilledAudio (read)."""
+    if isinstance(audio, _Gained):
+        return audio.chunk(start, stop)
+    if hasattr(audio, "read"):  # a SpilledAudio: read from disk, never whole
+        return audio.read(start, stop)
+    return audio[:, start:stop].copy()
 
 
 def _control_block(sample_rate: int) -> int:
@@ -401,6 +414,26 @@ def _glue_reduction_db(level_lufs: np.ndarray, threshold_lufs: float, ratio: flo
     return np.maximum(level_lufs - threshold_lufs, 0.0) * (1 - 1 / ratio)
 
 
+def _short_term(model: _LoudnessModel, n: int, sample_rate: int, window_s: float, hop_s: float):
+    """(times_s, LUFS) every hop_s over windows of window_s from a _LoudnessModel's block energies."""
+    per_s = sample_rate / model.block
+    energy = model.energy[: -(-n // model.block)]
+    win, hop = max(1, round(window_s * per_s)), max(1, round(hop_s * per_s))
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    starts = np.arange(0, max(1, energy.size - win + 1), hop)
+    ends = np.minimum(starts + win, energy.size)
+    mean_square = (csum[ends] - csum[starts]) / (np.maximum(1, ends - starts) * model.block)
+    times = (starts + (ends - starts) / 2) / per_s
+    return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
+
+
+def short_term_curve(audio, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
+    """(times_s, LUFS): short-term loudness (K-weighted, window_s windows every hop_s) of audio
+    (channels, n), an array or a SpilledAudio read block by block (the picture's loudness lanes)."""
+    model = _LoudnessModel(audio, sample_rate, _control_block(int(sample_rate)))
+    return _short_term(model, audio.shape[1], sample_rate, window_s, hop_s)
+
+
 @dataclass
 class Mastered:
     """A mastered track and its figures, measured on the result: BS.1770 integrated loudness, and
@@ -416,16 +449,7 @@ class Mastered:
     def short_term_lufs(self, window_s: float = 3.0, hop_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(times_s, LUFS) every hop_s over windows of window_s, from the K-weighted energy the final
         measurement already summed (no second filtering pass)."""
-        model = self._loudness
-        per_s = self._sample_rate / model.block
-        energy = model.energy[: -(-self.audio.shape[1] // model.block)]
-        win, hop = max(1, round(window_s * per_s)), max(1, round(hop_s * per_s))
-        csum = np.concatenate([[0.0], np.cumsum(energy)])
-        starts = np.arange(0, max(1, energy.size - win + 1), hop)
-        ends = np.minimum(starts + win, energy.size)
-        mean_square = (csum[ends] - csum[starts]) / (np.maximum(1, ends - starts) * model.block)
-        times = (starts + (ends - starts) / 2) / per_s
-        return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
+        return _short_term(self._loudness, self.audio.shape[1], self._sample_rate, window_s, hop_s)
 
     @functools.cached_property
     def true_peak_dbtp(self) -> float:
@@ -566,3 +590,141 @@ def _true_peak_overshoot_db(audio: np.ndarray, predicted: np.ndarray, block: int
     peaks.refine((predicted > near) | (peaks.context_peak > near))
     loudest = float(peaks.peak.max())
     return (20 * math.log10(loudest) - ceiling_dbtp if loudest > 0 else -math.inf), peaks
+
+
+# --- the master's colour and tone: the preset on the whole mix, then the EQ/tilt ---------------------
+
+# The master EQ is a tilt: a high shelf of +g dB and a low shelf of -g/2 dB, g solved per track so the
+# share of power above 1 kHz reaches the preset's tilt_share (within TILT_RANGE_DB). Judged on the
+# track's own spectrum, so a dark or a bright arrangement both end up lo-fi-warm, not muffled.
+TILT_HIGH_SHELF_HZ = 1500.0
+TILT_LOW_SHELF_HZ = 150.0
+TILT_RANGE_DB = (-6.0, 12.0)
+BALANCE_SPLIT_HZ = 1000.0  # the "share of power above" frequency
+ROLLOFF_SHARE = 0.95
+SPECTRUM_FFT = 4096  # Welch segment (93 ms at 44.1 kHz)
+SPECTRUM_SEGMENTS = 600  # at most this many segments, spread over the track, make the spectrum
+
+
+def power_spectrum(audio, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies Hz, mean power) of audio (channels, n): Welch's method with Hann windows of
+    SPECTRUM_FFT samples, at most SPECTRUM_SEGMENTS of them spread evenly over the track, channels
+    summed. Silence or audio shorter than a segment gives zeros."""
+    audio = check_audio(audio)
+    n = audio.shape[1]
+    freqs = np.fft.rfftfreq(SPECTRUM_FFT, 1 / sample_rate)
+    if n < SPECTRUM_FFT:
+        return freqs, np.zeros(freqs.size)
+    count = min(SPECTRUM_SEGMENTS, (n - SPECTRUM_FFT) // (SPECTRUM_FFT // 2) + 1)
+    starts = np.linspace(0, n - SPECTRUM_FFT, count).astype(np.int64)
+    window = np.hanning(SPECTRUM_FFT).astype(np.float32)
+    power = np.zeros(freqs.size)
+    for first in range(0, count, 64):  # 64 segments at a time: ~4 MB of work
+        index = starts[first:first + 64, None] + np.arange(SPECTRUM_FFT)[None, :]
+        spectra = np.fft.rfft(audio[:, index] * window, axis=-1)
+        power += (np.abs(spectra) ** 2).sum(axis=(0, 1))
+    return freqs, power / count
+
+
+def spectral_balance(audio, sample_rate: int) -> dict[str, float]:
+    """The master's tone in two figures: 'rolloff_hz' (the frequency under which ROLLOFF_SHARE of the
+    power lies) and 'share_above_1k' (0..1, the power above BALANCE_SPLIT_HZ)."""
+    freqs, power = power_spectrum(audio, sample_rate)
+    return _balance(freqs, power)
+
+
+def _balance(freqs: np.ndarray, power: np.ndarray) -> dict[str, float]:
+    total = float(power.sum())
+    if total <= 0:
+        return {"rolloff_hz": 0.0, "share_above_1k": 0.0}
+    cumulative = np.cumsum(power) / total
+    rolloff = float(freqs[min(int(np.searchsorted(cumulative, ROLLOFF_SHARE)), freqs.size - 1)])
+    return {"rolloff_hz": rolloff, "share_above_1k": float(power[freqs > BALANCE_SPLIT_HZ].sum() / total)}
+
+
+def _tilt_board(gain_db: float):
+    """The tilt as a pedalboard chain: low shelf -gain/2 dB, high shelf +gain dB."""
+    import pedalboard
+
+    return pedalboard.Pedalboard([
+        pedalboard.LowShelfFilter(cutoff_frequency_hz=TILT_LOW_SHELF_HZ, gain_db=-gain_db / 2, q=0.707),
+        pedalboard.HighShelfFilter(cutoff_frequency_hz=TILT_HIGH_SHELF_HZ, gain_db=gain_db, q=0.707)])
+
+
+def _tilt_response(gain_db: float, sample_rate: int) -> np.ndarray:
+    """|H|^2 of the tilt at the power_spectrum bins, from its impulse response (the filters exactly)."""
+    impulse = np.zeros((1, 8 * SPECTRUM_FFT), np.float32)
+    impulse[0, 0] = 1.0
+    response = _tilt_board(gain_db)(impulse, sample_rate)[0]
+    spectrum = np.abs(np.fft.rfft(response)) ** 2
+    return spectrum[::8][: SPECTRUM_FFT // 2 + 1]
+
+
+def solve_tilt_db(audio, sample_rate: int, target_share: float) -> float:
+    """The tilt gain (dB, within TILT_RANGE_DB) that brings audio's share of power above 1 kHz to
+    target_share (0 for silence), by bisection on the tilt's response over the measured spectrum."""
+    if not 0 < target_share < 1:
+        raise BadValueError(f"tilt_share must be between 0 and 1, got {target_share:g}")
+    freqs, power = power_spectrum(audio, sample_rate)
+    if power.sum() <= 0:
+        return 0.0
+    low, high = TILT_RANGE_DB
+    for _ in range(14):  # 18 dB / 2**14: far finer than anyone hears
+        middle = 0.5 * (low + high)
+        share = _balance(freqs, power * _tilt_response(middle, sample_rate))["share_above_1k"]
+        low, high = (middle, high) if share < target_share else (low, middle)
+    return round(0.5 * (low + high), 2)
+
+
+def apply_board_in_place(board, audio: np.ndarray, sample_rate: int, block_frames: int = 1 << 18) -> None:
+    """A pedalboard effect over audio (float32 (channels, n)), block by block with its state carried
+    (reset=False), so no full-length copy is made; same samples as one call."""
+    board.reset()
+    n = audio.shape[1]
+    for start in range(0, n, block_frames):
+        stop = min(n, start + block_frames)
+        audio[:, start:stop] = board(audio[:, start:stop], sample_rate, reset=False)
+
+
+def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None) -> float:
+    """The master EQ, in place on audio (float32 (2, n)): the tilt solved by solve_tilt_db. Returns the
+    tilt applied (dB); target_share None leaves the audio as it is (0.0)."""
+    if target_share is None:
+        return 0.0
+    gain_db = solve_tilt_db(audio, sample_rate, target_share)
+    if gain_db:
+        apply_board_in_place(_tilt_board(gain_db), audio, sample_rate)
+    return gain_db
+
+
+def finish_mix(audio: np.ndarray, sample_rate: int, preset: str = "default") -> float:
+    """The pre-master mix -> what the limiter gets, in place: the lo-fi preset's chain over the whole
+    mix (app.audio.fx.lofi_chain: saturation, hiss, band-limiting, wow, crush) then the tilt EQ aimed at
+    its tilt_share. Returns the tilt (dB). master() comes next."""
+    from app.audio.fx import lofi_chain, preset_parameters
+
+    parameters = preset_parameters(preset)
+    lofi_chain(preset).process_in_place(audio, sample_rate)
+    return tilt_eq(audio, sample_rate, parameters["tilt_share"])
+
+
+TILT_TOLERANCE = 0.2  # a master whose share above 1 kHz is this far (relative) off the aim gets a second pass
+
+
+def master_song(audio: np.ndarray, sample_rate: int, preset: str = "default") -> tuple[Mastered, float]:
+    """A song's pre-master mix -> (Mastered, the tilt applied in dB), in place: finish_mix (the preset's
+    chain and the tilt EQ), then master(). The limiter and glue darken a mix whose transients are its
+    brightest part, so when the master's share above 1 kHz misses the preset's aim by more than
+    TILT_TOLERANCE, the tilt is trimmed on the master and it is mastered again (no copy is kept)."""
+    from app.audio.fx import preset_parameters
+
+    target = preset_parameters(preset)["tilt_share"]
+    tilt = finish_mix(audio, sample_rate, preset)
+    done = master(audio, sample_rate, in_place=True)
+    if target is not None:
+        share = spectral_balance(done.audio, sample_rate)["share_above_1k"]
+        if share > 0 and abs(share / target - 1) > TILT_TOLERANCE:
+            extra = tilt_eq(done.audio, sample_rate, min(0.95, target * target / share))
+            tilt += extra
+            done = master(done.audio, sample_rate, in_place=True)
+    return done, round(tilt, 2)

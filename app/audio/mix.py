@@ -1,27 +1,37 @@
-"""Layering: the music stems become one bus, the lo-fi chain colours it, and pydub lays the beat and the
-ambience over it.
+"""Layering. A song's mix (mix_song, what generate_music and batch use): every layer is set by its
+loudness where it plays (app/audio/levels.py), finished on its own (gain, kick shelf, the pump under
+the kick, the intro's low-pass, the fades) and the mix is their float sum, so the stems written from
+the layers add up to it; a room return (pedalboard's reverb) on the keys and the snare/hats band is
+one more layer. The preset's colour, the tilt EQ and the limiter come after (master.master_song).
+
+    from app.audio.mix import mix_song
+    mixed = mix_song(song, stems, beat=None, ambience=[(rain, -24.0)], preset="default")
+    mixed.audio, mixed.layers, mixed.levels
+
+mix_track is the plain layering of loops over a music bus (scripts and benchmarks use it):
 
     from app.audio.mix import mix_track
     mixed = mix_track({"melody": m, "chords": c, "bass": b}, beat=loop, ambience=[(rain, -18.0)])
 
-Levels: the music bus is set to MUSIC_BUS_RMS_DBFS (-18 dBFS RMS) before layering, and every layer's
-level (beat_gain_db, each ambience level_db) is in dB relative to that bus RMS, so a layer's level does
-not depend on how loud its WAV happened to be recorded. Mastering sets the final loudness afterwards.
+There the music bus is set to MUSIC_BUS_RMS_DBFS (-18 dBFS RMS) after the lo-fi chain, and every
+layer's level (beat_gain_db, each ambience level_db) is in dB relative to that bus RMS; pydub lays the
+layers over it. Mastering sets the final loudness afterwards.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
-from app.audio.drum_bus import DRUM_GAIN_DB, drum_bus
-from app.audio.fx import (as_stereo, duck, kick_envelope, kick_envelope_control, lofi_chain, run_chunked,
-                          upsample_linear_range)
+from app.audio.drum_bus import drum_bus
+from app.audio.fx import (as_stereo, duck, fade_gain, kick_envelope, kick_envelope_control, lofi_chain,
+                          run_chunked, upsample_linear_range)
+from app.audio.levels import Staging, section_loudness, stage_levels
 from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block, spill
 
 if TYPE_CHECKING:
@@ -304,42 +314,160 @@ def _layer_gain(audio: np.ndarray, reference_rms: float, level_db: float) -> flo
 
 @dataclass
 class MixedSong:
-    """A song's mix, ready to master, and the layers that went into it (written as stem WAVs)."""
+    """A song's pre-master mix and the layers it is the sum of, each at the mix's own gain staging
+    (written as stem WAVs: summed, they give `audio`); `levels` are the per-part loudness figures of
+    section A (levels.section_loudness) and `staging` the gains that were chosen."""
 
     audio: np.ndarray  # float32 (2, n)
-    layers: dict[str, np.ndarray]  # the music stems, then 'beat' and 'ambience' when present
+    layers: dict[str, np.ndarray]  # the music stems, then 'beat' or 'drums', 'ambience' and 'room' when present
+    levels: dict[str, float | None] = field(default_factory=dict)
+    staging: Staging | None = None
 
 
 def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None = None,
              ambience: list[tuple[EffectFile, float]] = (), preset: str = "default",
              sample_rate: int = SAMPLE_RATE) -> MixedSong:
-    """Mix a song's rendered stems with its beat loop (stretched to the tempo, playing only in the
-    sections whose layers hold 'beat') and ambience layers ((effect, level_db)) through the lo-fi
-    preset; then the intro filter and the fades. A 'drums' stem (the generated drums) goes through
-    the drum bus and is laid over the music like a loop (the music ducks under its kick) rather than
-    into the lo-fi chain. Returns the MixedSong, n = the stems' length."""
-    from app.audio.fx import fade
+    """Mix a song's rendered stems with its drums (the generated 'drums' stem through the drum bus, or
+    a beat loop stretched to the tempo and playing in the sections whose layers hold 'beat') and its
+    ambience layers ((effect, level_db)). Every level is set by loudness (app/audio/levels.py); the
+    music pumps under the kick by the preset's pump_db; the keys and the snare band feed a room
+    return at its room_db; then the intro filter and the fades. Each layer is finished on its own
+    and the mix is their sum, so the stems add up to it. The preset's colour and tone come later, on
+    the whole mix (master.finish_mix). Returns the MixedSong, n = the stems' length."""
+    from app.audio.fx import preset_parameters
     from app.audio.loops import ambience_track
 
+    parameters = preset_parameters(preset)
     n = next(iter(stems.values())).shape[1]
     stems, drums = split_drums(stems, sample_rate)
-    beat_audio, drum_level = drums, {"beat_gain_db": DRUM_GAIN_DB} if drums is not None else {}
+    if not stems:
+        raise BadValueError("no music stems to mix")
+    kit, kit_name = (drums, "drums") if drums is not None else (None, None)
     if beat is not None:
-        beat_audio = _beat_layer(song, beat, n, sample_rate)
+        kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
     beds = [(spill(ambience_track(effect, n, sample_rate)), level) for effect, level in ambience]
-    mixed = mix_track(stems, beat=beat_audio, ambience=beds, chain=lofi_chain(preset),
-                      sample_rate=sample_rate, bpm=song.tempo_bpm, **drum_level)
-    mixed = filter_intro(mixed, song, sample_rate=sample_rate)
-    beat_s = 60.0 / song.tempo_bpm
-    mixed = fade(mixed, sample_rate, fade_in_s=min(FADE_IN_BEATS * beat_s, FADE_IN_MAX_S),
-                 fade_out_s=min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S,
-                 in_place=True)
-    layers = dict(stems)
-    if beat_audio is not None:
-        layers["drums" if drums is not None else "beat"] = beat_audio
+    envelope = None
+    if kit is not None and parameters["pump_db"]:
+        envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
+    staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
+    finish = _LayerFinisher(song, n, sample_rate)
+    layers = {part: finish(audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
+              for part, audio in stems.items()}
+    if kit is not None:
+        layers[kit_name] = finish(kit, staging.gains_db["drums"], kick_shelf_db=staging.kick_shelf_db)
     if beds:
-        layers["ambience"] = _bed_layer(beds)
-    return MixedSong(mixed, layers)
+        layers["ambience"] = finish(_bed_layer(beds, staging), 0.0)
+    if parameters["room_db"] is not None:
+        room = room_return(song, layers, kit_name, parameters["room_db"], sample_rate)
+        if room is not None:
+            layers["room"] = finish(room, 0.0, intro=False)
+    mixed = sum_layers(layers, n)
+    return MixedSong(mixed, layers, section_loudness(song, layers, mixed, sample_rate), staging)
+
+
+def sum_layers(layers: dict, n: int) -> np.ndarray:
+    """The layers (arrays or SpilledAudio, (2, <= n)) summed in float32 into a new (2, n) array."""
+    mixed = np.zeros((2, n), np.float32)
+    for start in range(0, n, SPILL_BLOCK_FRAMES):
+        stop = min(n, start + SPILL_BLOCK_FRAMES)
+        target = mixed[:, start:stop]
+        for audio in layers.values():
+            block = read_block(audio, start, stop)
+            target[:, : block.shape[1]] += block
+    return mixed
+
+
+class _LayerFinisher:
+    """finish(layer, gain_db, ...) -> the layer as it sits in the mix, spilled: its gain, a kick shelf
+    (drums), the pump (music), the intro's low-pass and the song's fades, block by block (so each
+    stem carries exactly what it adds to the mix)."""
+
+    def __init__(self, song: Song, n: int, sample_rate: int):
+        self.song, self.n, self.sample_rate = song, n, sample_rate
+        beat_s = 60.0 / song.tempo_bpm
+        self.fade_in = min(n, int(round(min(FADE_IN_BEATS * beat_s, FADE_IN_MAX_S) * sample_rate)))
+        fade_out_s = min(song.length_seconds * FADE_OUT_SHARE, FADE_OUT_MAX_BEATS * beat_s) + TAIL_S
+        self.fade_out = min(n, int(round(fade_out_s * sample_rate)))
+        intro = next((s for s in song.sections if s.name == "intro"), None)
+        # filter_intro's reach: the intro plus the half second its filter takes to open
+        self.head = 0 if intro is None else min(n, int(intro.end * beat_s * sample_rate) + int(0.5 * sample_rate))
+
+    def __call__(self, layer, gain_db: float, *, duck=None, duck_db: float = 0.0, kick_shelf_db: float = 0.0,
+                 intro: bool = True) -> SpilledAudio:
+        from app.audio.levels import kick_shelf_part, kick_splitter
+
+        gain = np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else np.float32(0.0)
+        shelf = np.float32(10 ** (kick_shelf_db / 20) - 1)
+        splitter = kick_splitter() if kick_shelf_db else None
+        per_unit = np.float32(-duck_db * math.log(10) / 20)
+        out = SpilledAudio()
+        head = self.head if intro else 0
+        edges = [0, head] if head else [0]
+        edges = sorted(set(edges + list(range(edges[-1] + SPILL_BLOCK_FRAMES, self.n, SPILL_BLOCK_FRAMES)) + [self.n]))
+        for start, stop in zip(edges, edges[1:]):
+            block = np.zeros((2, stop - start), np.float32)
+            source = read_block(layer, start, stop)
+            block[:, : source.shape[1]] = source
+            if splitter is not None:  # the kick shelf: the drums plus (shelf - 1) x their low band
+                block += kick_shelf_part(block, self.sample_rate, splitter) * shelf
+            block *= gain
+            if duck is not None and duck_db:
+                block *= np.exp(duck(start, stop) * per_unit)
+            if start == 0 and head:
+                filter_intro(block, self.song, sample_rate=self.sample_rate)
+            block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
+            out.append(block)
+        return out
+
+
+# The room: a short, damped room (pedalboard's Freeverb) fed by the keys and the drums' snare/hats
+# band (the kick stays dry), its return high-passed so it never muddies the low end.
+ROOM_SIZE = 0.3
+ROOM_DAMPING = 0.6
+ROOM_RETURN_HIGHPASS_HZ = 250.0
+KEY_PARTS = ("chords", "melody")
+
+
+def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, sample_rate: int):
+    """The room return (SpilledAudio) of the finished layers: the keys and the drums above the kick
+    through the reverb, wet only, at room_db from the loudness of the keys and drums where the
+    melody plays; None when nothing feeds it."""
+    import pedalboard
+
+    from app.audio.levels import excerpt, kick_shelf_part, kick_splitter, section_frames
+    from app.audio.master import integrated_lufs
+
+    sends = [layers[p] for p in KEY_PARTS if p in layers]
+    if kit_name:
+        sends.append(layers[kit_name])
+    if not sends:
+        return None
+    n = sends[0].shape[1]
+    reverb = pedalboard.Pedalboard([
+        pedalboard.Reverb(room_size=ROOM_SIZE, damping=ROOM_DAMPING, wet_level=1.0, dry_level=0.0, width=1.0),
+        pedalboard.HighpassFilter(cutoff_frequency_hz=ROOM_RETURN_HIGHPASS_HZ)])
+    splitter = kick_splitter()
+    raw = SpilledAudio()
+    for start in range(0, n, SPILL_BLOCK_FRAMES):
+        stop = min(n, start + SPILL_BLOCK_FRAMES)
+        send = sum(read_block(layers[p], start, stop) for p in KEY_PARTS if p in layers)
+        if kit_name:
+            drums = read_block(layers[kit_name], start, stop)
+            send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
+        raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False))
+    frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
+    dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
+    wet = excerpt(raw, frames)
+    if dry.shape[1] < 0.4 * sample_rate:
+        return None
+    dry_lufs, wet_lufs = integrated_lufs(dry, sample_rate), integrated_lufs(wet, sample_rate)
+    if not (math.isfinite(dry_lufs) and math.isfinite(wet_lufs)):
+        return None
+    gain = np.float32(10 ** ((dry_lufs + room_db - wet_lufs) / 20))
+    out = SpilledAudio()
+    for _, block in raw.blocks():
+        out.append(block * gain)
+    return out
 
 
 def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
@@ -368,13 +496,15 @@ def _beat_layer(song: Song, beat: EffectFile, n: int, sample_rate: int) -> Spill
     return spill(audio)
 
 
-def _bed_layer(beds: list[tuple[SpilledAudio, float]]) -> SpilledAudio:
-    """The ambience layer written as a stem: the beds summed at their levels, block by block."""
+def _bed_layer(beds: list[tuple[SpilledAudio, float]], staging: Staging) -> SpilledAudio:
+    """The ambience layer: the beds summed at the gains staging chose for them, block by block."""
+    gains = [np.float32(10 ** (staging.gains_db[f"ambience{k}"] / 20)) if math.isfinite(staging.gains_db[f"ambience{k}"])
+             else np.float32(0.0) for k in range(len(beds))]
     out = SpilledAudio()
     for start in range(0, beds[0][0].shape[1], SPILL_BLOCK_FRAMES):
         total = 0
-        for audio, level_db in beds:
-            total = total + read_block(audio, start, start + SPILL_BLOCK_FRAMES) * np.float32(10 ** (level_db / 20))
+        for (audio, _), gain in zip(beds, gains):
+            total = total + read_block(audio, start, start + SPILL_BLOCK_FRAMES) * gain
         out.append(total)
     return out
 

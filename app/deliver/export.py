@@ -1,5 +1,6 @@
 """Export: a mastered track -> WAV, MP3 and FLAC files at its own sample rate (44.1 or 48 kHz), 16-bit
-(dithered once, with noise shaping) or 24-bit, tagged; and the stems as plain WAVs.
+(dithered once, with noise shaping) or 24-bit, tagged; and the stems as float WAVs that sum to the
+pre-master mix.
 
     from app.deliver.export import export_track
     export_track(final, 48000, Path("out/track"), formats=("wav", "mp3"), tags={"title": "Rain"}, bit_depth=24)
@@ -23,8 +24,8 @@ from app.files import atomic_path
 from app.spec import check_format
 
 MP3_BITRATE = "320k"
-# Stems are for remixing: one louder than this peak is scaled down to it rather than clipped.
-STEM_PEAK = 0.89
+# Stems are for remixing: 32-bit float keeps each at the mix's gain staging, unrounded and unclipped.
+STEM_SUBTYPE = "FLOAT"
 # Noise shaping of 16-bit files: Lipshitz, Vanderkooy and Wannamaker's "minimally audible" 5-tap error
 # filter (E-weighted, as in Audacity and Ardour). The requantisation noise leaves 1-6 kHz, where
 # hearing is keenest, for the top octave; its noise transfer function is 1 - z^-1 * FIR(z).
@@ -212,22 +213,32 @@ def export_track(
     return written
 
 
-def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write a stem (2, n) at sample_rate as a 16-bit WAV, undithered, scaled down to STEM_PEAK when
-    louder (stems are for remixing: keep them unclipped). Returns the path.
+# libsndfile's SFC_SET_ADD_PEAK_CHUNK: a float WAV's PEAK chunk holds the time it was written, so the
+# same stem would never be the same bytes twice (the golden test hashes them).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
 
-    audio may be a SpilledAudio (app/audio/spill.py); either is written block by block."""
+
+def _no_peak_chunk(sound_file) -> None:
+    """Ask libsndfile (through soundfile's own handle) not to write a PEAK chunk; before any frame."""
+    import soundfile
+
+    snd, ffi = getattr(soundfile, "_snd", None), getattr(soundfile, "_ffi", None)
+    if snd is not None and ffi is not None:
+        snd.sf_command(sound_file._file, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
+
+
+def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write a stem (2, n) as a 32-bit float WAV, exactly as it sits in the mix (the mix's own gain
+    staging, no rescaling, nothing clipped): the stems of a track summed give its pre-master mix.
+    Returns the path. audio may be a SpilledAudio (app/audio/spill.py); either is written block by
+    block."""
     import soundfile as sf
 
-    from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block
+    from app.audio.spill import SPILL_BLOCK_FRAMES, read_block
 
-    if isinstance(audio, SpilledAudio):
-        peak = audio.peak
-    else:
-        peak = max(float(audio.max(initial=0.0)), -float(audio.min(initial=0.0))) if audio.size else 0.0
-    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", sample_rate, audio.shape[0], subtype="PCM_16",
+    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), audio.shape[0], subtype=STEM_SUBTYPE,
                                                 format="WAV") as out:
+        _no_peak_chunk(out)
         for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
-            block = read_block(audio, start, start + SPILL_BLOCK_FRAMES)
-            out.write((block / peak * STEM_PEAK if peak > STEM_PEAK else block).T)
+            out.write(read_block(audio, start, start + SPILL_BLOCK_FRAMES).T)
     return path

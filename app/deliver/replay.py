@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,7 @@ class Sidecar:
     timings_s: dict[str, float]  # stage -> seconds
     files: dict[str, str]  # kind -> path
     spec: dict[str, Any]  # TrackSpec.to_json() with the seed actually used: what --replay reads
+    levels: dict[str, Any] = field(default_factory=dict)  # per-part loudness in section A (LUFS, LU): app/audio/levels.py
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -77,7 +78,8 @@ class Sidecar:
 
 
 def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samples: int, lufs: float,
-                  peak_dbtp: float, files: dict[str, Path], timings: dict[str, float]) -> Sidecar:
+                  peak_dbtp: float, files: dict[str, Path], timings: dict[str, float],
+                  levels: dict[str, Any] | None = None) -> Sidecar:
     """The sidecar of a track named `name`: its spec and resolved choices, the song, the master's
     length in samples (at spec.sample_rate), loudness and true peak, its files and stage timings."""
     return Sidecar(
@@ -108,6 +110,7 @@ def track_sidecar(name: str, spec: TrackSpec, choices: Choices, song: Song, samp
         timings_s=timings,
         files={kind: str(path) for kind, path in files.items()},
         spec={**spec.to_json(), "seed": choices.seed, "name": spec.name, **_resolved_drums(choices)},
+        levels=dict(levels or {}),
     )
 
 

@@ -43,6 +43,7 @@ class Delivery:
     song: Song
     layers: dict[str, np.ndarray]
     mastered: Mastered
+    levels: dict[str, float | None] = field(default_factory=dict)  # per-part loudness, section A (mix.MixedSong)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
 
         def sidecar(files: dict[str, Path]) -> Sidecar:
             return track_sidecar(name, spec, track.choices, track.song, done.audio.shape[1], done.lufs,
-                                 peak_job.result(), files, timings)
+                                 peak_job.result(), files, timings, track.levels)
 
         files: dict[str, Path] = {}
         picture_job = None
@@ -153,12 +154,16 @@ def _write_midis(track: Delivery, dirs: OutputDirs, name: str, stage) -> dict[st
 
 
 def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
-    """The track's picture (piano roll, loudness, key facts) at `path`; sidecar(files) gives the facts."""
+    """The track's picture (piano roll, loudness, per-part loudness lanes, key facts, levels) at `path`;
+    sidecar(files) gives the facts."""
     from app.report.pictures import track_picture
 
+    from app.audio.master import short_term_curve
+
     facts = sidecar({}).to_json()
+    lanes = {name: short_term_curve(layer, track.spec.sample_rate) for name, layer in track.layers.items()}
     return track_picture(track.song, track.mastered.audio, track.spec.sample_rate, facts, path,
-                         loudness=track.mastered.short_term_lufs())
+                         loudness=track.mastered.short_term_lufs(), lanes=lanes)
 
 
 def _programs(choices: Choices) -> dict[str, int]:

@@ -131,7 +131,8 @@ def _make_tracks(req: BatchRequest, folder: Path, manifest: Manifest, todo: list
     from app.release.progress import ReleaseProgress
     from app.release.workers import InlineWorker, SpawnWorkers, dispatch
 
-    release = replace(manifest.release, folder=str(folder), cover=str(folder / manifest.release.cover))
+    release = replace(manifest.release, folder=str(folder), cover=str(folder / manifest.release.cover),
+                      stems=req.stems or manifest.release.stems)
     pending = deque(TrackTask(plan=manifest.row(n).plan, release=release) for n in todo)
     pool = None
     if req.cluster:  # the tracks run on Dask workers; the rest is as below (app/release/cluster.py)

@@ -53,7 +53,7 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--beats", metavar="LIST", help="beat pool: 'generated' (the default), loop names (see `effects`), 'none'")
     p.add_argument("--drum-kits", metavar="LIST", help="kit pool for the generated drums (see `instruments`; default Jazz)")
     p.add_argument("--ambience", metavar="LIST", help="ambience pool, NAME[:LEVEL_DB] each; 'none' allowed")
-    p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape")
+    p.add_argument("--lofi-presets", metavar="LIST", help="lo-fi sound pool: clean, default, dusty, tape, cassette, radio")
     p.add_argument("--swing-range", metavar="A-B", help="swing range 0.5-0.75 (default 0.54-0.62)")
     p.add_argument("--temperature", type=number_arg(*RANGES["temperature"]), help="creativity 0.1-2.0 (default 1.0)")
     colour = p.add_mutually_exclusive_group()
@@ -67,6 +67,8 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--preset", metavar="FILE", help="TOML file with any of these options (keys use underscores)")
     p.add_argument("--mix-minutes", type=number_arg(0.1, 600),
                    help="also write one continuous mix of this length (0.1-600 minutes) with a tracklist")
+    p.add_argument("--stems", action="store_true", default=None,
+                   help="also deliver each track's stems (32-bit float WAVs that sum to its pre-master mix) in stems/")
     p.add_argument("--crossfade", type=number_arg(0, 15), help="crossfade between tracks in the mix, 0-15 s (default 4)")
     p.add_argument("--video", nargs="?", const="landscape", choices=list(VIDEO_SHAPES),
                    help="also make video/NN_Title.mp4 per track and mix.mp4 for the mix (1920x1080; 'shorts': "

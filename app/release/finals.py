@@ -42,14 +42,24 @@ def tag_finals(finals: dict[str, Path], plan: TrackPlan, release: Release) -> No
         retag(path, fmt, tags, cover)
 
 
+STEMS_FOLDER = "stems"
+
+
 def move_finals(work_files: dict[str, str], folder: Path, sidecar: Path) -> dict[str, str]:
-    """Move a track's finals (format -> path in work/) into the release root and point its sidecar
-    at them. Returns format -> file name in the release root."""
+    """Move a track's finals (format -> path in work/) into the release root, and its stems
+    ('stem_<layer>' -> path, with batch --stems) into stems/<the finals' name>/<layer>.wav, and point
+    its sidecar at them. Returns kind -> file name relative to the release root."""
     files = {}
-    for fmt, work_path in work_files.items():
-        final = folder / Path(work_path).name
+    finals = [path for kind, path in work_files.items() if not kind.startswith("stem_")]
+    track = Path(finals[0]).stem if finals else "track"
+    for kind, work_path in work_files.items():
+        if kind.startswith("stem_"):
+            final = folder / STEMS_FOLDER / track / f"{kind[len('stem_'):]}.wav"
+            final.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            final = folder / Path(work_path).name
         os.replace(work_path, final)  # same file system: the final name appears complete
-        files[fmt] = final.name
+        files[kind] = final.relative_to(folder).as_posix()
     _update_sidecar(sidecar, {fmt: folder / name for fmt, name in files.items()})
     return files
 

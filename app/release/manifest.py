@@ -160,7 +160,7 @@ def new_release(req: BatchRequest) -> tuple[Path, Manifest]:
     titles = make_titles(req.count, seed, taken_titles | {album})
     release = Release(album=album, artist=req.artist, seed=seed, count=req.count, formats=list(req.formats),
                       folder=folder.name, cover="cover.jpg", sample_rate=req.sample_rate, bit_depth=req.bit_depth,
-                      ascii_names=req.ascii_names)
+                      ascii_names=req.ascii_names, stems=req.stems)
     plans = plan_release(req, seed, titles)
     manifest = Manifest(version=MANIFEST_VERSION, request=req.identity(), release=release,
                         tracks=[pending_row(p, release) for p in plans], mix=None)

@@ -7,7 +7,7 @@ Field order is the order of the keys in manifest.json.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from app.config import DEFAULT_BIT_DEPTH, SAMPLE_RATE
 from app.release.plan import TrackPlan
@@ -96,6 +96,7 @@ class ManifestRow:
     compliance: Compliance | None
     passages: list[str]  # the 8-bar passage hashes of the originality guard
     plan: TrackPlan
+    levels: dict = field(default_factory=dict)  # per-part loudness in section A (the sidecar's 'levels')
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -128,6 +129,7 @@ class Release:
     sample_rate: int = SAMPLE_RATE  # Hz, of every final and the mix
     bit_depth: int = DEFAULT_BIT_DEPTH  # of the WAV and FLAC finals and the mix
     ascii_names: bool = False  # file names of letters, digits, '-' and '_' ('01_Title_Words.wav')
+    stems: bool = False  # the tracks' stems are delivered in stems/<track>/ (batch --stems)
 
 
 @dataclass

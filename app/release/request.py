@@ -28,7 +28,7 @@ OPTIONS = ("count", "minutes", "minutes_range", "jobs", "out", "formats", "artis
            "bpm_range", "melody_instruments", "chords_instruments", "bass_instruments", "beats", "ambience",
            "lofi_presets", "swing_range", "temperature", "mix_minutes", "crossfade", "colours", "colour_range",
            "energies", "energy_range", "drum_kits", "sample_rate", "bit_depth", "ascii_names", "cluster",
-           "shared_dir", "video")
+           "shared_dir", "video", "stems")
 # The 0-1 controls a release draws per track: a pool of values or a range, each the other's alternative.
 CONTROLS = {"colour": ("colours", "colour_range"), "energy": ("energies", "energy_range")}
 
@@ -71,11 +71,12 @@ class BatchRequest:
     cluster: str | None = None  # a Dask scheduler address or local:N (app/release/cluster.py); None: --jobs
     shared_dir: Path | None = None  # with cluster: a folder every machine sees; files stay there, not sent back
     video: str | None = None  # None, or the shape of an MP4 per track and for the mix (config.VIDEO_SHAPES)
+    stems: bool = False  # each track's stems (float WAVs that sum to its pre-master mix) in stems/<track>/
 
     def identity(self) -> dict:
         """The options that define the release, JSON-normalised (a rerun with these resumes it)."""
         data = asdict(self)
-        for name in ("jobs", "out", "mix_minutes", "crossfade", "cluster", "shared_dir", "video"):
+        for name in ("jobs", "out", "mix_minutes", "crossfade", "cluster", "shared_dir", "video", "stems"):
             data.pop(name)
         # Releases made before an option existed resume with the same identity: an option at the value
         # they were all made with is left out.
@@ -178,6 +179,10 @@ def request_from_args(args) -> BatchRequest:
             if not isinstance(given[name], (int, float)) or isinstance(given[name], bool):
                 raise BadValueError(f"{name} must be a number, got {given[name]!r}")
             setattr(req, name, float(given[name]))
+    if given["stems"] is not None:
+        if not isinstance(given["stems"], bool):
+            raise BadValueError(f"stems must be true or false, got {given['stems']!r}")
+        req.stems = given["stems"]
     if given["minutes_range"] is not None:
         req.minutes, req.minutes_range = None, _parse_range(given["minutes_range"], "minutes range")
     elif given["minutes"] is not None:

@@ -103,7 +103,8 @@ def make_track(task: TrackTask, models, windows: set, progress=None) -> MadeTrac
         if isinstance(exc, DiskFullError):
             raise exc.for_track(result.name) from exc
         raise
-    return MadeTrack(number=plan.number, work_files={f: str(p) for f, p in finals.items()},
+    stems = {kind: path for kind, path in result.files.items() if kind.startswith("stem_")} if release.stems else {}
+    return MadeTrack(number=plan.number, work_files={f: str(p) for f, p in {**finals, **stems}.items()},
                      sidecar=str(result.files["sidecar"]), row=row, passages=sorted(verdict.passages),
                      attempt=attempt)
 
@@ -158,7 +159,7 @@ def _made_row(task: TrackTask, result, finals: dict[str, Path], regenerated: lis
         effects=TrackEffects(beat=(s["beat"] or {}).get("name", "none"),
                              ambience=[f"{a['name']}:{a['level_db']:g}" for a in s["ambience"]],
                              lofi_preset=plan.lofi_preset, swing=plan.swing),
-        regenerated=regenerated, compliance=compliance,
+        regenerated=regenerated, compliance=compliance, levels=dict(s["levels"]),
     )  # fmt: skip
 
 

@@ -59,20 +59,48 @@ def short_term_loudness(audio: np.ndarray, sample_rate: int, window_s: float = 3
     return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
 
 
-def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path, loudness=None) -> Path:
-    """Piano roll of melody, chords and bass with sections marked, loudness over time, key facts.
+# The track picture is drawn at 11.6 x 8.4 inches and 110 dpi: 1276 px wide, readable at 1280.
+TRACK_FIGSIZE = (11.6, 8.4)
+LANE_RANGE_LUFS = (-50.0, -10.0)  # the loudness lanes' colour scale
+LABEL_CHAR_PX = 6.5  # about one character of the 8-point section labels
+
+
+def _section_label_rows(song, axes_px: float) -> list[int]:
+    """A row (0 or 1) for each section's label: a label that would run into the one before it (its
+    section narrower than the label) goes on the other row, so 'breakdown' and the next 'A' never
+    print as 'breakdowAn'."""
+    total_beats = max(song.sections[-1].end if song.sections else 1.0, 1e-3)
+    rows: list[int] = []
+    for i, section in enumerate(song.sections):
+        if i == 0:
+            rows.append(0)
+            continue
+        previous = song.sections[i - 1]
+        width_px = (previous.end - previous.start) / total_beats * axes_px
+        label_px = (len(previous.name) + 1.5) * LABEL_CHAR_PX
+        rows.append(1 - rows[-1] if width_px < label_px else 0)
+    return rows
+
+
+def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: Path, loudness=None,
+                  lanes: dict | None = None) -> Path:
+    """Piano roll of melody, chords and bass with sections marked, loudness over time, per-part
+    loudness lanes, key facts and the mix's levels in section A.
 
     loudness: (times_s, LUFS) short-term curve when already known (master's Mastered.short_term_lufs);
-    otherwise it is measured from audio.
+    otherwise it is measured from audio. lanes: layer name -> (times_s, LUFS) short-term curves of
+    the mix's layers (none: no lanes). facts may hold 'levels' (the sidecar's per-part loudness).
     """
-    fig = _figure((12, 7))
-    grid = fig.add_gridspec(3, 4, height_ratios=[3, 1.2, 0.1], hspace=0.45)
+    fig = _figure(TRACK_FIGSIZE)
+    grid = fig.add_gridspec(3, 4, height_ratios=[3, 1.1, 1.3], hspace=0.55, wspace=0.35,
+                            left=0.06, right=0.98, top=0.93, bottom=0.07)
     roll = fig.add_subplot(grid[0, :3])
     spb = 60.0 / song.tempo_bpm
-    for s in song.sections:
+    axes_px = TRACK_FIGSIZE[0] * 110 * 0.68  # the roll's width in pixels, about
+    for s, row in zip(song.sections, _section_label_rows(song, axes_px)):
         roll.axvspan(s.start * spb, s.end * spb, color=SECTION_COLOURS.get(s.name, "#f4f4f4"), zorder=0)
-        roll.text((s.start + 0.3) * spb, 1.0, s.name, transform=roll.get_xaxis_transform(), va="bottom",
-                  fontsize=8, color="#555555")
+        roll.text((s.start + 0.3) * spb, 1.0 + 0.055 * row, s.name, transform=roll.get_xaxis_transform(),
+                  va="bottom", fontsize=8, color="#555555", clip_on=False)
     for name in ("chords", "bass", "melody"):
         part = song.parts.get(name)
         if not part or not part.notes:
@@ -85,11 +113,12 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
             roll.broken_barh(spans, (pitch - 0.4, 0.8), facecolors=PART_COLOURS[name],
                              alpha=0.9 if name == "melody" else 0.6)
         roll.plot([], [], color=PART_COLOURS[name], linewidth=6, label=name)  # legend entry
-    roll.set_title(f"{facts.get('name', 'track')}: piano roll", pad=16)
+    roll.set_title(f"{facts.get('name', 'track')}: piano roll", pad=24)
     roll.set_xlabel("time (s)")
     roll.set_ylabel("MIDI pitch")
     roll.legend(loc="upper right", fontsize=8)
-    roll.set_xlim(0, max(song.length_seconds, 1e-3))
+    end_s = audio.shape[1] / sample_rate
+    roll.set_xlim(0, max(end_s, song.length_seconds, 1e-3))  # the same time axis as the lanes below
 
     info = fig.add_subplot(grid[0, 3])
     info.axis("off")
@@ -102,6 +131,9 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
     lines.append(("beat", beat["name"] if beat else "none"))
     for amb in facts.get("ambience") or []:
         lines.append(("ambience", f"{amb['name']} {amb['level_db']:g} dB"))
+    preset = (facts.get("spec") or {}).get("lofi_preset")
+    if preset:
+        lines.append(("sound", preset))
     info.set_title("key facts")
     for i, (k, v) in enumerate(lines):
         info.text(0.0, 1 - i * 0.075, f"{k}:", fontsize=9, weight="bold", transform=info.transAxes, va="top")
@@ -112,10 +144,53 @@ def track_picture(song, audio: np.ndarray, sample_rate: int, facts: dict, path: 
     loud.plot(t, lufs, color="#333333", label="short-term (3 s)")
     if "lufs" in facts:
         loud.axhline(facts["lufs"], color="#e4572e", linestyle="--", label=f"integrated {facts['lufs']:.1f} LUFS")
-    loud.set_xlim(0, audio.shape[1] / sample_rate)
+    loud.set_xlim(0, end_s)
     loud.set_ylim(max(-60, float(np.min(lufs)) - 3 if len(lufs) else -60), 0)
-    _label(loud, "loudness over time", "time (s)", "LUFS", grid=False)
+    _label(loud, "master loudness over time", "", "LUFS", grid=False)
+    loud.legend(fontsize=8, loc="lower center", ncol=2)
+    if lanes:
+        _loudness_lanes(fig.add_subplot(grid[2, :3]), lanes, end_s)
+    _levels_table(fig.add_subplot(grid[1:, 3]), facts.get("levels") or {})
     return _save(fig, Path(path))
+
+
+def _loudness_lanes(ax, lanes: dict, end_s: float) -> None:
+    """One lane per layer, coloured by its short-term loudness (LUFS) over time."""
+    names = list(lanes)
+    times = max((lanes[name][0] for name in names), key=len)
+    grid = np.full((len(names), len(times)), np.nan)
+    for row, name in enumerate(names):
+        values = np.asarray(lanes[name][1], dtype=float)
+        values = np.where(values < LANE_RANGE_LUFS[0] - 20, np.nan, values)  # silence: blank
+        grid[row, : min(len(times), values.size)] = values[: len(times)]
+    edges = np.concatenate([[0.0], (times[1:] + times[:-1]) / 2, [end_s]]) if len(times) > 1 else np.array([0.0, end_s])
+    image = ax.pcolormesh(edges, np.arange(len(names) + 1), grid, cmap="magma", vmin=LANE_RANGE_LUFS[0],
+                          vmax=LANE_RANGE_LUFS[1], shading="flat")
+    ax.set_yticks(np.arange(len(names)) + 0.5, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, end_s)
+    ax.set_xlabel("time (s)")
+    ax.set_title("per-part loudness (short-term, before mastering)", fontsize=10)
+    bar = ax.figure.colorbar(image, cax=ax.inset_axes([1.01, 0.0, 0.012, 1.0]))  # the lanes keep the roll's width
+    bar.set_label("LUFS", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def _levels_table(ax, levels: dict) -> None:
+    """The mix's per-part loudness in section A (the sidecar's 'levels') as a small table."""
+    ax.axis("off")
+    ax.set_title("mix levels, section A")
+    names = {"melody_vs_chords": "melody - chords", "bass_vs_chords": "bass - chords (100 Hz+)",
+             "drums_vs_music": "drums - music", "backbeat_vs_music": "snare/hats - music"}
+    rows = [(name, f"{value:.1f} LUFS") for name, value in levels.items()
+            if value is not None and not name.endswith(("_vs_chords", "_vs_music", "_up"))]
+    rows += [(label, f"{levels[key]:+.1f} LU") for key, label in names.items() if levels.get(key) is not None]
+    if not rows:
+        ax.text(0.0, 1.0, "not measured", fontsize=9, transform=ax.transAxes, va="top")
+    step = min(0.075, 1.0 / max(len(rows), 1))
+    for i, (k, v) in enumerate(rows):
+        ax.text(0.0, 1 - i * step, k, fontsize=8.5, transform=ax.transAxes, va="top")
+        ax.text(0.98, 1 - i * step, v, fontsize=8.5, transform=ax.transAxes, va="top", ha="right")
 
 
 def plot_loss_curves(history: list[dict], path: Path, kind: str) -> Path:

@@ -61,15 +61,16 @@ def test_spilled_audio_reads_back_what_was_written():
         layer.append(np.zeros((1, 10), np.float32))
 
 
-@pytest.mark.parametrize("level", [0.3, 1.5])  # under STEM_PEAK, and over it (scaled down)
+@pytest.mark.parametrize("level", [0.3, 1.5])  # under full scale, and over it (kept: float stems)
 def test_stem_written_from_a_spill_is_the_stem_written_from_the_array(tmp_path, level):
     audio = _music(7.0) * np.float32(level)  # longer than one spill block
     write_stem(audio, tmp_path / "array.wav")
     write_stem(spill(audio), tmp_path / "spill.wav")
     assert (tmp_path / "array.wav").read_bytes() == (tmp_path / "spill.wav").read_bytes()
-    data, rate = soundfile.read(tmp_path / "spill.wav")
+    data, rate = soundfile.read(tmp_path / "spill.wav", dtype="float32")
     assert rate == SR and data.shape == (audio.shape[1], 2)
-    assert np.abs(data).max() <= 0.9
+    assert soundfile.info(tmp_path / "spill.wav").subtype == "FLOAT"
+    assert np.array_equal(data.T, audio)  # at the mix's level, not rescaled
 
 
 @pytest.mark.parametrize("frames", [SR * 3, SR * 3 + 17, 32768 * 2 + 1])  # whole ms or not, chunk edges
@@ -110,3 +111,12 @@ def test_the_drum_bus_in_place_equals_the_drum_bus():
         audio = noise.copy()
         effect.process_in_place(audio, 44100)
         assert np.array_equal(audio, expected)
+
+
+def test_a_stem_written_twice_is_the_same_bytes(tmp_path):
+    """Float WAVs carry no PEAK chunk (its timestamp would change the bytes of every run)."""
+    audio = _music(1.0)
+    write_stem(audio, tmp_path / "one.wav")
+    write_stem(audio, tmp_path / "two.wav")
+    data = (tmp_path / "one.wav").read_bytes()
+    assert data == (tmp_path / "two.wav").read_bytes() and b"PEAK" not in data

@@ -194,7 +194,7 @@ def test_duck_pads_a_short_envelope():
 def test_presets_are_data_with_the_same_parameters():
     keys = {frozenset(p) for p in fx.PRESETS.values()}
     assert len(keys) == 1
-    assert {"clean", "default", "dusty", "tape"} <= set(fx.PRESETS)
+    assert {"clean", "default", "dusty", "tape", "cassette", "radio"} <= set(fx.PRESETS)
     assert set(fx.PRESET_DESCRIPTIONS) == set(fx.PRESETS)
 
 
@@ -228,3 +228,74 @@ def test_bitcrush_quantises_to_the_grid():
 def test_samplehold_holds_values():
     out = fx.SampleHold(downsample_hz=SR / 4)(sine(100), SR)
     assert np.all(out[:, 0::4] == out[:, 3::4])
+
+
+# --- the presets' named properties (issue 14 item 3): each preset is heard -------------------------
+
+
+def _thd_percent(audio: np.ndarray, freq_hz: float) -> float:
+    """Total harmonic distortion (%) of a steady tone: harmonics 2-10 over the fundamental (Hann FFT)."""
+    channel = audio[0, SR // 4:SR // 4 + SR]  # one second past the filters' settling: 1 Hz bins
+    spectrum = np.abs(np.fft.rfft(channel * np.hanning(channel.size)))
+
+    def level(f: float) -> float:
+        k = int(round(f))
+        return float(spectrum[k - 2:k + 3].max())
+
+    harmonics = [level(freq_hz * h) for h in range(2, 11) if freq_hz * h < SR / 2]
+    return 100 * float(np.sqrt(np.sum(np.square(harmonics)))) / level(freq_hz)
+
+
+def test_tape_saturation_is_measurable_distortion_and_clean_has_none():
+    tone = sine(220, seconds=1.5, amplitude=0.4)  # about the pre-master mix's peaks
+    tape = _thd_percent(fx.lofi_chain("tape", wow_depth_ms=0, flutter_depth_ms=0, noise_dbfs=None)(tone, SR), 220)
+    clean = _thd_percent(fx.lofi_chain("clean")(tone, SR), 220)
+    assert tape >= 3.0 and clean < 0.1, (tape, clean)
+
+
+def test_tape_wow_is_a_slow_wobble_with_flutter_on_top():
+    tape = fx.PRESETS["tape"]
+    assert 0.3 <= tape["wow_rate_hz"] <= 1.0 and tape["flutter_depth_ms"] > 0
+    wow = fx.WowFlutter(wow_rate_hz=tape["wow_rate_hz"], wow_depth_ms=tape["wow_depth_ms"], flutter_depth_ms=0.0)
+    out = wow(sine(1000, seconds=8.0), SR)[0]
+    analytic = np.unwrap(np.angle(__import__("scipy.signal").signal.hilbert(out)))
+    deviation = np.diff(analytic)[SR // 10:-SR // 10] * SR / (2 * np.pi) - 1000
+    spectrum = np.abs(np.fft.rfft(deviation - deviation.mean()))
+    rate = np.argmax(spectrum[1:]) + 1
+    assert 0.3 <= rate * SR / deviation.size <= 1.0
+    cents = 1200 * np.log2(1 + (deviation.max() - deviation.min()) / 2 / 1000)
+    assert cents >= 5  # a wobble a listener hears (a 0.1 % pitch drift is ~2 cents)
+
+
+@pytest.mark.parametrize("preset, low_dbfs, high_dbfs", [("dusty", -60, -40), ("tape", -70, -50), ("cassette", -65, -45)])
+def test_a_noise_floor_sits_where_the_preset_says(preset, low_dbfs, high_dbfs):
+    floor = rms_db(fx.lofi_chain(preset)(np.zeros((2, SR), np.float32), SR))
+    assert low_dbfs <= floor <= high_dbfs, floor
+    assert rms_db(fx.lofi_chain("clean")(np.zeros((2, SR), np.float32), SR)) < -120
+
+
+def test_dusty_reduces_bits_and_sample_rate():
+    chain = fx.lofi_chain("dusty", noise_dbfs=None, wow_depth_ms=0, flutter_depth_ms=0)
+    out = chain(sine(300, amplitude=0.3), SR)
+    assert len(np.unique(np.round(out[0] * 2 ** (fx.PRESETS["dusty"]["bit_depth"] - 1)))) <= 2 ** fx.PRESETS["dusty"]["bit_depth"]
+    hold = int(SR / fx.PRESETS["dusty"]["downsample_hz"])
+    assert np.mean(out[0, 1:] == out[0, :-1]) >= (hold - 1) / hold - 0.05  # samples held
+
+
+@pytest.mark.parametrize("preset", ["radio", "cassette"])
+def test_narrow_band_presets_cut_the_lows_and_the_highs(preset):
+    chain = fx.lofi_chain(preset, noise_dbfs=None, drive_db=0.0, makeup_db=0.0, bit_depth=None)
+    mid = rms_db(chain(sine(1000, amplitude=0.1), SR)[:, SR // 4:])
+    for edge_hz in (50.0, 12000.0):
+        assert rms_db(chain(sine(edge_hz, amplitude=0.1), SR)[:, SR // 4:]) <= mid - 12, (preset, edge_hz)
+
+
+def test_every_preset_but_clean_pumps_under_the_kick():
+    assert fx.PRESETS["clean"]["pump_db"] == 0
+    assert all(p["pump_db"] >= 2 for name, p in fx.PRESETS.items() if name != "clean")
+
+
+def test_effects_lists_every_preset_with_its_description():
+    listing = fx.format_presets()
+    for name, text in fx.PRESET_DESCRIPTIONS.items():
+        assert f"{name}" in listing and text in listing

@@ -37,13 +37,18 @@ def test_track_files_and_sidecar(track):
     s = result.sidecar
     assert result.name == "test song"
     for kind in ("midi", "wav", "mp3", "flac", "sidecar", "stem_melody", "stem_chords", "stem_bass", "stem_drums",
-                 "stem_ambience", "midi_melody", "midi_chords", "midi_bass", "midi_drums"):
+                 "stem_ambience", "stem_room", "midi_melody", "midi_chords", "midi_bass", "midi_drums"):
         assert result.files[kind].exists(), kind
     side = json.loads(result.files["sidecar"].read_text())
     for key in ("name", "seed", "key", "mode", "bpm", "duration_s", "lufs", "true_peak_dbtp", "instruments",
                 "ambience", "temperature", "checkpoints", "files"):
         assert key in side, key
     assert side["key"] == "Eb" and side["mode"] == "minor" and side["seed"] == 11
+    # the per-part loudness of section A (issue 14), as generate_music prints it in one line
+    assert -4.0 <= side["levels"]["melody_vs_chords"] <= 1.0 and side["levels"]["drums_vs_music"] is not None
+    from app.pipeline import describe_result
+
+    assert "melody/chords" in next(line for line in describe_result(result).splitlines() if "levels" in line)
     # The file is the Sidecar record's JSON form, version first (timings gain 'export' once written).
     from app.deliver.replay import SIDECAR_VERSION
 

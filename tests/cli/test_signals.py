@@ -287,7 +287,7 @@ def test_two_processes_making_the_same_name_at_once_both_finish(tmp_path):
             name = Path(path).name
             assert Path(path).exists() and (name.startswith(s["name"] + ".") or name.startswith(s["name"] + "_"))
         assert read_midi(s["files"]["midi"]).key == pitch_class(s["key"])
-    assert len(files_under(tmp_path)) == 2 * (1 + 1 + 1 + 4 + 5)  # json, wav, mid, part mids (drums too), stems
+    assert len(files_under(tmp_path)) == 2 * (1 + 1 + 1 + 4 + 6)  # json, wav, mid, part mids (drums too), stems (room too)
 
 
 RESERVE = """

@@ -326,3 +326,26 @@ def test_release_videos_per_track_and_for_the_mix(release, tmp_path):
     sf.write(str(copy / "mix.wav"), mix[: 3 * rate], rate, subtype="PCM_16")
     assert make_release_videos(copy, manifest, "landscape") == [copy / "mix.mp4"]  # the mix changed: made again
     assert abs(float(probe(copy / "mix.mp4")["format"]["duration"]) - 3.0) < 0.15
+def test_stems_flag_delivers_each_tracks_stems_that_sum_to_its_pre_master_mix(tmp_path):
+    """batch --stems (issue 15 item 4): stems/<track>/<layer>.wav per track, float, in the manifest
+    with their checks, and the per-part loudness of section A in each row."""
+    from app.main import build_parser
+
+    args = build_parser().parse_args(["batch", "--count", "1", "--minutes", "0.2", "--jobs", "1", "--seed", "3",
+                                      "--out", str(tmp_path), "--stems"])
+    req = request_from_args(args)
+    assert req.stems and "stems" not in req.identity()  # how it is delivered, not which release
+    code, folder, manifest = produce_release(req, windows=TINY_WINDOWS)
+    row = manifest.to_json()["tracks"][0]
+    assert code == 0 and row["status"] == "done"
+    stems = {kind: name for kind, name in row["files"].items() if kind.startswith("stem_")}
+    assert {"stem_melody", "stem_chords", "stem_bass", "stem_drums"} <= set(stems)
+    base = row["files"]["wav"].rsplit(".", 1)[0]
+    total = 0
+    for kind, name in stems.items():
+        assert name == f"stems/{base}/{kind[5:]}.wav" and name in row["file_checks"]
+        info = sf.info(str(folder / name))
+        assert info.subtype == "FLOAT" and info.samplerate == 44100
+        total = total + sf.read(str(folder / name), dtype="float32")[0]
+    assert np.abs(total).max() > 0.01  # the stems are the mix's layers, at the mix's level
+    assert -4.0 <= row["levels"]["melody_vs_chords"] <= 1.0

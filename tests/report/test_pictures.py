@@ -61,3 +61,28 @@ def test_evaluation_plots(tmp_path):
     assert sorted(p.name for p in paths) == ["copied_ngrams.png", "figures.png", "pitch_classes.png", "repetitiveness.png"]
     for p in paths:
         _assert_picture(p)
+
+
+def test_track_picture_with_lanes_is_1280_wide_and_short_sections_get_their_own_label_row(tmp_path):
+    from PIL import Image
+
+    from app.music.song import Section
+    from app.report.pictures import _section_label_rows, track_picture
+
+    song = little_song()
+    song.sections = [Section("intro", 0, 4), Section("A", 4, 4), Section("breakdown", 8, 1), Section("A", 9, 3),
+                     Section("outro", 12, 4)]  # (name, start beat, beats)
+    rows = _section_label_rows(song, 800)
+    assert rows[3] != rows[2]  # "breakdown" is 1 beat wide: the next "A" moves to the other row
+    assert rows[0] == rows[1] == 0 and rows[4] == 0  # wide sections keep the first row
+    n = int(song.length_seconds * 44100)
+    t = np.arange(n) / 44100
+    audio = np.stack([0.1 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
+    times = np.arange(1.5, song.length_seconds, 1.0)
+    lanes = {"melody": (times, np.full(times.size, -24.0)), "drums": (times, np.linspace(-40, -20, times.size))}
+    facts = {"name": "lanes", "key": "A", "mode": "minor", "bpm": 84, "duration_s": 11.4, "lufs": -14.0,
+             "true_peak_dbtp": -1.2, "seed": 1, "instruments": {}, "beat": None, "ambience": [],
+             "levels": {"melody": -24.0, "chords": -23.5, "melody_vs_chords": -0.5}}
+    path = track_picture(song, audio, 44100, facts, tmp_path / "lanes.png", lanes=lanes)
+    _assert_picture(path)
+    assert 1200 <= Image.open(path).size[0] <= 1280

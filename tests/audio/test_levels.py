@@ -1,0 +1,115 @@
+"""The mix (issue 14) on a short generated song (seed 5, 0.4 minutes, the real GM SoundFont and
+drums): per-part loudness windows where the parts play, stems that sum to the pre-master mix
+(issue 15 item 4), the master's spectral figures and loudness targets, presets that differ from
+clean on the same seed, and the same seed giving the same audio."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.audio.fx import PRESETS
+from app.audio.levels import DRUM_SPLIT_HZ, excerpt, highpass_fft, section_frames
+from app.audio.master import integrated_lufs, loudness_lufs, master_song, power_spectrum, spectral_balance
+from app.config import CEILING_DBTP, SAMPLE_RATE, TARGET_LUFS
+from tests.fixtures.checks import needs_gm
+
+SR = SAMPLE_RATE
+pytestmark = needs_gm
+
+
+@pytest.fixture(scope="module")
+def made():
+    """(song, stems, mix_song result, spec, choices) of a 0.4-minute track, seed 5, default preset."""
+    from app import pipeline
+    from app.choices import resolve_choices
+    from app.spec import TrackSpec
+
+    spec = TrackSpec(name="levels", minutes=0.4, seed=5, picture=False)
+    choices = resolve_choices(spec)
+    song = pipeline.compose(spec, choices)
+    stems = pipeline.render(song, spec, choices)
+    return song, stems, pipeline.mix(song, stems, spec, choices), spec, choices
+
+
+def test_per_part_loudness_sits_in_its_window(made):
+    song, _, mixed, _, _ = made
+    levels = mixed.levels
+    assert -4.0 <= levels["melody_vs_chords"] <= 1.0, levels
+    assert -8.0 <= levels["bass_vs_chords"] <= -2.0, levels  # the bass's 100 Hz-and-up copy
+    assert levels["bass_sub_vs_chords"] <= -1.5, levels  # the sub-bass check
+    assert -3.0 <= levels["drums_vs_music"] <= 1.0, levels  # with the kick
+    assert -3.0 <= levels["backbeat_vs_music"] <= 1.0, levels  # the snare/hats band alone
+    # the ambience follows its level_db (-24 by default) from the mix's loudness
+    assert abs(levels["ambience"] - levels["mix"] - -24.0) <= 2.0, levels
+
+
+def test_the_figures_are_measured_where_the_parts_play(made):
+    """The report's figures are gated BS.1770 on section A: pyloudnorm agrees on the finished layers."""
+    song, _, mixed, _, _ = made
+    frames = section_frames(song, {"melody", "chords"}, mixed.audio.shape[1], SR, max_s=None)[:1]
+    melody = excerpt(mixed.layers["melody"], frames)
+    assert loudness_lufs(melody, SR) == pytest.approx(mixed.levels["melody"], abs=0.1)
+    assert integrated_lufs(melody, SR) == pytest.approx(loudness_lufs(melody, SR), abs=0.02)
+    drums = excerpt(mixed.layers["drums"], frames)
+    assert loudness_lufs(highpass_fft(drums, DRUM_SPLIT_HZ, SR), SR) == pytest.approx(mixed.levels["backbeat"], abs=0.1)
+
+
+def test_the_stems_sum_to_the_pre_master_mix(made, tmp_path):
+    from app.deliver.export import write_stem
+
+    _, _, mixed, _, _ = made
+    assert set(mixed.layers) == {"melody", "chords", "bass", "drums", "ambience", "room"}
+    total = np.zeros_like(mixed.audio, dtype=np.float64)
+    for name, layer in mixed.layers.items():
+        path = write_stem(layer, tmp_path / f"{name}.wav")
+        assert sf.info(str(path)).subtype == "FLOAT"
+        total += sf.read(str(path), dtype="float32")[0].T
+    error = total - mixed.audio
+    residual_db = 10 * math.log10(float(np.sum(error ** 2)) / float(np.sum(mixed.audio.astype(np.float64) ** 2)))
+    assert residual_db <= -60.0
+    # the room is its own return (the keys and drums stems stay dry)
+    assert np.abs(np.asarray(mixed.layers["room"])).max() > 0
+
+
+def test_the_master_is_warm_but_not_muffled_and_meets_its_targets(made):
+    _, _, mixed, _, _ = made
+    done, _ = master_song(mixed.audio.copy(), SR, "default")
+    balance = spectral_balance(done.audio, SR)
+    assert 1200 <= balance["rolloff_hz"] <= 6000, balance
+    assert 0.04 <= balance["share_above_1k"] <= 0.25, balance
+    assert abs(loudness_lufs(done.audio, SR) - TARGET_LUFS) <= 0.2
+    assert done.true_peak_dbtp <= CEILING_DBTP + 1e-6
+
+
+def _band_db(audio: np.ndarray) -> np.ndarray:
+    """Mean power (dB) in 40 log-spaced bands over 50 Hz-16 kHz."""
+    freqs, power = power_spectrum(audio, SR)
+    edges = np.geomspace(50, 16000, 41)
+    return np.array([10 * np.log10(power[(freqs >= lo) & (freqs < hi)].mean() + 1e-20) for lo, hi in zip(edges, edges[1:])])
+
+
+def test_every_preset_differs_from_clean_on_the_same_seed(made):
+    _, _, mixed, _, _ = made
+    clean = _band_db(master_song(mixed.audio.copy(), SR, "clean")[0].audio)
+    for preset in PRESETS:
+        if preset == "clean":
+            continue
+        done, _ = master_song(mixed.audio.copy(), SR, preset)
+        assert abs(done.lufs - TARGET_LUFS) <= 0.1 and done.true_peak_dbtp <= CEILING_DBTP + 1e-6
+        difference = float(np.sqrt(np.mean((_band_db(done.audio) - clean) ** 2)))
+        assert difference >= 3.0, (preset, difference)
+
+
+def test_the_same_seed_gives_the_same_mix_and_master(made):
+    from app import pipeline
+
+    song, stems, mixed, spec, choices = made
+    again = pipeline.mix(song, stems, spec, choices)
+    assert np.array_equal(again.audio, mixed.audio)
+    assert again.levels == mixed.levels
+    first, second = master_song(mixed.audio.copy(), SR, "dusty"), master_song(again.audio.copy(), SR, "dusty")
+    assert np.array_equal(first[0].audio, second[0].audio)
