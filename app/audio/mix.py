@@ -29,7 +29,7 @@ import numpy as np
 from app.config import SAMPLE_RATE, TAIL_S
 from app.errors import BadValueError
 from app.audio.drum_bus import drum_bus
-from app.audio.fx import (as_stereo, duck, fade_gain, kick_envelope, kick_envelope_control, lofi_chain,
+from app.audio.fx import (as_stereo, fade_gain, kick_envelope, kick_envelope_control, lofi_chain,
                           run_chunked, upsample_linear_range)
 from app.audio.levels import Staging, section_loudness, stage_levels
 from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block, spill
