@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
+    from app.report.bench import machine_is_busy
     from app.release.batch import produce_release
     from app.release.originality import load_training_windows
     from app.release.request import BatchRequest, validate_request
@@ -40,9 +40,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--max-load", type=float, default=1.5)
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    print(f"load average (1 min): {load:.2f}")
-    if load >= args.max_load:
+    if machine_is_busy(args.max_load):
         print(f"the machine is busy (load >= {args.max_load:g}): not timed")
         return 1
     print("loading the training melodies ...", flush=True)

@@ -11,7 +11,6 @@ Only meaningful on a quiet machine: it prints the 1-minute load average first an
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
+    from app.report.bench import machine_is_busy
     from app.audio.mix import mix_song
     from app.audio.render import render_song
     from app.choices import resolve_choices
@@ -34,9 +34,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-load", type=float, default=1.5)
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    print(f"load average (1 min): {load:.2f}")
-    if load >= args.max_load:
+    if machine_is_busy(args.max_load):
         print(f"the machine is busy (load >= {args.max_load:g}): not timed")
         return 1
     spec = TrackSpec(minutes=args.minutes, seed=args.seed, ambience=[]).validate()

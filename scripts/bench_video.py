@@ -13,7 +13,6 @@ says so when it is at or above --max-load (the CPU seconds are less sensitive to
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import sys
@@ -47,6 +46,7 @@ def _cpu_s() -> float:
 
 
 def main() -> int:
+    from app.report.bench import machine_is_busy
     from app.config import VIDEO_SHAPES
     from app.deliver.video import make_video, probe_duration
     from app.release.cover import draw_cover
@@ -58,9 +58,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-load", type=float, default=1.5)
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    print(f"load average (1 min): {load:.2f}, {os.cpu_count()} CPUs")
-    if load >= args.max_load:
+    if machine_is_busy(args.max_load):
         print(f"warning: the machine is busy (load >= {args.max_load:g}): wall times are too long")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
         audio = args.audio or track_like_wav(Path(tmp) / "track.wav", args.minutes)

@@ -10,8 +10,9 @@ memory) and training throughput (tokens/s over a fixed number of steps). Medians
 time over the --minutes process's.
 
 It also compares render-to-file with the seeds' path on one song, runs interleaved (ours, seeds, ours,
-...) so a drift in the machine's load hits both alike: ours is render_song -> mix_track (lo-fi chain,
-pydub layers) -> master -> export_track; the seeds' is one `fluidsynth -ni -F part.wav` command per
+...) so a drift in the machine's load hits both alike: ours is what generate_music runs, render_song
+-> mix_song (loudness staging, pump, room) -> master_song (lo-fi chain, tilt EQ, limiter) ->
+export_track; the seeds' is one `fluidsynth -ni -F part.wav` command per
 part, then pydub overlays the WAVs with the beat and ambience and exports the WAV (less work: no lo-fi
 chain, no mastering). Skipped, with the reason, where the `fluidsynth` command is not installed.
 scripts/bench_render_vs_seeds.py runs only this comparison.
@@ -51,6 +52,14 @@ def add_bench_parser(sub) -> None:
         return 0
 
     p.set_defaults(func=run)
+
+
+def machine_is_busy(max_load: float) -> bool:
+    """Print the 1-minute load average; True when it is at or above max_load (wall times taken now
+    would be too long: the benchmark scripts refuse or warn)."""
+    load = os.getloadavg()[0]
+    print(f"load average (1 min): {load:.2f}, {os.cpu_count()} CPUs")
+    return load >= max_load
 
 
 def cpu_model() -> str:
@@ -176,22 +185,21 @@ def compare_with_seeds(minutes: float, runs: int) -> dict:
 
 
 def render_to_file_ours(song, instruments, beat_effect, ambience_effect, out: Path) -> float:
-    """Seconds for our path: render_song -> mix_track (lo-fi chain, pydub layers) -> master -> WAV."""
-    from app.audio.fx import lofi_chain
-    from app.audio.loops import ambience_track, beat_track
-    from app.audio.master import master
-    from app.audio.mix import mix_track
+    """Seconds for our path, as generate_music runs it: render_song (parts spilled to disk as the
+    pipeline does) -> mix_song (loudness staging, pump, room) -> master_song (the preset's chain, the
+    tilt EQ, the limiter) -> the 16-bit WAV."""
+    from app.audio.master import master_song
+    from app.audio.mix import mix_song
     from app.audio.render import render_song
-    from app.config import SAMPLE_RATE
+    from app.config import SAMPLE_RATE, TAIL_S
     from app.deliver.export import export_track
 
     t0 = time.perf_counter()
-    stems = render_song(song, instruments, seed=1)
-    n = next(iter(stems.values())).shape[1]
-    beat = beat_track(beat_effect, song.tempo_bpm, n, SAMPLE_RATE)
-    amb = ambience_track(ambience_effect, n, SAMPLE_RATE)
-    mixed = mix_track(stems, beat=beat, ambience=[(amb, -24.0)], chain=lofi_chain("default"), bpm=song.tempo_bpm)
-    export_track(master(mixed, SAMPLE_RATE).audio, SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
+    stems = render_song(song, instruments, seed=1, sample_rate=SAMPLE_RATE, tail_s=TAIL_S, spill=True)
+    mixed = mix_song(song, stems, beat=beat_effect, ambience=[(ambience_effect, -24.0)], preset="default",
+                     sample_rate=SAMPLE_RATE)
+    mastered, _ = master_song(mixed.audio, SAMPLE_RATE, "default")
+    export_track(mastered.audio, SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
     return time.perf_counter() - t0
 
 
