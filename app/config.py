@@ -59,3 +59,8 @@ REROLL_PARTS = ("melody", "chords", "bass", "drums")
 
 # The picture sizes (width, height) of `--video SHAPE`: a YouTube video or a Short.
 VIDEO_SHAPES = {"landscape": (1920, 1080), "shorts": (1080, 1920)}
+
+# Bytes of long-audio blocks (app/audio/spill.py) all live layers together may keep in memory
+# before the rest go to temporary files: about four 3-minute stereo float32 layers, and a small
+# share of the 1.5 GB a 20-minute track may peak at (writing and reading a layer back costs time).
+SPILL_MEMORY_BYTES = 256 * 2**20

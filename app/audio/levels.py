@@ -108,15 +108,34 @@ class Spectra:
         """The complex spectrum (channels, bins) of an excerpt of this length."""
         return np.fft.rfft(np.asarray(audio, np.float32), n=self.n_fft, axis=-1)
 
+    def _bin_weight(self, low_hz: float) -> np.ndarray:
+        """K-weighting per rfft bin, 0 under low_hz; bins other than DC and Nyquist stand for two
+        (the negative frequencies)."""
+        weight = self.weight * 2.0
+        weight[0] = self.weight[0]
+        weight[-1] = self.weight[-1]
+        weight[self.freqs < low_hz] = 0.0
+        return weight
+
+    def _lufs_of_energy(self, energy: float) -> float:
+        mean_square = energy / (self.n_fft * self.length)
+        return -0.691 + 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
+
     def lufs(self, spectrum: np.ndarray, low_hz: float = 0.0) -> float:
         """Ungated BS.1770 loudness of the excerpt with this spectrum, only bins at or above low_hz."""
-        power = np.abs(spectrum) ** 2 * self.weight
-        power[:, self.freqs < low_hz] = 0.0
-        # rfft bins other than DC and Nyquist stand for two (the negative frequencies)
-        double = np.full(self.freqs.size, 2.0)
-        double[0] = double[-1] = 1.0
-        mean_square = float((power * double).sum()) / (self.n_fft * self.length)
-        return -0.691 + 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
+        return self._lufs_of_energy(float((np.abs(spectrum) ** 2 * self._bin_weight(low_hz)).sum()))
+
+    def sum_energies(self, a: np.ndarray, b: np.ndarray, low_hz: float = 0.0) -> tuple[float, float, float]:
+        """(|a|^2, Re(a b*), |b|^2) K-weighted and summed over bins at or above low_hz: the energy of
+        a + c b is |a|^2 + 2c Re(a b*) + c^2 |b|^2, so lufs_of_sum tries any c without a pass over bins."""
+        weight = self._bin_weight(low_hz)
+        return (float((np.abs(a) ** 2 * weight).sum()), float(((a * b.conj()).real * weight).sum()),
+                float((np.abs(b) ** 2 * weight).sum()))
+
+    def lufs_of_sum(self, energies: tuple[float, float, float], c: float) -> float:
+        """Ungated loudness of a + c b from sum_energies(a, b)."""
+        aa, ab, bb = energies
+        return self._lufs_of_energy(max(0.0, aa + 2 * c * ab + c * c * bb))
 
 
 def fast_fft_length(m: int) -> int:
@@ -197,15 +216,23 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
                 or section_frames(song, set(parts), n, sample_rate)
                 or section_frames(song, {parts[0]}, n, sample_rate) or _whole_frames(n, sample_rate))
 
+    chords_lufs: dict[tuple, float] = {}  # the chords over the same frames are measured once
+
+    def chords_over(frames: list[tuple[int, int]]) -> float:
+        key = tuple(frames)
+        if key not in chords_lufs:
+            chords_lufs[key] = _lufs(excerpt(stems["chords"], frames), sample_rate)
+        return chords_lufs[key]
+
     if "chords" in stems:
-        gains["chords"] = _gain(CHORDS_LUFS, _lufs(excerpt(stems["chords"], frames_for("chords")), sample_rate))
+        gains["chords"] = _gain(CHORDS_LUFS, chords_over(frames_for("chords")))
 
     def under_chords(part: str) -> tuple[np.ndarray, float]:
         """The part's excerpt where it and the chords play, and the staged chords' loudness there."""
         if "chords" not in stems:
             return excerpt(stems[part], frames_for(part)), CHORDS_LUFS
         frames = frames_for(part, "chords")
-        chords = _lufs(excerpt(stems["chords"], frames), sample_rate) + gains["chords"]
+        chords = chords_over(frames) + gains["chords"]
         return excerpt(stems[part], frames), chords if math.isfinite(chords) else CHORDS_LUFS
 
     if "melody" in stems:
@@ -260,9 +287,11 @@ def _stage_drums(song: Song, stems: dict, drums, n: int, sample_rate: int, stagi
     spectra = Spectra(kit.shape[1], sample_rate)
     whole, low = spectra.of(kit), spectra.of(kick_shelf_part(kit, sample_rate))
 
+    full, band = spectra.sum_energies(whole, low), spectra.sum_energies(whole, low, DRUM_SPLIT_HZ)
+
     def spread(shelf_db: float) -> float:
-        out = whole + (10 ** (shelf_db / 20) - 1) * low
-        return spectra.lufs(out) - spectra.lufs(out, DRUM_SPLIT_HZ)
+        c = 10 ** (shelf_db / 20) - 1
+        return spectra.lufs_of_sum(full, c) - spectra.lufs_of_sum(band, c)
 
     shelf = 0.0
     if spread(0.0) > KICK_SPREAD_LU:

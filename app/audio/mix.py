@@ -415,7 +415,8 @@ class _LayerFinisher:
                 block *= np.exp(duck(start, stop) * per_unit)
             if start == 0 and head:
                 filter_intro(block, self.song, sample_rate=self.sample_rate)
-            block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
+            if start < self.fade_in or stop > self.n - self.fade_out:  # elsewhere the fades' gain is 1
+                block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
             out.append(block)
         return out
 

@@ -11,7 +11,9 @@ from app.audio import master as M
 from app.audio.fx import PRESETS, lofi_chain
 from app.audio.instruments import default_instrument
 from app.audio.render import _part_blocks, render_part
-from app.audio.spill import SpilledAudio, spill
+from app.audio import spill as spill_module
+from app.audio.spill import SpilledAudio, spill, use_memory
+from app.config import SPILL_MEMORY_BYTES
 from app.deliver.export import write_stem
 from app.music.song import Note, Part
 from tests.fixtures.checks import needs_gm
@@ -59,6 +61,31 @@ def test_spilled_audio_reads_back_what_was_written():
     assert [start for start, _ in layer.blocks(40_000)] == list(range(0, audio.shape[1], 40_000))
     with pytest.raises(ValueError):
         layer.append(np.zeros((1, 10), np.float32))
+
+
+def test_spilled_audio_keeps_blocks_in_memory_only_within_the_budget():
+    """Blocks stay in memory up to the budget (all live layers together), the rest go to the file;
+    reads across both are exact, and a dropped layer gives its bytes back."""
+    import gc
+
+    audio = _music(2.0)
+    block_bytes = 2 * 10_000 * 4
+    held_before = spill_module._memory["held"]
+    use_memory(held_before + 3 * block_bytes)  # room for three blocks of 10,000 frames
+    try:
+        layer = spill(audio, frames=10_000)
+        assert spill_module._memory["held"] == held_before + 3 * block_bytes
+        assert layer._file is not None  # the other blocks went to disk
+        assert sum(isinstance(at, np.ndarray) for _, at in layer._segments) == 3
+        assert np.array_equal(np.asarray(layer), audio)
+        assert np.array_equal(layer.read(25_000, 47_000), audio[:, 25_000:47_000])  # memory, then disk
+        audio[:] = 0  # the kept blocks are copies
+        assert layer.peak > 0 and np.asarray(layer).any()
+        del layer
+        gc.collect()
+        assert spill_module._memory["held"] == held_before
+    finally:
+        use_memory(SPILL_MEMORY_BYTES)
 
 
 @pytest.mark.parametrize("level", [0.3, 1.5])  # under full scale, and over it (kept: float stems)

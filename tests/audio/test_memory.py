@@ -9,7 +9,8 @@ import numpy as np
 
 from app.audio.master import master
 from app.audio.mix import mix_track
-from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio
+from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, use_memory
+from app.config import SPILL_MEMORY_BYTES
 
 SR = 44100
 
@@ -42,6 +43,15 @@ def _peak_of_mix_and_master(seconds: float) -> tuple[int, int]:
 
 
 def test_mix_and_master_peak_grows_only_by_the_output():
+    # Every block on disk, as past the in-memory budget (a fixed amount, tested in test_blockwise.py).
+    use_memory(0)
+    try:
+        _peak_with_every_layer_on_disk()
+    finally:
+        use_memory(SPILL_MEMORY_BYTES)
+
+
+def _peak_with_every_layer_on_disk():
     _peak_of_mix_and_master(5.0)  # one-time allocations (imports, the thread pool, filter designs)
     short_peak, short_out = _peak_of_mix_and_master(20.0)
     long_peak, long_out = _peak_of_mix_and_master(120.0)
