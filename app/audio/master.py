@@ -660,12 +660,14 @@ def _tilt_response(gain_db: float, sample_rate: int) -> np.ndarray:
     return spectrum[::8][: SPECTRUM_FFT // 2 + 1]
 
 
-def solve_tilt_db(audio, sample_rate: int, target_share: float) -> float:
+def solve_tilt_db(audio, sample_rate: int, target_share: float,
+                  spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """The tilt gain (dB, within TILT_RANGE_DB) that brings audio's share of power above 1 kHz to
-    target_share (0 for silence), by bisection on the tilt's response over the measured spectrum."""
+    target_share (0 for silence), by bisection on the tilt's response over the measured spectrum.
+    spectrum: power_spectrum(audio, sample_rate) when the caller already has it (saves a pass)."""
     if not 0 < target_share < 1:
         raise BadValueError(f"tilt_share must be between 0 and 1, got {target_share:g}")
-    freqs, power = power_spectrum(audio, sample_rate)
+    freqs, power = power_spectrum(audio, sample_rate) if spectrum is None else spectrum
     if power.sum() <= 0:
         return 0.0
     low, high = TILT_RANGE_DB
@@ -686,12 +688,14 @@ def apply_board_in_place(board, audio: np.ndarray, sample_rate: int, block_frame
         audio[:, start:stop] = board(audio[:, start:stop], sample_rate, reset=False)
 
 
-def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None) -> float:
-    """The master EQ, in place on audio (float32 (2, n)): the tilt solved by solve_tilt_db. Returns the
-    tilt applied (dB); target_share None leaves the audio as it is (0.0)."""
+def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None,
+            spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """The master EQ, in place on audio (float32 (2, n)): the tilt solved by solve_tilt_db (given
+    audio's power_spectrum when already measured). Returns the tilt applied (dB); target_share None
+    leaves the audio as it is (0.0)."""
     if target_share is None:
         return 0.0
-    gain_db = solve_tilt_db(audio, sample_rate, target_share)
+    gain_db = solve_tilt_db(audio, sample_rate, target_share, spectrum)
     if gain_db:
         apply_board_in_place(_tilt_board(gain_db), audio, sample_rate)
     return gain_db
@@ -722,9 +726,10 @@ def master_song(audio: np.ndarray, sample_rate: int, preset: str = "default") ->
     tilt = finish_mix(audio, sample_rate, preset)
     done = master(audio, sample_rate, in_place=True)
     if target is not None:
-        share = spectral_balance(done.audio, sample_rate)["share_above_1k"]
+        spectrum = power_spectrum(done.audio, sample_rate)  # measured once: the share and the retrim
+        share = _balance(*spectrum)["share_above_1k"]
         if share > 0 and abs(share / target - 1) > TILT_TOLERANCE:
-            extra = tilt_eq(done.audio, sample_rate, min(0.95, target * target / share))
+            extra = tilt_eq(done.audio, sample_rate, min(0.95, target * target / share), spectrum)
             tilt += extra
             done = master(done.audio, sample_rate, in_place=True)
     return done, round(tilt, 2)
