@@ -96,6 +96,23 @@ def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def sndfile_errors_named():
+    """Around a soundfile write: libsndfile reports a failed write or close as "System error." without
+    its errno, so a full disk would be told from the free space left, which another writer's cleanup
+    can change meanwhile. cffi keeps the C errno of this thread's last call: the error is raised again
+    as the OSError it is (ENOSPC: a full disk), from the original."""
+    try:
+        yield
+    except RuntimeError as exc:
+        import soundfile
+
+        code = getattr(getattr(soundfile, "_ffi", None), "errno", 0)
+        if type(exc).__module__.startswith("soundfile") and code:
+            raise OSError(code, f"{os.strerror(code)} ({exc})") from exc
+        raise
+
+
 def free_mb(folder: str | Path) -> int:
     """Whole megabytes free for this user on `folder`'s file system (0 when it cannot be told)."""
     try:

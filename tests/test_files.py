@@ -215,3 +215,21 @@ def test_json_text_and_write_json_keep_unicode_and_escape_undecodable_text(tmp_p
     assert "café".encode() in raw and b"caf\\udce9.wav" in raw  # written, as an escape
     assert json.loads(raw)["name"] == "café"
     assert files_under(tmp_path) == {path}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_soundfile_write_on_a_full_disk_is_named_as_one():
+    """libsndfile says only "System error."; sndfile_errors_named raises the thread's C errno instead,
+    so a full disk is told as one however much room another writer's cleanup has freed since."""
+    import numpy as np
+    import soundfile as sf
+
+    from app.files import sndfile_errors_named
+
+    with pytest.raises(OSError) as caught:
+        with sndfile_errors_named(), sf.SoundFile("/dev/full", "w", 44100, 2, subtype="FLOAT", format="WAV") as out:
+            out.write(np.zeros((44100, 2), np.float32))
+    assert caught.value.errno == errno.ENOSPC
+    with pytest.raises(ValueError):  # other errors pass through untouched
+        with sndfile_errors_named():
+            raise ValueError("not a write")

@@ -20,7 +20,7 @@ from app.audio.master import check_audio
 from app.config import DEFAULT_BIT_DEPTH, FORMATS, SAMPLE_RATE
 from app.deliver.tags import normalise_tags, tag_file
 from app.errors import BadValueError, OutputError
-from app.files import atomic_path
+from app.files import atomic_path, sndfile_errors_named
 from app.spec import check_format
 
 MP3_BITRATE = "320k"
@@ -148,7 +148,8 @@ def _write_pcm(tmp: Path, audio: np.ndarray, file_format: str, sample_rate: int,
     import soundfile
 
     subtype = _PCM[bit_depth][3]
-    with soundfile.SoundFile(tmp, "w", sample_rate, audio.shape[0], subtype=subtype, format=file_format) as out:
+    with sndfile_errors_named(), soundfile.SoundFile(tmp, "w", sample_rate, audio.shape[0], subtype=subtype,
+                                                     format=file_format) as out:
         for name, value in (info or {}).items():
             setattr(out, name, value)
         for _, block in pcm_blocks(audio, bit_depth):
@@ -236,8 +237,9 @@ def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) ->
 
     from app.audio.spill import SPILL_BLOCK_FRAMES, read_block
 
-    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), audio.shape[0], subtype=STEM_SUBTYPE,
-                                                format="WAV") as out:
+    with atomic_path(path) as tmp, sndfile_errors_named(), sf.SoundFile(str(tmp), "w", int(sample_rate),
+                                                                       audio.shape[0], subtype=STEM_SUBTYPE,
+                                                                       format="WAV") as out:
         _no_peak_chunk(out)
         for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
             out.write(read_block(audio, start, start + SPILL_BLOCK_FRAMES).T)

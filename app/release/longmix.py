@@ -11,7 +11,7 @@ from pathlib import Path
 
 from app.config import DEFAULT_BIT_DEPTH, SAMPLE_RATE
 from app.errors import OutputError
-from app.files import atomic_path
+from app.files import atomic_path, sndfile_errors_named
 from app.release.compliance import read_audio
 from app.release.records import ManifestRow, MixEntry
 
@@ -58,7 +58,7 @@ def make_mix(folder: Path, rows: list[ManifestRow], minutes: float, crossfade_s:
     written = 0
 
     with atomic_path(mix_path) as tmp:
-        with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=2, subtype=f"PCM_{bit_depth}", format="WAV") as out:
+        with sndfile_errors_named(), sf.SoundFile(str(tmp), "w", samplerate=rate, channels=2, subtype=f"PCM_{bit_depth}", format="WAV") as out:
 
             def emit(chunk):
                 nonlocal written

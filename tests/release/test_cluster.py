@@ -223,8 +223,9 @@ def test_a_worker_whose_disk_fills_up_is_left_out_and_its_track_made_elsewhere(t
     code, folder, manifest = produce_release(_request(tmp_path / "out", 3, cluster=address), windows=TINY_WINDOWS)
     err = capsys.readouterr().err
     assert re.search(r"worker tcp://\S+: disk full while writing .*; its tracks go to the other workers", err), err
-    assert code == 0 and all(verify_done(folder, r) for r in manifest.tracks)
-    assert all(r.error == "" for r in manifest.tracks)
+    errors = [r.error for r in manifest.tracks]
+    assert code == 0 and all(verify_done(folder, r) for r in manifest.tracks), (errors, err)
+    assert errors == ["", "", ""]
 
 
 def test_a_worker_with_other_models_refuses_the_track(tmp_path, dask_processes):
