@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/bench_render_vs_seeds.py --minutes 3 --runs 5
 
-Ours: render_song (FluidSynth in process, into numpy) -> mix_track (lo-fi chain, pydub layers) ->
-master (-14 LUFS, -1 dBTP) -> export_track (16-bit WAV with tags).
+Ours, as generate_music runs it: render_song (FluidSynth in process, into numpy) -> mix_song
+(loudness staging, pump, room) -> master_song (lo-fi chain, tilt EQ, -14 LUFS, -1 dBTP) ->
+export_track (16-bit WAV with tags).
 Seeds': one `fluidsynth -ni -F part.wav` command per part (written MIDI files in, WAV files out),
 then pydub reads the WAVs, overlays them with the beat and ambience, and exports the WAV. The
 seeds' path does less work (no lo-fi chain, no mastering), so the comparison favours it. Runs are
@@ -33,7 +34,7 @@ def main() -> int:
         print(result["skipped"], file=sys.stderr)
         return 1
     print(f"song: {result['song_s']:.1f} s")
-    print(f"ours  (in-process render, lo-fi chain, master, WAV): median {result['ours_s']:.2f} s  "
+    print(f"ours  (render_song, mix_song, master_song, WAV):      median {result['ours_s']:.2f} s  "
           f"runs {', '.join(f'{x:.2f}' for x in result['ours_runs'])}")
     print(f"seeds (fluidsynth CLI per part, pydub overlay, WAV):  median {result['seeds_s']:.2f} s  "
           f"runs {', '.join(f'{x:.2f}' for x in result['seeds_runs'])}")
