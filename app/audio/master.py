@@ -427,11 +427,34 @@ def _short_term(model: _LoudnessModel, n: int, sample_rate: int, window_s: float
     return times, -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-12))
 
 
-def short_term_curve(audio, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0):
+# The picture's lanes measure every LANE_STEP-th sample at sample_rate / LANE_STEP: half the filtering.
+# Music above the new Nyquist (11 kHz at 44.1 kHz) folds down onto frequencies the K-weighting
+# weighs the same (+4 dB above 1.5 kHz), so a lane moves by hundredths of a LU (tests/audio/test_master.py).
+LANE_STEP = 2
+
+
+class _EveryNth:
+    """Every step-th sample of an array or a SpilledAudio, read chunk by chunk (never made whole)."""
+
+    def __init__(self, audio, step: int):
+        self.audio, self.step = audio, step
+        self.shape = (audio.shape[0], -(-audio.shape[1] // step))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        from app.audio.spill import read_block
+
+        source = read_block(self.audio, start * self.step, stop * self.step)
+        return np.ascontiguousarray(source[:, ::self.step])
+
+
+def short_term_curve(audio, sample_rate: int, window_s: float = 3.0, hop_s: float = 1.0, step: int = LANE_STEP):
     """(times_s, LUFS): short-term loudness (K-weighted, window_s windows every hop_s) of audio
-    (channels, n), an array or a SpilledAudio read block by block (the picture's loudness lanes)."""
-    model = _LoudnessModel(audio, sample_rate, _control_block(int(sample_rate)))
-    return _short_term(model, audio.shape[1], sample_rate, window_s, hop_s)
+    (channels, n), an array or a SpilledAudio read block by block (the picture's loudness lanes),
+    measured on every step-th sample (LANE_STEP)."""
+    rate = int(sample_rate) // step
+    source = audio if step == 1 else _EveryNth(audio, step)
+    model = _LoudnessModel(source, rate, _control_block(rate))
+    return _short_term(model, source.shape[1], rate, window_s, hop_s)
 
 
 @dataclass

@@ -274,6 +274,29 @@ def test_master_short_term_curve_matches_the_picture_meter():
 
 
 @pytest.mark.parametrize("sample_rate", [44100, 48000])
+def test_the_lanes_measured_on_every_second_sample_read_as_the_full_meter(sample_rate):
+    """The picture's lanes (short_term_curve, LANE_STEP 2) against every sample: a bass, a tone with
+    a swell and hi-hat noise at 7-15 kHz (folded to 7-11 kHz, where K-weighting weighs the same),
+    each as a SpilledAudio, stay within 0.2 LU of the full measurement."""
+    from app.audio.filters import butter_sos, sosfilt
+    from app.audio.spill import spill
+
+    rng = np.random.default_rng(5)
+    t = np.arange(sample_rate * 20) / sample_rate
+    bass = np.stack([0.3 * np.sin(2 * np.pi * 55 * t)] * 2)
+    keys = np.stack([0.2 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 0.1 * t))] * 2)
+    hats = 0.3 * sosfilt(butter_sos(4, [7000, 15000], "bandpass", sample_rate), rng.standard_normal((2, t.size)))
+    hats *= (t % 0.25) < 0.03
+    for audio in (bass, keys, hats, bass + keys + hats):
+        layer = spill(audio.astype(np.float32))
+        times, lanes = M.short_term_curve(layer, sample_rate)
+        full_times, full = M.short_term_curve(layer, sample_rate, step=1)
+        assert len(lanes) == len(full) == 18
+        np.testing.assert_allclose(times, full_times, atol=1e-9)
+        np.testing.assert_allclose(lanes, full, atol=0.2)
+
+
+@pytest.mark.parametrize("sample_rate", [44100, 48000])
 @pytest.mark.parametrize("target", [0.05, 0.12, 0.2])
 def test_the_tilt_eq_brings_the_share_above_1k_to_its_aim(sample_rate, target):
     """The master EQ's tilt, solved on the signal's own spectrum, lands on the aim at either rate
