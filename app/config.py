@@ -61,6 +61,8 @@ REROLL_PARTS = ("melody", "chords", "bass", "drums")
 VIDEO_SHAPES = {"landscape": (1920, 1080), "shorts": (1080, 1920)}
 
 # Bytes of long-audio blocks (app/audio/spill.py) all live layers together may keep in memory
-# before the rest go to temporary files: about four 3-minute stereo float32 layers, and a small
-# share of the 1.5 GB a 20-minute track may peak at (writing and reading a layer back costs time).
-SPILL_MEMORY_BYTES = 256 * 2**20
+# before the rest go to temporary files: a 3-minute track's layers (eight stereo float32 layers of
+# 64 MB; the mix frees each stem once it is mixed), and a third of the 1.5 GB a 20-minute track may
+# peak at. Writing a layer to a new file and reading it back costs far more than its copy: on this
+# project's virtual machines the page cache of a new file is as slow to fill as fresh memory.
+SPILL_MEMORY_BYTES = 512 * 2**20

@@ -100,11 +100,12 @@ def render(song: Song, spec: TrackSpec, choices: Choices) -> dict[str, np.ndarra
 
 
 def mix(song: Song, stems: dict[str, np.ndarray], spec: TrackSpec, choices: Choices) -> MixedSong:
-    """The stems, the beat and the ambience mixed through the spec's lo-fi preset."""
+    """The stems, the beat and the ambience mixed through the spec's lo-fi preset. The stems are
+    handed over: each is freed once mixed (mix_song's release)."""
     from app.audio.mix import mix_song
 
     return mix_song(song, stems, beat=choices.beat, ambience=choices.ambience, preset=spec.lofi_preset,
-                    sample_rate=spec.sample_rate)
+                    sample_rate=spec.sample_rate, release=True)
 
 
 def describe_result(result: TrackResult) -> str:

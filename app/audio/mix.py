@@ -326,20 +326,27 @@ class MixedSong:
 
 def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None = None,
              ambience: list[tuple[EffectFile, float]] = (), preset: str = "default",
-             sample_rate: int = SAMPLE_RATE) -> MixedSong:
+             sample_rate: int = SAMPLE_RATE, *, release: bool = False) -> MixedSong:
     """Mix a song's rendered stems with its drums (the generated 'drums' stem through the drum bus, or
     a beat loop stretched to the tempo and playing in the sections whose layers hold 'beat') and its
     ambience layers ((effect, level_db)). Every level is set by loudness (app/audio/levels.py); the
     music pumps under the kick by the preset's pump_db; the keys and the snare band feed a room
     return at its room_db; then the intro filter and the fades. Each layer is finished on its own
     and the mix is their sum, so the stems add up to it. The preset's colour and tone come later, on
-    the whole mix (master.finish_mix). Returns the MixedSong, n = the stems' length."""
+    the whole mix (master.finish_mix). Returns the MixedSong, n = the stems' length.
+
+    release: the caller hands the stems over (SpilledAudio, as render_song makes them): each is
+    closed once its layer is made, and so are the mix's own intermediate layers, so their memory
+    goes back to the spill budget (app/audio/spill.py) for the layers that follow."""
     from app.audio.fx import preset_parameters
     from app.audio.loops import ambience_track
 
     parameters = preset_parameters(preset)
     n = next(iter(stems.values())).shape[1]
+    given = stems
     stems, drums = split_drums(stems, sample_rate)
+    if release and drums is not None:
+        _close(given["drums"])  # split_drums made the drum layer from a copy
     if not stems:
         raise BadValueError("no music stems to mix")
     kit, kit_name = (drums, "drums") if drums is not None else (None, None)
@@ -351,18 +358,33 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
         envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
     staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
     finish = _LayerFinisher(song, n, sample_rate)
-    layers = {part: finish(audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
-              for part, audio in stems.items()}
+    layers = {}
+    for part, audio in stems.items():
+        layers[part] = finish(audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
+        if release:
+            _close(audio)
     if kit is not None:
         layers[kit_name] = finish(kit, staging.gains_db["drums"], kick_shelf_db=staging.kick_shelf_db)
+        _close(kit)  # the drum bus's copy or the beat: made here
     if beds:
-        layers["ambience"] = finish(_bed_layer(beds, staging), 0.0)
+        summed = _bed_layer(beds, staging)
+        for bed, _ in beds:
+            _close(bed)
+        layers["ambience"] = finish(summed, 0.0)
+        _close(summed)
     if parameters["room_db"] is not None:
         room = room_return(song, layers, kit_name, parameters["room_db"], sample_rate)
         if room is not None:
             layers["room"] = finish(room, 0.0, intro=False)
+            _close(room)
     mixed = sum_layers(layers, n)
     return MixedSong(mixed, layers, section_loudness(song, layers, mixed, sample_rate), staging)
+
+
+def _close(audio) -> None:
+    """Free a SpilledAudio that is no longer needed (its memory goes back to the spill budget)."""
+    if isinstance(audio, SpilledAudio):
+        audio.close()
 
 
 def sum_layers(layers: dict, n: int) -> np.ndarray:
@@ -417,7 +439,7 @@ class _LayerFinisher:
                 filter_intro(block, self.song, sample_rate=self.sample_rate)
             if start < self.fade_in or stop > self.n - self.fade_out:  # elsewhere the fades' gain is 1
                 block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
-            out.append(block)
+            out.append(block, owned=True)
         return out
 
 
@@ -455,7 +477,7 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
         if kit_name:
             drums = read_block(layers[kit_name], start, stop)
             send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
-        raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False))
+        raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False), owned=True)
     frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
     dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
     wet = excerpt(raw, frames)
@@ -466,8 +488,9 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
         return None
     gain = np.float32(10 ** ((dry_lufs + room_db - wet_lufs) / 20))
     out = SpilledAudio()
-    for _, block in raw.blocks():
-        out.append(block * gain)
+    for start in range(0, n, SPILL_BLOCK_FRAMES):
+        out.append(read_block(raw, start, start + SPILL_BLOCK_FRAMES) * gain, owned=True)
+    raw.close()
     return out
 
 
@@ -481,7 +504,7 @@ def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
     # track-length buffer at most while the bus runs.
     source = stems["drums"]
     drums = (np.array(source, dtype=np.float32, order="C") if isinstance(source, np.ndarray)
-             else read_block(source, 0, source.shape[1]))
+             else source.read(0, source.shape[1]))
     drum_bus().process_in_place(drums, sample_rate)
     return music, spill(drums)
 
@@ -506,7 +529,7 @@ def _bed_layer(beds: list[tuple[SpilledAudio, float]], staging: Staging) -> Spil
         total = 0
         for (audio, _), gain in zip(beds, gains):
             total = total + read_block(audio, start, start + SPILL_BLOCK_FRAMES) * gain
-        out.append(total)
+        out.append(total, owned=True)
     return out
 
 

@@ -523,7 +523,7 @@ def _render_spilled(part: Part, instrument: Instrument, tempo_bpm: float, beats:
                 options["tail_s"])
     out = SpilledAudio()
     for block in _part_blocks(part, instrument, tempo_bpm, beats, block_frames=SPILL_BLOCK_FRAMES, **options):
-        out.append(block)
+        out.append(block, owned=True)  # each block is a new array
     return out
 
 

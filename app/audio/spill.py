@@ -84,6 +84,7 @@ class SpilledAudio:
         self._starts: list[int] = []  # first frame of each appended block
         # (frames, byte offset in the file, or the block itself when kept in memory) of each appended block
         self._segments: list[tuple[int, int | np.ndarray]] = []
+        self._closed = False
         self._held = [0]  # bytes this layer keeps in memory (a list, shared with its finalizer)
         self._finalizer = weakref.finalize(self, _release, self._held)
 
@@ -95,8 +96,9 @@ class SpilledAudio:
     def size(self) -> int:
         return self.channels * self.frames
 
-    def append(self, block: np.ndarray) -> None:
-        """Add block (channels, m) at the end (converted to float32)."""
+    def append(self, block: np.ndarray, *, owned: bool = False) -> None:
+        """Add block (channels, m) at the end (converted to float32). owned: the caller hands the
+        block over and will not touch it again, so a block kept in memory is kept as it is, not copied."""
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be shaped ({self.channels}, m), got {block.shape}")
@@ -105,7 +107,8 @@ class SpilledAudio:
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         self._sum_squares = None
         if _memory["held"] + block.nbytes <= _memory["budget"]:
-            kept = np.array(block, dtype=np.float32, order="C")  # a copy: the caller may reuse block
+            kept = block if owned and block.flags.c_contiguous else np.array(block, dtype=np.float32, order="C")
+            kept.flags.writeable = False  # read_block hands out views of it
             _memory["held"] += kept.nbytes
             self._held[0] += kept.nbytes
             self._starts.append(self.frames)
@@ -150,6 +153,7 @@ class SpilledAudio:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames start..stop (clipped to the length) as a new float32 (channels, m) array."""
+        self._check_open()
         start, stop = max(0, start), min(stop, self.frames)
         if stop <= start:
             return np.zeros((self.channels, 0), np.float32)
@@ -168,6 +172,23 @@ class SpilledAudio:
                 # preadv, not seek + read: blocks are read from several threads at once; straight into out.
                 self._read_into(out[ch, lo - start:hi - start], offset + (ch * frames + lo - seg_start) * 4)
         return out
+
+    def view(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop (clipped to the length), read-only: a view of the block that holds them
+        when one block kept in memory does (no copy), else a new array as read() gives."""
+        self._check_open()
+        start, stop = max(0, start), min(stop, self.frames)
+        k = bisect.bisect_right(self._starts, start) - 1
+        if 0 <= k < len(self._starts) and stop > start:
+            frames, kept = self._segments[k]
+            seg_start = self._starts[k]
+            if isinstance(kept, np.ndarray) and stop <= seg_start + frames:
+                return kept[:, start - seg_start:stop - seg_start]
+        return self.read(start, stop)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("this layer was freed (SpilledAudio.close) and cannot be read")
 
     def _read_into(self, target: np.ndarray, offset: int) -> None:
         """Fill the contiguous float32 row `target` with the bytes stored at `offset`."""
@@ -190,6 +211,9 @@ class SpilledAudio:
         return whole if dtype is None else whole.astype(dtype, copy=False)
 
     def close(self) -> None:
+        """Free the layer: its memory goes back to the budget, its file is deleted; reading it again
+        raises ValueError."""
+        self._closed = True
         self._finalizer()
         self._segments = [(frames, at) for frames, at in self._segments if not isinstance(at, np.ndarray)]
         if self._file is not None:
@@ -205,7 +229,9 @@ def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES) -> SpilledAudio:
 
 
 def read_block(audio, start: int, stop: int) -> np.ndarray:
-    """Frames start..stop of an in-memory array or a SpilledAudio, as float32 (channels, m)."""
+    """Frames start..stop of an in-memory array or a SpilledAudio, as float32 (channels, m): a view
+    where one can be given (of an array, or read-only of a SpilledAudio's block held in memory), so
+    copy it before changing it."""
     if isinstance(audio, SpilledAudio):
-        return audio.read(start, stop)
+        return audio.view(start, stop)
     return np.asarray(audio[:, start:stop], dtype=np.float32)

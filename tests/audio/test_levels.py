@@ -32,7 +32,15 @@ def made():
     choices = resolve_choices(spec)
     song = pipeline.compose(spec, choices)
     stems = pipeline.render(song, spec, choices)
-    return song, stems, pipeline.mix(song, stems, spec, choices), spec, choices
+    return song, stems, _mix(song, stems, spec, choices), spec, choices
+
+
+def _mix(song, stems, spec, choices, release=False):
+    """pipeline.mix, keeping the stems (release=False) so a test can mix them again."""
+    from app.audio.mix import mix_song
+
+    return mix_song(song, stems, beat=choices.beat, ambience=choices.ambience, preset=spec.lofi_preset,
+                    sample_rate=spec.sample_rate, release=release)
 
 
 def test_per_part_loudness_sits_in_its_window(made):
@@ -106,10 +114,15 @@ def test_every_preset_differs_from_clean_on_the_same_seed(made):
 
 def test_the_same_seed_gives_the_same_mix_and_master(made):
     from app import pipeline
+    from app.audio.spill import spill
 
     song, stems, mixed, spec, choices = made
-    again = pipeline.mix(song, stems, spec, choices)
+    copies = {part: spill(np.asarray(audio)) for part, audio in stems.items()}
+    again = pipeline.mix(song, copies, spec, choices)  # as the pipeline mixes: each stem freed once mixed
     assert np.array_equal(again.audio, mixed.audio)
     assert again.levels == mixed.levels
+    for part, audio in copies.items():
+        with pytest.raises(ValueError, match="freed"):
+            audio.read(0, 10)
     first, second = master_song(mixed.audio.copy(), SR, "dusty"), master_song(again.audio.copy(), SR, "dusty")
     assert np.array_equal(first[0].audio, second[0].audio)
