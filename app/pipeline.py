@@ -7,6 +7,8 @@ wizard, the flags, replay and batch make. Each stage is one function with plain 
     master    app/audio/master.py    the mix                      -> Mastered: the preset's colour, the tilt
                                                                      EQ, -14 LUFS, <= -1 dBTP (master_song)
     deliver   app/deliver/track.py   all of the above             -> files under a free name, TrackResult
+                                                                     (opened before the master: the stems and
+                                                                     MIDI are written while it runs)
 
 Files of a track named NAME: data/midi/NAME.mid (+ NAME_<part>.mid), data/wav/NAME_<stem>.wav,
 data/final_results/NAME.wav (+ .mp3/.flac), NAME.json (the sidecar that can replay it) and NAME.png.
@@ -45,7 +47,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     """
     from app.audio.master import master_song
     from app.audio.spill import use_folder as use_spill_folder
-    from app.deliver.track import Delivery, deliver_track
+    from app.deliver.track import open_delivery
 
     spec.validate()
     dirs = dirs or OutputDirs()
@@ -70,11 +72,13 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
             raise
         raise exc.for_track(file_name(spec.name, spec.ascii_names)) from exc
     step("master")
-    # The preset colours the whole mix and the tilt EQ sets its tone (in place: the layers keep the
-    # pre-master mix).
-    mastered, _ = master_song(mixed.audio, spec.sample_rate, spec.lofi_preset)
-    step("export")
-    result = deliver_track(Delivery(spec, choices, song, mixed.layers, mastered, mixed.levels), dirs, timings)
+    with open_delivery(spec, choices, song, dirs) as files:
+        files.write_layers(mixed.layers)  # the stems, MIDI and picture lanes are written while the master is made
+        # The preset colours the whole mix and the tilt EQ sets its tone (in place: the layers keep the
+        # pre-master mix).
+        mastered, _ = master_song(mixed.audio, spec.sample_rate, spec.lofi_preset)
+        step("export")
+        result = files.finish(mastered, mixed.levels, timings)
     step(None)
     return result
 

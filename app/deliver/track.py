@@ -59,41 +59,85 @@ class TrackResult:
 def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) -> TrackResult:
     """Write a track's files under a free name (reserve_name): MIDI (whole and per part), stem WAVs,
     the master in each of spec.formats (tagged), the picture and the sidecar. Returns the TrackResult.
+    (open_delivery does the same in two steps, so the layers' files are written while the master is made.)"""
+    with open_delivery(track.spec, track.choices, track.song, dirs) as files:
+        files.write_layers(track.layers)
+        return files.finish(track.mastered, track.levels, timings)
 
-    Every file goes under a hidden temporary name first and all are renamed together at the end
-    (staged_files), so an interruption or a full disk leaves no file of the track at all, and with
-    --overwrite the old track stays whole until the new one is complete. Files are independent:
-    stems, the picture and the master's export run side by side (numpy, libsndfile and ffmpeg
-    release the GIL). The loudness and true peak are the master's own final measurement (the exact
-    true peak is finished on a worker thread).
+
+@contextlib.contextmanager
+def open_delivery(spec: TrackSpec, choices: Choices, song: Song, dirs: OutputDirs):
+    """Reserve a track's name and stage its files; yields the TrackFiles that writes them.
+
+        with open_delivery(spec, choices, song, dirs) as files:
+            files.write_layers(mixed.layers)   # stems, MIDI and the picture's lanes, on worker threads
+            mastered = master_song(...)        # meanwhile
+            result = files.finish(mastered, mixed.levels, timings)
+
+    Every file goes under a hidden temporary name first and all are renamed together when the block
+    ends (staged_files), so an error or an interruption anywhere in it (the master's included)
+    leaves no file of the track at all, and with --overwrite the old track stays whole until the
+    new one is complete. A DiskFullError leaving the block names the track that was lost.
     """
-    from app.deliver.export import export_track, write_stem
-
-    spec, done = track.spec, track.mastered
     lost = [spec.name]  # the name the track had when a full disk stopped it
     with _name_the_lost_track(lost), reserve_name(dirs, spec.name, spec.overwrite, spec.ascii_names) as name, \
             staged_files() as stage, _threads(3) as pool:
         lost[0] = name
-        peak_job = pool.submit(lambda: done.true_peak_dbtp)
+        yield TrackFiles(name, spec, choices, song, dirs, stage, pool)
+
+
+class TrackFiles:
+    """The files of one track under its reserved name (open_delivery): write_layers once the mix is
+    made, finish once it is mastered. Files are independent: stems, MIDI, the picture and the
+    master's export run side by side (numpy, libsndfile and ffmpeg release the GIL)."""
+
+    def __init__(self, name: str, spec: TrackSpec, choices: Choices, song: Song, dirs: OutputDirs, stage, pool):
+        self.name, self.spec, self.choices, self.song, self.dirs = name, spec, choices, song, dirs
+        self.stage, self.pool = stage, pool
+        self.layers: dict[str, np.ndarray] = {}
+        self._jobs: dict[str, object] = {}  # file kind -> the job writing it
+        self._lanes = None
+
+    def write_layers(self, layers: dict[str, np.ndarray]) -> None:
+        """Start writing the stem WAVs and the MIDI files, and measuring the picture's loudness lanes,
+        on worker threads (the layers must not change from now on)."""
+        from app.deliver.export import write_stem
+
+        spec, name = self.spec, self.name
+        self.layers = layers
+        if spec.picture:
+            self._lanes = self.pool.submit(_lanes, layers, spec.sample_rate)
+        for part, audio in layers.items():
+            path = self.dirs.wav / f"{name}_{part}.wav"
+            self._jobs[f"stem_{part}"] = (self.pool.submit(write_stem, audio, self.stage.temp(path), spec.sample_rate),
+                                          path)
+        self._jobs["midis"] = (self.pool.submit(_write_midis, self.song, self.choices, self.dirs, name, self.stage),
+                               None)
+
+    def finish(self, mastered: Mastered, levels: dict[str, float | None], timings: dict[str, float]) -> TrackResult:
+        """Write the master in each of spec.formats (tagged), the picture, the loop and video when
+        asked, wait for the layers' files, then the sidecar. Returns the TrackResult. The loudness
+        and true peak are the master's own final measurement (the exact true peak is finished on a
+        worker thread)."""
+        from app.deliver.export import export_track
+
+        spec, name, dirs, stage = self.spec, self.name, self.dirs, self.stage
+        track = Delivery(spec, self.choices, self.song, self.layers, mastered, levels)
+        peak_job = self.pool.submit(lambda: mastered.true_peak_dbtp)
 
         def sidecar(files: dict[str, Path]) -> Sidecar:
-            return track_sidecar(name, spec, track.choices, track.song, done.audio.shape[1], done.lufs,
+            return track_sidecar(name, spec, track.choices, track.song, mastered.audio.shape[1], mastered.lufs,
                                  peak_job.result(), files, timings, track.levels)
 
         files: dict[str, Path] = {}
         picture_job = None
         if spec.picture:
             files["picture"] = dirs.results / f"{name}.png"
-            picture_job = pool.submit(_draw_picture, track, sidecar, stage.temp(files["picture"]))
-        stem_paths = {part: dirs.wav / f"{name}_{part}.wav" for part in track.layers}
-        stem_jobs = {part: pool.submit(write_stem, audio, stage.temp(stem_paths[part]), spec.sample_rate)
-                     for part, audio in track.layers.items()}
-        files.update(_write_midis(track, dirs, name, stage))
+            picture_job = self.pool.submit(_draw_picture, track, sidecar, stage.temp(files["picture"]), self._lanes)
         finals = [dirs.results / f"{name}.{fmt}" for fmt in spec.formats]
         temps = [stage.temp(path) for path in finals]  # export_track appends .<format> to the base
-        export_track(done.audio, spec.sample_rate, temps[0].with_suffix(""), spec.formats, track_tags(track),
+        export_track(mastered.audio, spec.sample_rate, temps[0].with_suffix(""), spec.formats, track_tags(track),
                      spec.bit_depth)
-        files.update({path.suffix.lstrip("."): path for path in finals})
         if spec.loop_bars:
             files["loop"] = dirs.results / f"{name}_loop.wav"
             _write_loop(track, stage.temp(files["loop"]))
@@ -103,15 +147,25 @@ def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) 
             files["video"], files["youtube"] = dirs.results / f"{name}.mp4", dirs.results / f"{name}.youtube.txt"
             timings["video"] = make_track_video(track, temps[0], stage.temp(files["video"]),
                                                 stage.temp(files["youtube"]))
-        for part, job in stem_jobs.items():
-            job.result()
-            files[f"stem_{part}"] = stem_paths[part]
+        layer_files: dict[str, Path] = {}
+        for kind, (job, path) in self._jobs.items():
+            written = job.result()
+            if kind == "midis":
+                layer_files.update(written)
+            else:
+                layer_files[kind] = path
+        # the order the files are listed in: the picture, MIDI, the master's formats, loop and video, stems
+        ordered = {kind: path for kind, path in files.items() if kind == "picture"}
+        ordered.update({kind: path for kind, path in layer_files.items() if kind.startswith("midi")})
+        ordered.update({path.suffix.lstrip("."): path for path in finals})
+        ordered.update({kind: path for kind, path in files.items() if kind != "picture"})
+        ordered.update({kind: path for kind, path in layer_files.items() if kind.startswith("stem_")})
         if picture_job is not None:
             picture_job.result()
-        record = sidecar(files)
-        files["sidecar"] = dirs.results / f"{name}.json"
-        write_sidecar(record, stage.temp(files["sidecar"]))
-    return TrackResult(name, files, record, track.song)
+        record = sidecar(ordered)
+        ordered["sidecar"] = dirs.results / f"{name}.json"
+        write_sidecar(record, stage.temp(ordered["sidecar"]))
+        return TrackResult(name, ordered, record, track.song)
 
 
 def track_tags(track: Delivery) -> dict[str, str | int]:
@@ -136,32 +190,37 @@ def _write_loop(track: Delivery, path: Path) -> Path:
     return path
 
 
-def _write_midis(track: Delivery, dirs: OutputDirs, name: str, stage) -> dict[str, Path]:
+def _write_midis(song: Song, choices: Choices, dirs: OutputDirs, name: str, stage) -> dict[str, Path]:
     """NAME.mid (every part, with GM programs) and NAME_<part>.mid, staged; returns kind -> path."""
     from app.music.midi_io import write_midi, write_part_midis
 
     files = {"midi": dirs.midi / f"{name}.mid"}
-    write_midi(track.song, stage.temp(files["midi"]), _programs(track.choices))
+    write_midi(song, stage.temp(files["midi"]), _programs(choices))
     part_paths: dict[str, Path] = {}
 
     def part_path(part: str) -> Path:
         part_paths[part] = dirs.midi / f"{name}_{part}.mid"
         return stage.temp(part_paths[part])
 
-    write_part_midis(track.song, part_path)
+    write_part_midis(song, part_path)
     files.update({f"midi_{part}": path for part, path in part_paths.items()})
     return files
 
 
-def _draw_picture(track: Delivery, sidecar, path: Path) -> Path:
-    """The track's picture (piano roll, loudness, per-part loudness lanes, key facts, levels) at `path`;
-    sidecar(files) gives the facts."""
-    from app.report.pictures import track_picture
-
+def _lanes(layers: dict, sample_rate: int) -> dict:
+    """The picture's per-layer loudness lanes: layer name -> (times_s, LUFS) short-term curves."""
     from app.audio.master import short_term_curve
 
+    return {name: short_term_curve(layer, sample_rate) for name, layer in layers.items()}
+
+
+def _draw_picture(track: Delivery, sidecar, path: Path, lanes_job=None) -> Path:
+    """The track's picture (piano roll, loudness, per-part loudness lanes, key facts, levels) at `path`;
+    sidecar(files) gives the facts; lanes_job: the job measuring the lanes (None: measured here)."""
+    from app.report.pictures import track_picture
+
     facts = sidecar({}).to_json()
-    lanes = {name: short_term_curve(layer, track.spec.sample_rate) for name, layer in track.layers.items()}
+    lanes = lanes_job.result() if lanes_job is not None else _lanes(track.layers, track.spec.sample_rate)
     return track_picture(track.song, track.mastered.audio, track.spec.sample_rate, facts, path,
                          loudness=track.mastered.short_term_lufs(), lanes=lanes)
 
