@@ -105,8 +105,11 @@ class Spectra:
         self.weight = _k_weighting_power(self.freqs, sample_rate)
 
     def of(self, audio: np.ndarray) -> np.ndarray:
-        """The complex spectrum (channels, bins) of an excerpt of this length."""
-        return np.fft.rfft(np.asarray(audio, np.float32), n=self.n_fft, axis=-1)
+        """The complex spectrum (channels, bins) of an excerpt of this length (channels in parallel:
+        numpy's FFT releases the GIL)."""
+        from app.audio.blocks import map_channels
+
+        return map_channels(lambda channel: np.fft.rfft(channel, n=self.n_fft), np.asarray(audio, np.float32))
 
     def _bin_weight(self, low_hz: float) -> np.ndarray:
         """K-weighting per rfft bin, 0 under low_hz; bins other than DC and Nyquist stand for two
@@ -158,11 +161,18 @@ def fast_fft_length(m: int) -> int:
 def highpass_fft(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """A brick-wall high-pass of an excerpt (float32 (channels, m)) by FFT: the band a measurement
     needs exactly (the kick or the sub-bass left out), not a filter to listen to."""
+    from app.audio.blocks import map_channels
+
     m = audio.shape[1]
     n_fft = fast_fft_length(m)  # zero-padded: any length is fast
-    spectrum = np.fft.rfft(audio, n=n_fft, axis=-1)
-    spectrum[:, np.fft.rfftfreq(n_fft, 1 / sample_rate) < cutoff_hz] = 0
-    return np.fft.irfft(spectrum, n=n_fft, axis=-1)[:, :m].astype(np.float32)
+    below = np.fft.rfftfreq(n_fft, 1 / sample_rate) < cutoff_hz
+
+    def one_channel(channel: np.ndarray) -> np.ndarray:  # channels in parallel: the FFT releases the GIL
+        spectrum = np.fft.rfft(channel, n=n_fft)
+        spectrum[below] = 0
+        return np.fft.irfft(spectrum, n=n_fft)[:m].astype(np.float32)
+
+    return map_channels(one_channel, audio)
 
 
 def kick_splitter():

@@ -21,6 +21,7 @@ layers over it. Mastering sets the final loudness afterwards.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -358,20 +359,17 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
         envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
     staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
     finish = _LayerFinisher(song, n, sample_rate)
-    layers = {}
-    for part, audio in stems.items():
-        layers[part] = finish(audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
-        if release:
-            _close(audio)
-    if kit is not None:
-        layers[kit_name] = finish(kit, staging.gains_db["drums"], kick_shelf_db=staging.kick_shelf_db)
-        _close(kit)  # the drum bus's copy or the beat: made here
-    if beds:
-        summed = _bed_layer(beds, staging)
-        for bed, _ in beds:
-            _close(bed)
-        layers["ambience"] = finish(summed, 0.0)
-        _close(summed)
+    # The layers are finished side by side (numpy releases the GIL on whole blocks).
+    with ThreadPoolExecutor(2, thread_name_prefix="finish") as pool:
+        jobs = {part: pool.submit(finish, audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
+                for part, audio in stems.items()}
+        if kit is not None:
+            jobs[kit_name] = pool.submit(finish, kit, staging.gains_db["drums"], kick_shelf_db=staging.kick_shelf_db)
+        if beds:
+            jobs["ambience"] = pool.submit(lambda: finish(_bed_layer(beds, staging), 0.0))
+        layers = {name: job.result() for name, job in jobs.items()}
+    for audio in (*(stems.values() if release else ()), kit, *(bed for bed, _ in beds)):
+        _close(audio)  # the stems when handed over; the drum bus's copy or the beat, and the beds: made here
     if parameters["room_db"] is not None:
         room = room_return(song, layers, kit_name, parameters["room_db"], sample_rate)
         if room is not None:

@@ -26,6 +26,7 @@ import bisect
 import errno
 import os
 import tempfile
+import threading
 import weakref
 
 import numpy as np
@@ -36,6 +37,7 @@ from app.config import SPILL_MEMORY_BYTES
 SPILL_BLOCK_FRAMES = 1 << 18
 _folder: str | None = None  # where new spills go (None: the system's temporary folder)
 _memory = {"budget": SPILL_MEMORY_BYTES, "held": 0}  # bytes live layers may keep in memory, and do
+_memory_lock = threading.Lock()  # layers are appended from several threads (render, mix)
 
 
 def use_memory(budget_bytes: int) -> None:
@@ -45,8 +47,9 @@ def use_memory(budget_bytes: int) -> None:
 
 def _release(held: list) -> None:
     """Give a dropped or closed layer's in-memory bytes back to the budget (once)."""
-    _memory["held"] -= held[0]
-    held[0] = 0
+    with _memory_lock:
+        _memory["held"] -= held[0]
+        held[0] = 0
 
 
 def use_folder(folder) -> None:
@@ -106,11 +109,14 @@ class SpilledAudio:
             return
         self.peak = max(self.peak, float(block.max()), -float(block.min()))
         self._sum_squares = None
-        if _memory["held"] + block.nbytes <= _memory["budget"]:
+        with _memory_lock:
+            fits = _memory["held"] + block.nbytes <= _memory["budget"]
+            if fits:
+                _memory["held"] += block.nbytes
+                self._held[0] += block.nbytes
+        if fits:
             kept = block if owned and block.flags.c_contiguous else np.array(block, dtype=np.float32, order="C")
             kept.flags.writeable = False  # read_block hands out views of it
-            _memory["held"] += kept.nbytes
-            self._held[0] += kept.nbytes
             self._starts.append(self.frames)
             self._segments.append((block.shape[1], kept))
             self.frames += block.shape[1]
