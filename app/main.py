@@ -71,6 +71,7 @@ def _spec_from_args(args):
     spec.include_chords = not args.no_chords
     spec.overwrite = args.overwrite
     spec.picture = not args.no_picture
+    spec.stems = not args.no_stems
     spec.video, spec.loop_bars = args.video, args.loop_bars
     return spec.validate()
 
@@ -86,7 +87,7 @@ def _set_format(spec, args) -> None:
 
 # With --replay the music comes from the file; only where and how it is delivered may change (the
 # sample rate too: the same music, rendered at the other rate), and --reroll names parts to redraw.
-REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "overwrite", "sample_rate", "bit_depth",
+REPLAY_OUTPUT_FLAGS = ("name", "formats", "artist", "no_picture", "no_stems", "overwrite", "sample_rate", "bit_depth",
                        "ascii_names", "video", "loop_bars")
 REPLAY_MUSIC_FLAGS = ("minutes", "key", "mode", "bpm", "melody_instrument", "chords_instrument", "bass_instrument",
                       "no_chords", "beat", "ambience", "no_ambience", "temperature", "seed", "swing", "lofi_preset",
@@ -109,6 +110,7 @@ def _replay_spec(args, spec):
     if args.artist is not None:
         spec.artist = args.artist
     spec.picture = spec.picture and not args.no_picture
+    spec.stems = spec.stems and not args.no_stems
     spec.overwrite = args.overwrite
     _set_format(spec, args)
     spec.video, spec.loop_bars = args.video, args.loop_bars  # extra files of this run, not of the music
@@ -382,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file names of letters, digits, - and _ only (the title tag keeps the real name)")
     p.add_argument("--overwrite", action="store_true", help="replace a track of the same name")
     p.add_argument("--no-picture", action="store_true", help="skip the PNG picture")
+    p.add_argument("--no-stems", action="store_true", help="skip the stem WAVs (one per layer) in the wav folder")
     p.add_argument("--video", nargs="?", const="landscape", choices=list(VIDEO_SHAPES),
                    help="also make NAME.mp4 (1920x1080; 'shorts': 1080x1920) and NAME.youtube.txt")
     p.add_argument("--loop-bars", type=_whole(*RANGES["loop_bars"]), metavar="N",

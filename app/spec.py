@@ -23,7 +23,8 @@ FIELD_TYPES = {
     "melody_instrument": (_TEXT, None), "chords_instrument": (_TEXT, None), "bass_instrument": (_TEXT, None),
     "include_chords": (_BOOL,), "beat": (_TEXT, None), "ambience": ("a list of [name, level_db]",),
     "temperature": (_NUMBER,), "seed": ("a whole number",), "formats": ("a list of format names",),
-    "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "artist": (_TEXT,),
+    "overwrite": (_BOOL,), "swing": (_NUMBER,), "lofi_preset": (_TEXT,), "picture": (_BOOL,), "stems": (_BOOL,),
+    "artist": (_TEXT,),
     "album": (_TEXT, None), "colour": (_NUMBER,), "energy": (_NUMBER,), "drum_kit": (_TEXT, None),
     "sample_rate": ("a whole number",), "bit_depth": ("a whole number",), "ascii_names": (_BOOL,),
     "takes": ("an object of part: take number",), "video": (_TEXT, None), "loop_bars": ("a whole number", None),
@@ -53,6 +54,7 @@ class TrackSpec:
     swing: float = DEFAULT_SWING
     lofi_preset: str = "default"
     picture: bool = True
+    stems: bool = True  # the layers' stem WAVs in the wav folder (a batch writes them only with --stems)
     artist: str = "lofi generator"
     album: str | None = None
     colour: float = DEFAULT_COLOUR  # harmony richness: 0 triads and sevenths .. 1 9ths, 11ths, 13ths everywhere

@@ -99,15 +99,15 @@ class TrackFiles:
         self._lanes = None
 
     def write_layers(self, layers: dict[str, np.ndarray]) -> None:
-        """Start writing the stem WAVs and the MIDI files, and measuring the picture's loudness lanes,
-        on worker threads (the layers must not change from now on)."""
+        """Start writing the stem WAVs (with spec.stems) and the MIDI files, and measuring the picture's
+        loudness lanes, on worker threads (the layers must not change from now on)."""
         from app.deliver.export import write_stem
 
         spec, name = self.spec, self.name
         self.layers = layers
         if spec.picture:
             self._lanes = self.pool.submit(_lanes, layers, spec.sample_rate)
-        for part, audio in layers.items():
+        for part, audio in layers.items() if spec.stems else ():
             path = self.dirs.wav / f"{name}_{part}.wav"
             self._jobs[f"stem_{part}"] = (self.pool.submit(write_stem, audio, self.stage.temp(path), spec.sample_rate),
                                           path)

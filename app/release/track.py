@@ -62,8 +62,8 @@ def _spec_for(plan: TrackPlan, seed: int, release: Release):
         melody_instrument=plan.melody_instrument, chords_instrument=plan.chords_instrument,
         bass_instrument=plan.bass_instrument, beat=plan.beat, ambience=[tuple(a) for a in plan.ambience],
         temperature=plan.temperature, seed=seed, formats=tuple(release.formats), overwrite=True, swing=plan.swing,
-        lofi_preset=plan.lofi_preset, picture=False, artist=release.artist, album=release.album, colour=plan.colour,
-        energy=plan.energy, drum_kit=plan.drum_kit, sample_rate=release.sample_rate, bit_depth=release.bit_depth,
+        lofi_preset=plan.lofi_preset, picture=False, stems=release.stems, artist=release.artist, album=release.album,
+        colour=plan.colour, energy=plan.energy, drum_kit=plan.drum_kit, sample_rate=release.sample_rate, bit_depth=release.bit_depth,
         ascii_names=release.ascii_names,
     ).validate()  # fmt: skip
 

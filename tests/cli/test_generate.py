@@ -169,9 +169,11 @@ def test_replay_bad_files(tmp_path):
 def test_replay_takes_output_flags_and_refuses_music_flags(track, tmp_path):
     result, _ = track
     r = _cli("generate_music", "--replay", str(result.files["sidecar"]), "--name", "again", "--formats", "flac",
-             "--no-picture", out=tmp_path)
+             "--no-picture", "--no-stems", out=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "final_results" / "again.flac").exists() and not (tmp_path / "final_results" / "again.png").exists()
+    assert not list((tmp_path / "wav").glob("again*"))  # --no-stems: no stem WAVs
+    assert json.loads((tmp_path / "final_results" / "again.json").read_text())["spec"]["stems"] is False
     assert (tmp_path / "midi" / "again.mid").read_bytes() == result.files["midi"].read_bytes()
     r = _cli("generate_music", "--replay", str(result.files["sidecar"]), "--seed", "4", out=tmp_path, timeout=60)
     assert r.returncode == 2 and "--seed cannot change it" in r.stderr

@@ -63,6 +63,8 @@ def test_release_has_every_file_and_a_consistent_manifest(release):
             assert (folder / fname).is_file() and re.fullmatch(rf"[A-Za-z0-9_-]+\.{fmt}", fname), fname
             assert fname == f"{ascii_name(str(r['track_number']).zfill(2) + ' ' + r['title'])}.{fmt}"
     assert not list(folder.rglob("*.partial*")) and not list(folder.rglob(".*.reserved"))
+    assert (folder / "work" / "midi").is_dir()  # the pipeline's own files stay in work/...
+    assert not list((folder / "work").rglob("*_melody.wav"))  # ...but without --stems no stem is written at all
     # The json on disk is the manifest returned, and the csv says the same.
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     with open(folder / "manifest.csv", newline="") as f:
