@@ -150,8 +150,9 @@ def test_a_killed_worker_is_replaced_and_the_release_equals_a_local_run(tmp_path
         sidecar = json.loads((folder / "work" / "tracks" / f"{Path(row['files']['wav']).stem}.json").read_text())
         assert sidecar["files"]["wav"] == str(folder / row["files"]["wav"])  # paths of this machine, not the worker's
         assert all(str(folder) in p for p in sidecar["files"].values())
-        stems = [p for k, p in sidecar["files"].items() if k.startswith("stem_")]
-        assert stems and all(Path(p).is_file() for p in stems)
+        midis = [p for k, p in sidecar["files"].items() if k.startswith("midi")]
+        assert midis and all(Path(p).is_file() for p in midis)
+        assert not [k for k in sidecar["files"] if k.startswith("stem_")]  # stems only with --stems
 
 
 def test_a_lost_scheduler_ends_the_run_and_the_same_command_finishes_it(tmp_path, dask_processes):
@@ -255,7 +256,7 @@ def test_a_local_cluster_stages_in_the_shared_folder_or_the_release_folder(tmp_p
     code, folder, manifest = produce_release(_request(tmp_path / "out", 1, cluster="local:1", shared_dir=shared),
                                              windows=TINY_WINDOWS)
     assert code == 0 and verify_done(folder, manifest.tracks[0])
-    assert (folder / "work" / "stems").is_dir() and any((folder / "work" / "midi").iterdir())
+    assert any((folder / "work" / "midi").iterdir()) and not list((folder / "work").rglob("*_melody.wav"))
     assert list((shared / ".lofi-cluster").iterdir()) == []  # the track's staging folder was emptied and removed
     # Without --shared-dir a local cluster stages in the release folder (same disk): nothing is left there.
     code, folder, manifest = produce_release(_request(tmp_path / "out2", 1, cluster="local:1"), windows=TINY_WINDOWS)
