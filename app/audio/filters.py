@@ -30,37 +30,45 @@ KAISER_BETA = 5.0
 HALF_LENGTH_PER_RATE = 10
 
 _KERNEL_LOCK = threading.Lock()
+_KERNELS: dict[str, object] = {}  # name -> scipy.signal's compiled module, once fully loaded
 
 
 def _signal_kernel(name: str):
     """scipy.signal's compiled module `name` (e.g. "_sosfilt"), loaded from its file without running
     scipy/signal/__init__.py. It is registered under its real name, so a later `import scipy.signal`
     (tests, plots) reuses the same module. Falls back to the normal import if the file is not found."""
+    module = _KERNELS.get(name)  # not sys.modules: it holds the module while it is still loading
+    if module is None:
+        with _KERNEL_LOCK:
+            module = _KERNELS.get(name) or _load_signal_kernel(name)
+            _KERNELS[name] = module
+    return module
+
+
+def _load_signal_kernel(name: str):
+    """The module, from sys.modules when `import scipy.signal` already loaded it, else from its file
+    (registered in sys.modules before it runs, as the import system does). Called under _KERNEL_LOCK."""
+    import importlib
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    import scipy
+
     full_name = f"scipy.signal.{name}"
     module = sys.modules.get(full_name)
     if module is not None:
         return module
-    with _KERNEL_LOCK:
-        module = sys.modules.get(full_name)
-        if module is not None:
+    folder = Path(scipy.__file__).parent / "signal"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(full_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[full_name] = module
+            spec.loader.exec_module(module)
             return module
-        import importlib
-        import importlib.machinery
-        import importlib.util
-        from pathlib import Path
-
-        import scipy
-
-        folder = Path(scipy.__file__).parent / "signal"
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = folder / f"{name}{suffix}"
-            if path.is_file():
-                spec = importlib.util.spec_from_file_location(full_name, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[full_name] = module
-                spec.loader.exec_module(module)
-                return module
-        return importlib.import_module(full_name)  # another SciPy layout: the slow, sure way
+    return importlib.import_module(full_name)  # another SciPy layout: the slow, sure way
 
 
 # --- IIR design ------------------------------------------------------------------------------------

@@ -131,6 +131,38 @@ def test_the_audio_stages_do_not_import_scipy_signal():
     assert done.stdout.strip() == "False"
 
 
+def test_threads_that_ask_for_a_kernel_while_it_loads_get_it_whole():
+    """A thread asking for scipy's compiled kernel while another thread is still loading it (as the
+    mix's and a Dask worker's threads may) waits for it: it never gets a module that has not run yet
+    (an AttributeError). The load is slowed so the other threads surely ask during it."""
+    code = (
+        "import importlib.machinery, sys, threading, time\n"
+        "load = importlib.machinery.ExtensionFileLoader.exec_module\n"
+        "def slow_load(self, module):\n"
+        "    if module.__name__ == 'scipy.signal._sosfilt':\n"
+        "        time.sleep(0.3)  # registered in sys.modules, not yet run\n"
+        "    load(self, module)\n"
+        "importlib.machinery.ExtensionFileLoader.exec_module = slow_load\n"
+        "from app.audio.filters import _signal_kernel\n"
+        "errors = []\n"
+        "def ask():\n"
+        "    try:\n"
+        "        _signal_kernel('_sosfilt')._sosfilt\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "first = threading.Thread(target=ask)\n"
+        "first.start()\n"
+        "while 'scipy.signal._sosfilt' not in sys.modules:\n"
+        "    time.sleep(0.001)\n"
+        "others = [threading.Thread(target=ask) for _ in range(4)]\n"
+        "[t.start() for t in others]\n"
+        "[t.join() for t in [first, *others]]\n"
+        "print(errors)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("kind", F.BIQUAD_KINDS)
 def test_cookbook_biquads_are_pyloudnorms(kind):
     import pyloudnorm
