@@ -197,7 +197,7 @@ def render_to_file_ours(song, instruments, beat_effect, ambience_effect, out: Pa
     t0 = time.perf_counter()
     stems = render_song(song, instruments, seed=1, sample_rate=SAMPLE_RATE, tail_s=TAIL_S, spill=True)
     mixed = mix_song(song, stems, beat=beat_effect, ambience=[(ambience_effect, -24.0)], preset="default",
-                     sample_rate=SAMPLE_RATE)
+                     sample_rate=SAMPLE_RATE, release=True)  # each stem freed once mixed, as the pipeline does
     mastered, _ = master_song(mixed.audio, SAMPLE_RATE, "default")
     export_track(mastered.audio, SAMPLE_RATE, out / "ours", ("wav",), {"title": "bench"})
     return time.perf_counter() - t0
