@@ -5,7 +5,9 @@ ambience) between the stage that makes them and the stage that writes their WAVs
     for block in blocks:          # float32 (2, m) each, in order
         layer.append(block)
     layer.read(start, stop)       # float32 (2, stop - start), exactly what was appended
+    read_block(layer, start, stop)  # the same samples, a read-only view where no copy is needed
     for start, block in layer.blocks(): ...
+    layer.close()                 # done with it: its memory goes back to the budget
 
 Why: a 20-minute stereo float32 layer is 420 MB, and a track has five of them; held together they
 made a 20-minute track peak at 4.7 GB. A spilled layer costs only a block of memory; its samples sit
@@ -16,8 +18,10 @@ disk the track is written to, since /tmp is a RAM disk on some systems), else th
 temporary folder.
 
 Blocks stay in memory while all live layers together hold at most SPILL_MEMORY_BYTES there (a
-3-minute layer is 64 MB; writing and reading it back cost ~0.1 s per layer); past that, blocks go
-to the file, so a long track's memory still does not grow with its length. use_memory sets it.
+3-minute layer is 64 MB); past that, blocks go to the file, so a long track's memory still does not
+grow with its length. use_memory sets it. A block handed over with append(..., owned=True) is kept
+as it is, not copied: on the project's virtual machines the first touch of fresh memory or of a new
+file's page cache costs about 3 ms per MB, far more than the copy itself (BENCHMARKS.md).
 """
 
 from __future__ import annotations
