@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from app.choices import Choices, resolve_choices
 from app.config import TAIL_S
-from app.deliver.names import OutputDirs, file_name, prepare_output_dirs, reserve_name
+from app.deliver.names import OutputDirs, file_name, prepare_output_dirs
 from app.errors import DiskFullError
 from app.deliver.track import TrackResult
 from app.spec import TrackSpec

@@ -1,6 +1,9 @@
 """The deliver stage: a mastered track -> its files, under a reserved name, all or none.
 
-    result = deliver_track(Delivery(spec, choices, song, layers, mastered), OutputDirs(), timings)
+    with open_delivery(spec, choices, song, OutputDirs()) as files:
+        files.write_layers(mixed.layers)   # stems, MIDI and the picture's lanes, on worker threads
+        mastered = master_song(...)        # meanwhile
+        result = files.finish(mastered, mixed.levels, timings)
 
 Files of a track named NAME (names.py): <midi>/NAME.mid (+ NAME_<part>.mid), <wav>/NAME_<layer>.wav,
 <results>/NAME.wav (+ .mp3/.flac), NAME.json (the sidecar, replay.py) and NAME.png (the picture);
@@ -10,7 +13,7 @@ with spec.loop_bars NAME_loop.wav (loop.py), with spec.video NAME.mp4 and NAME.y
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,23 +59,10 @@ class TrackResult:
     song: Song | None = None
 
 
-def deliver_track(track: Delivery, dirs: OutputDirs, timings: dict[str, float]) -> TrackResult:
-    """Write a track's files under a free name (reserve_name): MIDI (whole and per part), stem WAVs,
-    the master in each of spec.formats (tagged), the picture and the sidecar. Returns the TrackResult.
-    (open_delivery does the same in two steps, so the layers' files are written while the master is made.)"""
-    with open_delivery(track.spec, track.choices, track.song, dirs) as files:
-        files.write_layers(track.layers)
-        return files.finish(track.mastered, track.levels, timings)
-
-
 @contextlib.contextmanager
 def open_delivery(spec: TrackSpec, choices: Choices, song: Song, dirs: OutputDirs):
-    """Reserve a track's name and stage its files; yields the TrackFiles that writes them.
-
-        with open_delivery(spec, choices, song, dirs) as files:
-            files.write_layers(mixed.layers)   # stems, MIDI and the picture's lanes, on worker threads
-            mastered = master_song(...)        # meanwhile
-            result = files.finish(mastered, mixed.levels, timings)
+    """Reserve a track's name and stage its files; yields the TrackFiles that writes them (the
+    module docstring shows the calls).
 
     Every file goes under a hidden temporary name first and all are renamed together when the block
     ends (staged_files), so an error or an interruption anywhere in it (the master's included)
@@ -95,8 +85,9 @@ class TrackFiles:
         self.name, self.spec, self.choices, self.song, self.dirs = name, spec, choices, song, dirs
         self.stage, self.pool = stage, pool
         self.layers: dict[str, np.ndarray] = {}
-        self._jobs: dict[str, object] = {}  # file kind -> the job writing it
-        self._lanes = None
+        self._stems: dict[str, tuple[Future, Path]] = {}  # layer -> (the job writing its stem, the stem's path)
+        self._midis: Future | None = None  # the job writing the MIDI files: kind -> path
+        self._lanes: Future | None = None  # the job measuring the picture's lanes
 
     def write_layers(self, layers: dict[str, np.ndarray]) -> None:
         """Start writing the stem WAVs (with spec.stems) and the MIDI files, and measuring the picture's
@@ -109,10 +100,8 @@ class TrackFiles:
             self._lanes = self.pool.submit(_lanes, layers, spec.sample_rate)
         for part, audio in layers.items() if spec.stems else ():
             path = self.dirs.wav / f"{name}_{part}.wav"
-            self._jobs[f"stem_{part}"] = (self.pool.submit(write_stem, audio, self.stage.temp(path), spec.sample_rate),
-                                          path)
-        self._jobs["midis"] = (self.pool.submit(_write_midis, self.song, self.choices, self.dirs, name, self.stage),
-                               None)
+            self._stems[part] = (self.pool.submit(write_stem, audio, self.stage.temp(path), spec.sample_rate), path)
+        self._midis = self.pool.submit(_write_midis, self.song, self.choices, self.dirs, name, self.stage)
 
     def finish(self, mastered: Mastered, levels: dict[str, float | None], timings: dict[str, float]) -> TrackResult:
         """Write the master in each of spec.formats (tagged), the picture, the loop and video when
@@ -134,10 +123,12 @@ class TrackFiles:
         if spec.picture:
             files["picture"] = dirs.results / f"{name}.png"
             picture_job = self.pool.submit(_draw_picture, track, sidecar, stage.temp(files["picture"]), self._lanes)
+        files.update(self._midis.result())  # written while the master was made
         finals = [dirs.results / f"{name}.{fmt}" for fmt in spec.formats]
         temps = [stage.temp(path) for path in finals]  # export_track appends .<format> to the base
         export_track(mastered.audio, spec.sample_rate, temps[0].with_suffix(""), spec.formats, track_tags(track),
                      spec.bit_depth)
+        files.update({path.suffix.lstrip("."): path for path in finals})
         if spec.loop_bars:
             files["loop"] = dirs.results / f"{name}_loop.wav"
             _write_loop(track, stage.temp(files["loop"]))
@@ -147,25 +138,15 @@ class TrackFiles:
             files["video"], files["youtube"] = dirs.results / f"{name}.mp4", dirs.results / f"{name}.youtube.txt"
             timings["video"] = make_track_video(track, temps[0], stage.temp(files["video"]),
                                                 stage.temp(files["youtube"]))
-        layer_files: dict[str, Path] = {}
-        for kind, (job, path) in self._jobs.items():
-            written = job.result()
-            if kind == "midis":
-                layer_files.update(written)
-            else:
-                layer_files[kind] = path
-        # the order the files are listed in: the picture, MIDI, the master's formats, loop and video, stems
-        ordered = {kind: path for kind, path in files.items() if kind == "picture"}
-        ordered.update({kind: path for kind, path in layer_files.items() if kind.startswith("midi")})
-        ordered.update({path.suffix.lstrip("."): path for path in finals})
-        ordered.update({kind: path for kind, path in files.items() if kind != "picture"})
-        ordered.update({kind: path for kind, path in layer_files.items() if kind.startswith("stem_")})
+        for part, (job, path) in self._stems.items():
+            job.result()
+            files[f"stem_{part}"] = path
         if picture_job is not None:
             picture_job.result()
-        record = sidecar(ordered)
-        ordered["sidecar"] = dirs.results / f"{name}.json"
-        write_sidecar(record, stage.temp(ordered["sidecar"]))
-        return TrackResult(name, ordered, record, track.song)
+        record = sidecar(files)
+        files["sidecar"] = dirs.results / f"{name}.json"
+        write_sidecar(record, stage.temp(files["sidecar"]))
+        return TrackResult(name, files, record, track.song)
 
 
 def track_tags(track: Delivery) -> dict[str, str | int]:
@@ -214,15 +195,14 @@ def _lanes(layers: dict, sample_rate: int) -> dict:
     return {name: short_term_curve(layer, sample_rate) for name, layer in layers.items()}
 
 
-def _draw_picture(track: Delivery, sidecar, path: Path, lanes_job=None) -> Path:
+def _draw_picture(track: Delivery, sidecar, path: Path, lanes: Future) -> Path:
     """The track's picture (piano roll, loudness, per-part loudness lanes, key facts, levels) at `path`;
-    sidecar(files) gives the facts; lanes_job: the job measuring the lanes (None: measured here)."""
+    sidecar(files) gives the facts; lanes: the job measuring the lanes (_lanes)."""
     from app.report.pictures import track_picture
 
     facts = sidecar({}).to_json()
-    lanes = lanes_job.result() if lanes_job is not None else _lanes(track.layers, track.spec.sample_rate)
     return track_picture(track.song, track.mastered.audio, track.spec.sample_rate, facts, path,
-                         loudness=track.mastered.short_term_lufs(), lanes=lanes)
+                         loudness=track.mastered.short_term_lufs(), lanes=lanes.result())
 
 
 def _programs(choices: Choices) -> dict[str, int]:
