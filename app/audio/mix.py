@@ -353,23 +353,40 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
     kit, kit_name = (drums, "drums") if drums is not None else (None, None)
     if beat is not None:
         kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
-    beds = [(spill(ambience_track(effect, n, sample_rate)), level) for effect, level in ambience]
+    beds = [(spill(ambience_track(effect, n, sample_rate), owned=True), level) for effect, level in ambience]
     envelope = None
     if kit is not None and parameters["pump_db"]:
         envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
     staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
     finish = _LayerFinisher(song, n, sample_rate)
-    # The layers are finished side by side (numpy releases the GIL on whole blocks).
+
+    def finished(audio, gain_db: float, frees=(), **options) -> SpilledAudio:
+        """finish(audio, ...), then free what it was made from, so that at most the two layers being
+        finished are held twice (a 3-minute track's layers then stay within the memory budget)."""
+        layer = finish(audio, gain_db, **options)
+        for used in frees:
+            _close(used)
+        return layer
+
+    def ambience_layer() -> SpilledAudio:
+        bed = _bed_layer(beds, staging)
+        for audio, _ in beds:
+            _close(audio)
+        return finished(bed, 0.0, frees=(bed,))
+
+    # The layers are finished side by side (numpy releases the GIL on whole blocks); the ambience
+    # first, as its beds are the most memory held.
     with ThreadPoolExecutor(2, thread_name_prefix="finish") as pool:
-        jobs = {part: pool.submit(finish, audio, staging.gains_db[part], duck=envelope, duck_db=parameters["pump_db"])
+        bed_job = pool.submit(ambience_layer) if beds else None
+        jobs = {part: pool.submit(finished, audio, staging.gains_db[part], (audio,) if release else (),
+                                  duck=envelope, duck_db=parameters["pump_db"])
                 for part, audio in stems.items()}
-        if kit is not None:
-            jobs[kit_name] = pool.submit(finish, kit, staging.gains_db["drums"], kick_shelf_db=staging.kick_shelf_db)
-        if beds:
-            jobs["ambience"] = pool.submit(lambda: finish(_bed_layer(beds, staging), 0.0))
+        if kit is not None:  # the drum bus's copy or the beat: made here
+            jobs[kit_name] = pool.submit(finished, kit, staging.gains_db["drums"], (kit,),
+                                         kick_shelf_db=staging.kick_shelf_db)
+        if bed_job is not None:
+            jobs["ambience"] = bed_job
         layers = {name: job.result() for name, job in jobs.items()}
-    for audio in (*(stems.values() if release else ()), kit, *(bed for bed, _ in beds)):
-        _close(audio)  # the stems when handed over; the drum bus's copy or the beat, and the beds: made here
     if parameters["room_db"] is not None:
         room = room_return(song, layers, kit_name, parameters["room_db"], sample_rate)
         if room is not None:
@@ -504,7 +521,7 @@ def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
     drums = (np.array(source, dtype=np.float32, order="C") if isinstance(source, np.ndarray)
              else source.read(0, source.shape[1]))
     drum_bus().process_in_place(drums, sample_rate)
-    return music, spill(drums)
+    return music, spill(drums, owned=True)
 
 
 def _beat_layer(song: Song, beat: EffectFile, n: int, sample_rate: int) -> SpilledAudio:
@@ -515,7 +532,7 @@ def _beat_layer(song: Song, beat: EffectFile, n: int, sample_rate: int) -> Spill
     for start in range(0, n, SPILL_BLOCK_FRAMES):
         stop = min(n, start + SPILL_BLOCK_FRAMES)
         audio[:, start:stop] *= section_gain(song, "beat", n, sample_rate=sample_rate, start=start, stop=stop)
-    return spill(audio)
+    return spill(audio, owned=True)
 
 
 def _bed_layer(beds: list[tuple[SpilledAudio, float]], staging: Staging) -> SpilledAudio:

@@ -230,9 +230,16 @@ class SpilledAudio:
             self._file.close()
 
 
-def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES) -> SpilledAudio:
-    """An in-memory (channels, n) array copied to a SpilledAudio, block by block."""
+def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES, *, owned: bool = False) -> SpilledAudio:
+    """An in-memory (channels, n) array copied to a SpilledAudio, block by block.
+
+    owned: the caller hands the array over and will not touch it again, so it is appended whole,
+    as one block: kept as it is when it fits in the memory budget (no copy of a track-length
+    layer), else written to the file row by row."""
     out = SpilledAudio(audio.shape[0])
+    if owned:
+        out.append(audio, owned=True)
+        return out
     for start in range(0, audio.shape[1], frames):
         out.append(audio[:, start:start + frames])
     return out

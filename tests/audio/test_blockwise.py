@@ -88,6 +88,30 @@ def test_spilled_audio_keeps_blocks_in_memory_only_within_the_budget():
         use_memory(SPILL_MEMORY_BYTES)
 
 
+def test_a_handed_over_array_is_kept_whole_when_it_fits_and_written_when_it_does_not():
+    import gc
+
+    audio = _music(2.0)
+    held_before = spill_module._memory["held"]
+    try:
+        use_memory(held_before + audio.nbytes)
+        kept = spill(audio.copy(), owned=True)
+        assert kept._file is None and len(kept._segments) == 1
+        assert spill_module._memory["held"] == held_before + audio.nbytes
+        assert np.array_equal(np.asarray(kept), audio)
+        view = kept.view(1_000, 50_000)
+        assert view.base is not None and not view.flags.writeable  # a view of the handed-over array
+        use_memory(held_before + audio.nbytes + 10)  # the second layer no longer fits
+        written = spill(audio.copy(), owned=True)
+        assert written._file is not None
+        assert np.array_equal(written.read(25_000, 47_000), audio[:, 25_000:47_000])
+        del kept, written, view
+        gc.collect()
+        assert spill_module._memory["held"] == held_before
+    finally:
+        use_memory(SPILL_MEMORY_BYTES)
+
+
 @pytest.mark.parametrize("level", [0.3, 1.5])  # under full scale, and over it (kept: float stems)
 def test_stem_written_from_a_spill_is_the_stem_written_from_the_array(tmp_path, level):
     audio = _music(7.0) * np.float32(level)  # longer than one spill block
