@@ -309,8 +309,6 @@ class _BlockTruePeaks:
 
     def refine(self, wanted: np.ndarray) -> None:
         """Oversample every block where `wanted` (bool per block) holds, unless already done."""
-        from app.audio.filters import upfirdn
-
         todo = np.flatnonzero(~self.refined & wanted)
         if todo.size == 0:
             return
@@ -334,17 +332,54 @@ class _BlockTruePeaks:
             joined[:, outside] = 0
             # Stretches laid end to end: the filter's reach (10 samples) stays inside each one's context.
             joined = joined.reshape(channels, -1)
-            up = upfirdn(taps, joined, OVERSAMPLING, axis=-1)
-            delay = (taps.size - 1) // 2
-            up = up[:, delay : delay + joined.shape[1] * OVERSAMPLING]
-            up = up.reshape(channels, batch.size, -1)[:, :, ctx * OVERSAMPLING : (ctx + length) * OVERSAMPLING]
-            up = up.reshape(channels, batch.size * per, block * OVERSAMPLING)
-            per_block = np.maximum(up.max(axis=2), -up.min(axis=2)).max(axis=0).reshape(batch.size, per)
+            top = _interpolated_peaks(taps, joined)
+            top = top.reshape(channels, batch.size, -1)[:, :, ctx : ctx + length]
+            per_block = top.reshape(channels, batch.size * per, block).max(axis=2).max(axis=0).reshape(batch.size, per)
             ids = (batch[:, None] * per + np.arange(per)[None, :]).ravel()
             keep = ids < self.count
             ids, values = ids[keep], per_block.ravel()[keep]
             self.peak[ids] = np.maximum(values, self.sample_peak[ids])
             self.refined[ids] = True
+
+
+# Input samples per pass of _interpolated_peaks: its work stays in the CPU's cache.
+_INTERPOLATION_CHUNK = 16384
+
+
+def _interpolated_peaks(taps: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """x (channels, n) float32 up-sampled by OVERSAMPLING with the FIR `taps` (as upfirdn does, zeros
+    beyond the ends, its delay taken off), then folded back: at each input position i the largest
+    |value| among the interpolated samples i, i + 1/4, i + 1/2, i + 3/4. Returns float32 (channels, n).
+
+    The same float32 values as upfirdn (each sum runs in its order), about three times faster: each
+    phase of the polyphase filter is ~20 multiply-adds of whole cache-sized rows, where upfirdn walks
+    the taps sample by sample."""
+    channels, n = x.shape
+    phases = [taps[r::OVERSAMPLING].astype(np.float32) for r in range(OVERSAMPLING)]
+    reach = (taps.size - 1) // 2 // OVERSAMPLING  # the filter's delay in input samples (10)
+    width = max(p.size for p in phases)
+    padded = np.zeros((channels, n + 2 * width), np.float32)
+    padded[:, width:width + n] = x
+    out = np.empty((channels, n), np.float32)
+    acc = np.empty((channels, _INTERPOLATION_CHUNK), np.float32)
+    term = np.empty_like(acc)
+    for start in range(0, n, _INTERPOLATION_CHUNK):
+        m = min(_INTERPOLATION_CHUNK, n - start)
+        a, t, top = acc[:, :m], term[:, :m], out[:, start:start + m]
+        for r, phase in enumerate(phases):
+            # output sample 4 (i + reach) + r of upfirdn = sum_j phase[j] x[i + reach - j]
+            a.fill(0)
+            for j in range(phase.size - 1, -1, -1):  # upfirdn's order of the sum: the same float32 values
+                h = phase[j]
+                at = width + start + reach - j
+                np.multiply(padded[:, at:at + m], h, out=t)
+                a += t
+            np.abs(a, out=a)
+            if r == 0:
+                top[:] = a
+            else:
+                np.maximum(top, a, out=top)
+    return out
 
 
 def _phase_gain_bound() -> float:

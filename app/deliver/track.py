@@ -192,7 +192,11 @@ def _lanes(layers: dict, sample_rate: int) -> dict:
     """The picture's per-layer loudness lanes: layer name -> (times_s, LUFS) short-term curves."""
     from app.audio.master import short_term_curve
 
-    return {name: short_term_curve(layer, sample_rate) for name, layer in layers.items()}
+    lanes = {name: short_term_curve(layer, sample_rate) for name, layer in layers.items()}
+    # The picture is drawn once the master is made; matplotlib (about 0.35 s to import) loads here, on
+    # this worker, while the master is still being made.
+    import app.report.pictures  # noqa: F401
+    return lanes
 
 
 def _draw_picture(track: Delivery, sidecar, path: Path, lanes: Future) -> Path:

@@ -102,6 +102,19 @@ def test_true_peak_block_search_equals_full_oversampling(seed):
     assert M.true_peak_dbtp(audio, SR) == pytest.approx(M.true_peak_dbtp_full(audio, SR), abs=1e-4)
 
 
+@pytest.mark.parametrize("n", [1, 7, 40_000])  # shorter than the filter, and over two of its chunks
+def test_interpolated_peaks_are_upfirdns_values_folded(n):
+    """The block search's polyphase oversampling gives upfirdn's float32 values exactly."""
+    from app.audio.filters import upfirdn
+
+    x = (np.random.default_rng(n).standard_normal((2, n)) * 0.4).astype(np.float32)
+    taps = M._interpolation_filter().astype(np.float32)
+    delay = (taps.size - 1) // 2
+    up = upfirdn(taps, x, M.OVERSAMPLING, axis=-1)[:, delay:delay + n * M.OVERSAMPLING]
+    expected = np.abs(up).reshape(2, n, M.OVERSAMPLING).max(axis=2)
+    assert np.array_equal(M._interpolated_peaks(taps, x), expected)
+
+
 def test_true_peak_of_silence():
     assert M.true_peak_dbtp(np.zeros((2, SR), np.float32), SR) == -np.inf
 
