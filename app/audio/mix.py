@@ -390,8 +390,8 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
     if parameters["room_db"] is not None:
         room = room_return(song, layers, kit_name, parameters["room_db"], sample_rate)
         if room is not None:
-            layers["room"] = finish(room, 0.0, intro=False)
-            _close(room)
+            wet, gain_db = room
+            layers["room"] = finished(wet, gain_db, (wet,), intro=False)
     mixed = sum_layers(layers, n)
     return MixedSong(mixed, layers, section_loudness(song, layers, mixed, sample_rate), staging)
 
@@ -464,15 +464,18 @@ ROOM_SIZE = 0.3
 ROOM_DAMPING = 0.6
 ROOM_RETURN_HIGHPASS_HZ = 250.0
 KEY_PARTS = ("chords", "melody")
+# The room is made in two halves side by side; the second half's reverb first runs over this much
+# of the send before it (output dropped), so it starts with the room already ringing as the first
+# half left it. Freeverb's combs at this room size lose 2 dB per ~35 ms loop: after 3 s what the
+# halves' states differ by is ~170 dB down, under float32's resolution.
+ROOM_PREROLL_S = 3.0
 
 
 def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, sample_rate: int):
-    """The room return (SpilledAudio) of the finished layers: the keys and the drums above the kick
-    through the reverb, wet only, at room_db from the loudness of the keys and drums where the
-    melody plays; None when nothing feeds it."""
-    import pedalboard
-
-    from app.audio.levels import excerpt, kick_shelf_part, kick_splitter, section_frames
+    """The room return of the finished layers, as (the wet reverb, a SpilledAudio; the gain in dB that
+    sets it at room_db from the loudness of the keys and drums where the melody plays): the keys and
+    the drums above the kick through the reverb, wet only. None when nothing feeds it."""
+    from app.audio.levels import excerpt, section_frames
     from app.audio.master import integrated_lufs
 
     sends = [layers[p] for p in KEY_PARTS if p in layers]
@@ -481,18 +484,14 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     if not sends:
         return None
     n = sends[0].shape[1]
-    reverb = pedalboard.Pedalboard([
-        pedalboard.Reverb(room_size=ROOM_SIZE, damping=ROOM_DAMPING, wet_level=1.0, dry_level=0.0, width=1.0),
-        pedalboard.HighpassFilter(cutoff_frequency_hz=ROOM_RETURN_HIGHPASS_HZ)])
-    splitter = kick_splitter()
+    # pedalboard releases the GIL, so the two halves take one core each.
+    middle = (n // 2) // SPILL_BLOCK_FRAMES * SPILL_BLOCK_FRAMES
+    with ThreadPoolExecutor(1, thread_name_prefix="room") as pool:
+        second = pool.submit(room_wet, layers, kit_name, sample_rate, middle, n) if middle else None
+        halves = [room_wet(layers, kit_name, sample_rate, 0, middle or n)] + ([second.result()] if second else [])
     raw = SpilledAudio()
-    for start in range(0, n, SPILL_BLOCK_FRAMES):
-        stop = min(n, start + SPILL_BLOCK_FRAMES)
-        send = sum(read_block(layers[p], start, stop) for p in KEY_PARTS if p in layers)
-        if kit_name:
-            drums = read_block(layers[kit_name], start, stop)
-            send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
-        raw.append(reverb(np.asarray(send, np.float32), sample_rate, reset=False), owned=True)
+    for block in (b for half in halves for b in half):
+        raw.append(block, owned=True)
     frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
     dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
     wet = excerpt(raw, frames)
@@ -501,12 +500,31 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     dry_lufs, wet_lufs = integrated_lufs(dry, sample_rate), integrated_lufs(wet, sample_rate)
     if not (math.isfinite(dry_lufs) and math.isfinite(wet_lufs)):
         return None
-    gain = np.float32(10 ** ((dry_lufs + room_db - wet_lufs) / 20))
-    out = SpilledAudio()
-    for start in range(0, n, SPILL_BLOCK_FRAMES):
-        out.append(read_block(raw, start, start + SPILL_BLOCK_FRAMES) * gain, owned=True)
-    raw.close()
-    return out
+    return raw, dry_lufs + room_db - wet_lufs
+
+
+def room_wet(layers: dict, kit_name: str | None, sample_rate: int, first: int, stop: int) -> list[np.ndarray]:
+    """The room's wet return (before its gain) of frames first..stop, in spill blocks: the keys and the
+    drums above the kick through the reverb, which first runs over the ROOM_PREROLL_S before `first`."""
+    import pedalboard
+
+    from app.audio.levels import kick_shelf_part, kick_splitter
+
+    reverb = pedalboard.Pedalboard([
+        pedalboard.Reverb(room_size=ROOM_SIZE, damping=ROOM_DAMPING, wet_level=1.0, dry_level=0.0, width=1.0),
+        pedalboard.HighpassFilter(cutoff_frequency_hz=ROOM_RETURN_HIGHPASS_HZ)])
+    splitter = kick_splitter()
+
+    def wet(start: int, end: int) -> np.ndarray:
+        send = sum(read_block(layers[p], start, end) for p in KEY_PARTS if p in layers)
+        if kit_name:
+            drums = read_block(layers[kit_name], start, end)
+            send = send + drums - kick_shelf_part(drums, sample_rate, splitter)
+        return reverb(np.asarray(send, np.float32), sample_rate, reset=False)
+
+    if first > 0:
+        wet(max(0, first - int(ROOM_PREROLL_S * sample_rate)), first)
+    return [wet(start, min(stop, start + SPILL_BLOCK_FRAMES)) for start in range(first, stop, SPILL_BLOCK_FRAMES)]
 
 
 def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):

@@ -186,3 +186,21 @@ def test_intro_is_low_passed_until_the_groove():
 
     assert high_share(out[:, : int(1.4 * SR)]) < 0.05 * high_share(noise[:, : int(1.4 * SR)])
     assert np.array_equal(out[:, int(2.6 * SR):], noise[:, int(2.6 * SR):])  # after the intro: untouched
+
+
+def test_the_room_made_in_two_halves_is_the_room_made_in_one_pass():
+    """The second half's reverb warms up on the send before it, so the seam cannot be heard: the wet
+    return equals one reverb over the whole send within float32 rounding (under -100 dB)."""
+    from app.audio.spill import SPILL_BLOCK_FRAMES
+
+    seconds = 2.5 * SPILL_BLOCK_FRAMES / SR  # two whole spill blocks in the first half
+    hits = noise(seconds, 0.2) * (np.arange(int(seconds * SR)) % SR < SR // 10)  # a hit every second
+    layers = {"chords": noise(seconds, 0.05, seed=1), "melody": tone(660, seconds), "drums": hits.astype(np.float32)}
+    n = layers["chords"].shape[1]
+    middle = SPILL_BLOCK_FRAMES
+    whole = np.concatenate(mix.room_wet(layers, "drums", SR, 0, n), axis=1)
+    halves = np.concatenate(mix.room_wet(layers, "drums", SR, 0, middle) + mix.room_wet(layers, "drums", SR, middle, n),
+                            axis=1)
+    assert halves.shape == whole.shape == (2, n)
+    assert rms(whole[:, middle:]) > 0.01  # the room rings across the seam
+    assert np.abs(halves - whole).max() < 1e-5 * rms(whole)
