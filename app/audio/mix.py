@@ -344,39 +344,40 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
 
     parameters = preset_parameters(preset)
     n = next(iter(stems.values())).shape[1]
-    given = stems
-    stems, drums = split_drums(stems, sample_rate)
-    if release and drums is not None:
-        _close(given["drums"])  # split_drums made the drum layer from a copy
-    if not stems:
-        raise BadValueError("no music stems to mix")
-    kit, kit_name = (drums, "drums") if drums is not None else (None, None)
-    if beat is not None:
-        kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
-    beds = [(spill(ambience_track(effect, n, sample_rate), owned=True), level) for effect, level in ambience]
-    envelope = None
-    if kit is not None and parameters["pump_db"]:
-        envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
-    staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
-    finish = _LayerFinisher(song, n, sample_rate)
+    # Layers are made and finished side by side (numpy, pedalboard and libsndfile release the GIL).
+    with ThreadPoolExecutor(2, thread_name_prefix="mix") as pool:
+        bed_jobs = [(pool.submit(ambience_track, effect, n, sample_rate), level) for effect, level in ambience]
+        given = stems
+        stems, drums = split_drums(stems, sample_rate)  # while the ambience beds are made
+        if release and drums is not None:
+            _close(given["drums"])  # split_drums made the drum layer from a copy
+        if not stems:
+            raise BadValueError("no music stems to mix")
+        kit, kit_name = (drums, "drums") if drums is not None else (None, None)
+        if beat is not None:
+            kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
+        beds = [(spill(job.result(), owned=True), level) for job, level in bed_jobs]
+        envelope = None
+        if kit is not None and parameters["pump_db"]:
+            envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
+        staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
+        finish = _LayerFinisher(song, n, sample_rate)
 
-    def finished(audio, gain_db: float, frees=(), **options) -> SpilledAudio:
-        """finish(audio, ...), then free what it was made from, so that at most the two layers being
-        finished are held twice (a 3-minute track's layers then stay within the memory budget)."""
-        layer = finish(audio, gain_db, **options)
-        for used in frees:
-            _close(used)
-        return layer
+        def finished(audio, gain_db: float, frees=(), **options) -> SpilledAudio:
+            """finish(audio, ...), then free what it was made from, so that at most the two layers being
+            finished are held twice (a 3-minute track's layers then stay within the memory budget)."""
+            layer = finish(audio, gain_db, **options)
+            for used in frees:
+                _close(used)
+            return layer
 
-    def ambience_layer() -> SpilledAudio:
-        bed = _bed_layer(beds, staging)
-        for audio, _ in beds:
-            _close(audio)
-        return finished(bed, 0.0, frees=(bed,))
+        def ambience_layer() -> SpilledAudio:
+            bed = _bed_layer(beds, staging)
+            for audio, _ in beds:
+                _close(audio)
+            return finished(bed, 0.0, frees=(bed,))
 
-    # The layers are finished side by side (numpy releases the GIL on whole blocks); the ambience
-    # first, as its beds are the most memory held.
-    with ThreadPoolExecutor(2, thread_name_prefix="finish") as pool:
+        # The ambience first, as its beds are the most memory held.
         bed_job = pool.submit(ambience_layer) if beds else None
         jobs = {part: pool.submit(finished, audio, staging.gains_db[part], (audio,) if release else (),
                                   duck=envelope, duck_db=parameters["pump_db"])
