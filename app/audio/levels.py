@@ -215,7 +215,18 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
     (audio, level_db) pairs; duck(start, stop), duck_db: the kick envelope the music will pump under.
     Loudness is gated BS.1770 over the sections where the parts compared both play (at most
     MEASURE_MAX_S). Parts with no section to measure, or silent, keep 0 dB."""
-    n = max(audio.shape[1] for audio in stems.values())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="kit") as pool:
+        # The kit's shelf and loudness do not depend on the music: worked out meanwhile.
+        n = max(audio.shape[1] for audio in stems.values())
+        kit_shelf = None if drums is None else pool.submit(_kit_shelf, song, drums, n, sample_rate)
+        return _stage_music(song, stems, drums, beds, n, sample_rate, kit_shelf, duck, duck_db)
+
+
+def _stage_music(song: Song, stems: dict, drums, beds: list, n: int, sample_rate: int, kit_shelf,
+                 duck, duck_db: float) -> Staging:
+    """stage_levels, given the drum layer's _kit_shelf (a Future, or None without drums)."""
     staging = Staging()
     gains, aimed = staging.gains_db, staging.aimed
 
@@ -257,7 +268,7 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
     for part in stems:
         gains.setdefault(part, 0.0)
     if drums is not None:
-        _stage_drums(song, stems, drums, n, sample_rate, staging, duck, duck_db)
+        _stage_drums(song, stems, n, sample_rate, staging, kit_shelf, duck, duck_db)
     if beds:
         _stage_beds(song, stems, drums, beds, n, sample_rate, staging)
     return staging
@@ -279,19 +290,33 @@ def _shaped_kit(kit: np.ndarray, shelf_db: float, sample_rate: int) -> np.ndarra
     return kit + kick_shelf_part(kit, sample_rate) * np.float32(10 ** (shelf_db / 20) - 1)
 
 
-def _stage_drums(song: Song, stems: dict, drums, n: int, sample_rate: int, staging: Staging,
+def _drum_frames(song: Song, n: int, sample_rate: int) -> list[tuple[int, int]]:
+    """Where the full kit plays under the melody (A, B: where it is heard against it), else any beat."""
+    return (section_frames(song, {"beat", "melody"}, n, sample_rate) or section_frames(song, {"beat"}, n, sample_rate)
+            or section_frames(song, {"drums"}, n, sample_rate) or _whole_frames(n, sample_rate))
+
+
+def _stage_drums(song: Song, stems: dict, n: int, sample_rate: int, staging: Staging, kit_shelf,
                  duck=None, duck_db: float = 0.0) -> None:
     """The drum layer's gain and kick shelf against the music bus (pumping by duck_db under the kick
-    envelope duck(start, stop), when given) where the full kit plays."""
-    # where the full kit plays under the melody (A, B: where it is heard against it), else any beat
-    frames = (section_frames(song, {"beat", "melody"}, n, sample_rate) or section_frames(song, {"beat"}, n, sample_rate)
-              or section_frames(song, {"drums"}, n, sample_rate) or _whole_frames(n, sample_rate))
+    envelope duck(start, stop), when given) where the full kit plays. kit_shelf: a Future of the drum
+    layer's _kit_shelf (its shelf in dB, the loudness of the shaped kit)."""
+    frames = _drum_frames(song, n, sample_rate)
     bus = _bus(stems, frames, staging.gains_db)
     if duck is not None and duck_db:
         bus *= np.exp(np.concatenate([duck(start, stop) for start, stop in frames])
                       * np.float32(-duck_db * math.log(10) / 20))
     bus_lufs = _lufs(bus, sample_rate)
-    kit = excerpt(drums, frames)
+    shelf, middle = kit_shelf.result()
+    staging.kick_shelf_db = shelf
+    staging.gains_db["drums"] = _gain(bus_lufs + 0.5 * (DRUMS_LU + BACKBEAT_LU), middle)
+    staging.aimed["music_bus_lufs"] = bus_lufs
+
+
+def _kit_shelf(song: Song, drums, n: int, sample_rate: int) -> tuple[float, float]:
+    """(the kick shelf in dB, the loudness of the kit with it: the mean of the whole kit's and of its
+    snare/hats band's) of the drum layer where the full kit plays; the music plays no part in it."""
+    kit = excerpt(drums, _drum_frames(song, n, sample_rate))
     # The kick may read at most KICK_SPREAD_LU over the snare/hats band: a shelf under DRUM_SPLIT_HZ
     # cuts it (never boosts it) until it does (ungated spectra: exact for the sum, no filtering per try).
     spectra = Spectra(kit.shape[1], sample_rate)
@@ -312,10 +337,7 @@ def _stage_drums(song: Song, stems: dict, drums, n: int, sample_rate: int, stagi
         shelf = round(0.5 * (low_db + high_db), 2)
     shaped = _shaped_kit(kit, shelf, sample_rate)
     # one gain centres the kit and its band on the targets
-    middle = 0.5 * (_lufs(shaped, sample_rate) + _lufs(highpass_fft(shaped, DRUM_SPLIT_HZ, sample_rate), sample_rate))
-    staging.kick_shelf_db = shelf
-    staging.gains_db["drums"] = _gain(bus_lufs + 0.5 * (DRUMS_LU + BACKBEAT_LU), middle)
-    staging.aimed["music_bus_lufs"] = bus_lufs
+    return shelf, 0.5 * (_lufs(shaped, sample_rate) + _lufs(highpass_fft(shaped, DRUM_SPLIT_HZ, sample_rate), sample_rate))
 
 
 def _stage_beds(song: Song, stems: dict, drums, beds: list, n: int, sample_rate: int, staging: Staging) -> None:
