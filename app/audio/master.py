@@ -65,7 +65,7 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
 
     Silence gives -inf; audio shorter than one 400 ms block raises BadValueError.
     """
-    from app.audio.filters import k_weighting_sos, sosfilt_rows_in_place
+    from app.audio.filters import k_weighting_sos, sosfilt_measuring
 
     audio = check_audio(audio)
     rate, (channels, n) = int(sample_rate), audio.shape
@@ -84,7 +84,7 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     for start in range(0, n, _CHUNK_FRAMES):
         stop = min(n, start + _CHUNK_FRAMES)
         chunk = audio[:, start:stop].astype(np.float64)
-        sosfilt_rows_in_place(sos, chunk, state)
+        sosfilt_measuring(sos, chunk, state)
         inside = edges[(edges > start) & (edges < stop)]
         cuts = np.concatenate([[start], inside]) - start
         sums = np.add.reduceat(chunk * chunk, cuts, axis=1)
@@ -148,7 +148,7 @@ def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
     """_block_sums(k_weighted(audio), block) computed chunk by chunk with the filter state carried
     (same values, without a K-weighted copy of the whole track). audio: an array or a _Gained."""
     from app.audio.blocks import _pool
-    from app.audio.filters import sosfilt_rows_in_place
+    from app.audio.filters import sosfilt_measuring
 
     sos = _k_weighting_sos(int(sample_rate))
     channels, n = audio.shape
@@ -159,7 +159,7 @@ def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
         part = _chunk(audio, start, min(n, start + chunk))
 
         def one_channel(ch: int) -> None:
-            sosfilt_rows_in_place(sos, part[ch:ch + 1], states[ch])
+            sosfilt_measuring(sos, part[ch:ch + 1], states[ch])
 
         list(_pool().map(one_channel, range(channels)))
         sums.append(_block_sums(part, block))
