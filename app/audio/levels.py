@@ -363,11 +363,22 @@ def section_loudness(song: Song, layers: dict, mix, sample_rate: int) -> dict[st
     music stems summed) and of the mix, in the first REPORT_SECTION section (else the first section
     with a melody, else the whole); a silent layer reads None. Also the differences the targets are
     about: 'melody_vs_chords', 'bass_vs_chords', 'drums_vs_music', 'backbeat_vs_music' (LU)."""
-    n = mix.shape[1]
+    frames = report_frames(song, mix.shape[1], sample_rate)
+    return section_figures(layers, excerpt(mix, frames), frames, sample_rate)
+
+
+def report_frames(song: Song, n: int, sample_rate: int) -> list[tuple[int, int]]:
+    """Where section_loudness measures: the first REPORT_SECTION section, else the first section
+    with a melody, else the whole track (n samples)."""
     section = next((s for s in song.sections if s.name == REPORT_SECTION), None) or \
         next((s for s in song.sections if "melody" in s.layers), None)
     per_beat = 60.0 / song.tempo_bpm * sample_rate
-    frames = [(int(section.start * per_beat), min(n, int(section.end * per_beat)))] if section else [(0, n)]
+    return [(int(section.start * per_beat), min(n, int(section.end * per_beat)))] if section else [(0, n)]
+
+
+def section_figures(layers: dict, mix_part: np.ndarray, frames: list[tuple[int, int]],
+                     sample_rate: int) -> dict[str, float | None]:
+    """section_loudness's figures, given the mix's own excerpt over `frames`."""
 
     def lufs(audio) -> float | None:
         value = _lufs(audio, sample_rate)
@@ -377,7 +388,7 @@ def section_loudness(song: Song, layers: dict, mix, sample_rate: int) -> dict[st
     figures: dict[str, float | None] = {name: lufs(audio) for name, audio in parts.items()}
     music = [parts[p] for p in MUSIC_PARTS if p in parts]
     figures["music_bus"] = lufs(sum(music)) if music else None
-    figures["mix"] = lufs(excerpt(mix, frames))
+    figures["mix"] = lufs(mix_part)
     drum_name = "drums" if "drums" in parts else "beat" if "beat" in parts else None
     if drum_name:
         figures["backbeat"] = lufs(highpass_fft(parts[drum_name], DRUM_SPLIT_HZ, sample_rate))

@@ -21,7 +21,7 @@ layers over it. Mastering sets the final loudness afterwards.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from app.errors import BadValueError
 from app.audio.drum_bus import drum_bus
 from app.audio.fx import (as_stereo, fade_gain, kick_envelope, kick_envelope_control, lofi_chain,
                           run_chunked, upsample_linear_range)
-from app.audio.levels import Staging, section_loudness, stage_levels
+from app.audio.levels import Staging, excerpt, report_frames, section_figures, stage_levels
 from app.audio.spill import SPILL_BLOCK_FRAMES, SpilledAudio, read_block, spill
 
 if TYPE_CHECKING:
@@ -321,8 +321,16 @@ class MixedSong:
 
     audio: np.ndarray  # float32 (2, n)
     layers: dict[str, np.ndarray]  # the music stems, then 'beat' or 'drums', 'ambience' and 'room' when present
-    levels: dict[str, float | None] = field(default_factory=dict)
+    # the figures, or the Future of the worker measuring them (mix_song: while the master is made)
+    measured_levels: dict[str, float | None] | Future = field(default_factory=dict)
     staging: Staging | None = None
+
+    @property
+    def levels(self) -> dict[str, float | None]:
+        """The section's loudness figures (waits for them when they are still being measured)."""
+        if isinstance(self.measured_levels, Future):
+            self.measured_levels = self.measured_levels.result()
+        return self.measured_levels
 
 
 def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None = None,
@@ -394,7 +402,19 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
             wet, gain_db = room
             layers["room"] = finished(wet, gain_db, (wet,), intro=False)
     mixed = sum_layers(layers, n)
-    return MixedSong(mixed, layers, section_loudness(song, layers, mixed, sample_rate), staging)
+    return MixedSong(mixed, layers, _levels_measured_later(song, layers, mixed, sample_rate), staging)
+
+
+def _levels_measured_later(song: Song, layers: dict, mixed: np.ndarray, sample_rate: int) -> Future:
+    """section_loudness of the mix, on a worker thread of its own: its excerpt of the mix is copied
+    now (the master works on the mix in place), the layers are read there (nothing changes them)."""
+    frames = report_frames(song, mixed.shape[1], sample_rate)
+    mix_part = excerpt(mixed, frames)
+    worker = ThreadPoolExecutor(1, thread_name_prefix="levels")
+    try:
+        return worker.submit(section_figures, layers, mix_part, frames, sample_rate)
+    finally:
+        worker.shutdown(wait=False)  # the thread ends once the figures are measured
 
 
 def _close(audio) -> None:
@@ -476,7 +496,7 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     """The room return of the finished layers, as (the wet reverb, a SpilledAudio; the gain in dB that
     sets it at room_db from the loudness of the keys and drums where the melody plays): the keys and
     the drums above the kick through the reverb, wet only. None when nothing feeds it."""
-    from app.audio.levels import excerpt, section_frames
+    from app.audio.levels import section_frames
     from app.audio.master import integrated_lufs
 
     sends = [layers[p] for p in KEY_PARTS if p in layers]

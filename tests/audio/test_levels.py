@@ -55,6 +55,19 @@ def test_per_part_loudness_sits_in_its_window(made):
     assert abs(levels["ambience"] - levels["mix"] - -24.0) <= 2.0, levels
 
 
+def test_the_figures_measured_while_the_master_runs_are_those_of_the_mix_before_it(made):
+    """mix_song measures the section's figures on a worker while the pipeline masters the mix in place:
+    they are section_loudness of the pre-master mix, whatever the master does to it meanwhile."""
+    from app.audio.levels import section_loudness
+
+    song, stems, _, spec, choices = made
+    mixed = _mix(song, stems, spec, choices)
+    before = mixed.audio.copy()
+    master_song(mixed.audio, spec.sample_rate, spec.lofi_preset)  # in place, as the pipeline does
+    assert not np.array_equal(mixed.audio, before)
+    assert mixed.levels == section_loudness(song, mixed.layers, before, spec.sample_rate)
+
+
 def test_the_figures_are_measured_where_the_parts_play(made):
     """The report's figures are gated BS.1770 on section A: pyloudnorm agrees on the finished layers."""
     song, _, mixed, _, _ = made
