@@ -53,26 +53,60 @@ def _jitter(rgb, rng: random.Random, hue: float) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _sky(size: int, top, bottom, rng: random.Random) -> np.ndarray:
-    """(size, size, 3) float gradient, eased so the horizon glows a little."""
+# Rows of the cover computed at a time: its float32 layers are made band by band (a whole 3000 px
+# layer is 108 MB, and on the project's machines fresh memory costs about 3 ms per MB to touch).
+_BAND_ROWS = 250
+
+
+def _sky_column(size: int, top, bottom, rng: random.Random) -> np.ndarray:
+    """(size, 3) float colour of each row of the sky: a gradient eased so the horizon glows a little."""
     t = np.linspace(0.0, 1.0, size, dtype=np.float32) ** rng.uniform(0.8, 1.4)
-    column = np.asarray(top, np.float32)[None, :] * (1 - t[:, None]) + np.asarray(bottom, np.float32)[None, :] * t[:, None]
-    return np.repeat(column[:, None, :], size, axis=1)
+    return np.asarray(top, np.float32)[None, :] * (1 - t[:, None]) + np.asarray(bottom, np.float32)[None, :] * t[:, None]
 
 
-def _glow(img: np.ndarray, cx: float, cy: float, radius: float, colour, strength: float) -> None:
-    """Add a soft radial glow in place (computed on a coarse grid, then upsampled)."""
-    size = img.shape[0]
-    step = 10
-    ys, xs = np.mgrid[0:size:step, 0:size:step].astype(np.float32)
+_GLOW_STEP = 10  # pixels between the glow's computed weights
+
+
+def _glow_weights(size: int, cx: float, cy: float, radius: float, strength: float) -> np.ndarray:
+    """A soft radial glow's weight on a coarse grid (every _GLOW_STEP pixels), to be upsampled."""
+    ys, xs = np.mgrid[0:size:_GLOW_STEP, 0:size:_GLOW_STEP].astype(np.float32)
     d = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2) / radius
-    g = np.exp(-d * d) * strength
-    g = np.kron(g, np.ones((step, step), np.float32))[:size, :size]
-    # img += g * (colour - img) * 0.9, the same float32 steps in one temporary (a 3000 px image is 108 MB).
-    pull = np.subtract(np.asarray(colour, np.float32), img)
-    pull *= g[..., None]
-    pull *= 0.9
-    img += pull
+    return np.exp(-d * d) * strength
+
+
+def _glowing_sky(size: int, column: np.ndarray, glow: np.ndarray, colour) -> np.ndarray:
+    """The sky (each row its column colour) pulled towards `colour` by the glow's weights, as uint8
+    (size, size, 3): per pixel img + g * (colour - img) * 0.9 in float32, clipped, band by band."""
+    out = np.empty((size, size, 3), np.uint8)
+    colour = np.asarray(colour, np.float32)
+    for r0 in range(0, size, _BAND_ROWS):
+        r1 = min(size, r0 + _BAND_ROWS)
+        img = np.repeat(column[r0:r1, None, :], size, axis=1)
+        g = np.repeat(np.repeat(glow[r0 // _GLOW_STEP:-(-r1 // _GLOW_STEP)], _GLOW_STEP, axis=0), _GLOW_STEP, axis=1)
+        g = g[r0 - r0 // _GLOW_STEP * _GLOW_STEP:][: r1 - r0, :size]
+        pull = np.subtract(colour, img)
+        pull *= g[..., None]
+        pull *= 0.9
+        img += pull
+        out[r0:r1] = np.clip(img, 0, 255)
+    return out
+
+
+def _with_grain(canvas, seed: int):
+    """The canvas (RGB) with film grain: normal noise (sd 7) added to every pixel, clipped; the
+    noise is drawn band by band from one generator (the same values as one draw of the whole)."""
+    from PIL import Image
+
+    size = canvas.size[0]
+    rng = np.random.default_rng(seed & 0xFFFFFFFF)
+    pixels = np.asarray(canvas)
+    out = np.empty_like(pixels)
+    for r0 in range(0, size, _BAND_ROWS):
+        r1 = min(size, r0 + _BAND_ROWS)
+        band = pixels[r0:r1].astype(np.float32)
+        band += rng.normal(0.0, 7.0, (r1 - r0, size, 1)).astype(np.float32)
+        out[r0:r1] = np.clip(band, 0, 255, out=band)
+    return Image.fromarray(out, "RGB")
 
 
 def make_cover(path: Path, title: str, artist: str, seed: int, size: int = COVER_SIZE) -> Path:
@@ -97,13 +131,13 @@ def draw_cover(title: str, artist: str, seed: int, size: int = COVER_SIZE):
     scene = rng.choice(SCENES)
     text_at_top = rng.random() < 0.35
 
-    img = _sky(size, top, bottom, rng)
+    column = _sky_column(size, top, bottom, rng)
     moon_x, moon_y = rng.uniform(0.2, 0.8) * size, rng.uniform(0.34, 0.44) * size
     if not text_at_top:
         moon_y -= size * 0.16  # clear of the title band, wherever it is
     moon_r = rng.uniform(0.07, 0.12) * size
-    _glow(img, moon_x, moon_y, moon_r * 4.0, accent, 0.35)
-    canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+    sky = _glowing_sky(size, column, _glow_weights(size, moon_x, moon_y, moon_r * 4.0, 0.35), accent)
+    canvas = Image.fromarray(sky, "RGB")
 
     # Bokeh and stars on a quarter-size layer, blurred, then scaled up: soft and cheap.
     small = size // 4
@@ -126,18 +160,14 @@ def draw_cover(title: str, artist: str, seed: int, size: int = COVER_SIZE):
         off = moon_r * rng.uniform(0.35, 0.6)
         # The shadow takes the sky's colour just beside the moon, so it reads as a crescent.
         sky_x = int(min(size - 1, moon_x + moon_r * 1.8))
-        sky = tuple(int(c) for c in np.clip(img[int(moon_y), sky_x], 0, 255))
+        sky = tuple(int(c) for c in sky[int(moon_y), sky_x])
         draw.ellipse((moon_x - moon_r * 0.92 + off, moon_y - moon_r * 0.92 - off * 0.4,
                       moon_x + moon_r * 0.92 + off, moon_y + moon_r * 0.92 - off * 0.4), fill=(*sky, 255))
 
     shade = tuple(int(c * 0.25) for c in top)
     _silhouette(draw, scene, size, rng, shade, accent)
 
-    # Film grain.
-    grain = np.random.default_rng(seed & 0xFFFFFFFF).normal(0.0, 7.0, (size, size, 1)).astype(np.float32)
-    pixels = np.asarray(canvas, dtype=np.float32)
-    pixels += grain
-    canvas = Image.fromarray(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8), "RGB")
+    canvas = _with_grain(canvas, seed)
 
     _draw_text(canvas, title, artist, size, text_at_top)
     return canvas
