@@ -47,6 +47,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     """
     from app.audio.master import master_song
     from app.audio.spill import use_folder as use_spill_folder
+    from app.deliver.replay import hash_inputs_meanwhile
     from app.deliver.track import open_delivery
 
     spec.validate()
@@ -54,6 +55,7 @@ def run_track(spec: TrackSpec, models: Models | None = None, dirs: OutputDirs | 
     timings: dict[str, float] = {}
     choices = resolve_choices(spec)  # unknown instruments or effects fail before anything is written
     prepare_output_dirs(dirs)  # an unwritable folder fails now, not after minutes of work
+    hash_inputs_meanwhile(spec, choices)  # on the core the compose leaves free
     use_spill_folder(dirs.wav)  # long layers wait on the disk the stems go to (app/audio/spill.py)
     step = _stepper(progress, timings)
     try:

@@ -182,6 +182,19 @@ def input_hashes(spec: TrackSpec, choices: Choices) -> dict[str, dict[str, str]]
     return hashes
 
 
+def hash_inputs_meanwhile(spec: TrackSpec, choices: Choices) -> None:
+    """Start hashing the track's input files on a background thread (the SoundFont alone is ~150 MB),
+    so that the sidecar, written at the end, finds their hashes already cached. Errors are left for
+    input_hashes to meet again."""
+    import threading
+
+    def hash_all() -> None:
+        with contextlib.suppress(Exception):
+            input_hashes(spec, choices)
+
+    threading.Thread(target=hash_all, name="input-hashes", daemon=True).start()
+
+
 def changed_inputs(recorded: dict, spec: TrackSpec, choices: Choices) -> list[str]:
     """What differs between a sidecar's recorded inputs and the files a replay would use now, one
     phrase each ("the beat loop app/effects/beats/x.wav has changed"); [] when all match."""
