@@ -738,14 +738,22 @@ def solve_tilt_db(audio, sample_rate: int, target_share: float,
     return round(0.5 * (low + high), 2)
 
 
-def apply_board_in_place(board, audio: np.ndarray, sample_rate: int, block_frames: int = 1 << 18) -> None:
-    """A pedalboard effect over audio (float32 (channels, n)), block by block with its state carried
-    (reset=False), so no full-length copy is made; same samples as one call."""
-    board.reset()
+def apply_filters_in_place(make_board, audio: np.ndarray, sample_rate: int, block_frames: int = 1 << 18) -> None:
+    """A pedalboard chain of filters, which treat each channel alone (make_board() gives a fresh one),
+    over audio (float32 (channels, n)) in place: each channel through its own board on its own
+    thread (pedalboard releases the GIL), block by block with the state carried (reset=False), so no
+    full-length copy is made; the same samples as one call on the whole audio."""
+    from app.audio.blocks import _pool
+
     n = audio.shape[1]
-    for start in range(0, n, block_frames):
-        stop = min(n, start + block_frames)
-        audio[:, start:stop] = board(audio[:, start:stop], sample_rate, reset=False)
+
+    def one_channel(ch: int) -> None:
+        board, row = make_board(), audio[ch:ch + 1]
+        for start in range(0, n, block_frames):
+            stop = min(n, start + block_frames)
+            row[:, start:stop] = board(row[:, start:stop], sample_rate, reset=False)
+
+    list(_pool().map(one_channel, range(audio.shape[0])))
 
 
 def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None,
@@ -757,7 +765,7 @@ def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None,
         return 0.0
     gain_db = solve_tilt_db(audio, sample_rate, target_share, spectrum)
     if gain_db:
-        apply_board_in_place(_tilt_board(gain_db), audio, sample_rate)
+        apply_filters_in_place(lambda: _tilt_board(gain_db), audio, sample_rate)
     return gain_db
 
 
