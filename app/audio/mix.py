@@ -490,6 +490,7 @@ KEY_PARTS = ("chords", "melody")
 # half left it. Freeverb's combs at this room size lose 2 dB per ~35 ms loop: after 3 s what the
 # halves' states differ by is ~170 dB down, under float32's resolution.
 ROOM_PREROLL_S = 3.0
+ROOM_HALF_MAX_BYTES = 64 << 20  # the longest second half made side by side (6 minutes of stereo float32)
 
 
 def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, sample_rate: int):
@@ -505,14 +506,20 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     if not sends:
         return None
     n = sends[0].shape[1]
-    # pedalboard releases the GIL, so the two halves take one core each.
-    middle = (n // 2) // SPILL_BLOCK_FRAMES * SPILL_BLOCK_FRAMES
-    with ThreadPoolExecutor(1, thread_name_prefix="room") as pool:
-        second = pool.submit(room_wet, layers, kit_name, sample_rate, middle, n) if middle else None
-        halves = [room_wet(layers, kit_name, sample_rate, 0, middle or n)] + ([second.result()] if second else [])
     raw = SpilledAudio()
-    for block in (b for half in halves for b in half):
-        raw.append(block, owned=True)
+    # pedalboard releases the GIL, so two halves take one core each; the second half's blocks wait in
+    # memory for the first, so a long track's room is made in one pass, straight into its layer.
+    middle = (n // 2) // SPILL_BLOCK_FRAMES * SPILL_BLOCK_FRAMES
+    if middle and 2 * 4 * (n - middle) <= ROOM_HALF_MAX_BYTES:
+        with ThreadPoolExecutor(1, thread_name_prefix="room") as pool:
+            second = pool.submit(lambda: list(room_wet(layers, kit_name, sample_rate, middle, n)))
+            for block in room_wet(layers, kit_name, sample_rate, 0, middle):
+                raw.append(block, owned=True)
+            for block in second.result():
+                raw.append(block, owned=True)
+    else:
+        for block in room_wet(layers, kit_name, sample_rate, 0, n):
+            raw.append(block, owned=True)
     frames = section_frames(song, {"melody"}, n, sample_rate) or [(0, n)]
     dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
     wet = excerpt(raw, frames)
@@ -524,9 +531,10 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     return raw, dry_lufs + room_db - wet_lufs
 
 
-def room_wet(layers: dict, kit_name: str | None, sample_rate: int, first: int, stop: int) -> list[np.ndarray]:
-    """The room's wet return (before its gain) of frames first..stop, in spill blocks: the keys and the
-    drums above the kick through the reverb, which first runs over the ROOM_PREROLL_S before `first`."""
+def room_wet(layers: dict, kit_name: str | None, sample_rate: int, first: int, stop: int):
+    """The room's wet return (before its gain) of frames first..stop, yielded in spill blocks: the keys
+    and the drums above the kick through the reverb, which first runs over the ROOM_PREROLL_S before
+    `first`."""
     import pedalboard
 
     from app.audio.levels import kick_shelf_part, kick_splitter
@@ -545,7 +553,8 @@ def room_wet(layers: dict, kit_name: str | None, sample_rate: int, first: int, s
 
     if first > 0:
         wet(max(0, first - int(ROOM_PREROLL_S * sample_rate)), first)
-    return [wet(start, min(stop, start + SPILL_BLOCK_FRAMES)) for start in range(first, stop, SPILL_BLOCK_FRAMES)]
+    for start in range(first, stop, SPILL_BLOCK_FRAMES):
+        yield wet(start, min(stop, start + SPILL_BLOCK_FRAMES))
 
 
 def split_drums(stems: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):

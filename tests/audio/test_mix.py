@@ -198,8 +198,8 @@ def test_the_room_made_in_two_halves_is_the_room_made_in_one_pass():
     layers = {"chords": noise(seconds, 0.05, seed=1), "melody": tone(660, seconds), "drums": hits.astype(np.float32)}
     n = layers["chords"].shape[1]
     middle = SPILL_BLOCK_FRAMES
-    whole = np.concatenate(mix.room_wet(layers, "drums", SR, 0, n), axis=1)
-    halves = np.concatenate(mix.room_wet(layers, "drums", SR, 0, middle) + mix.room_wet(layers, "drums", SR, middle, n),
+    whole = np.concatenate(list(mix.room_wet(layers, "drums", SR, 0, n)), axis=1)
+    halves = np.concatenate([*mix.room_wet(layers, "drums", SR, 0, middle), *mix.room_wet(layers, "drums", SR, middle, n)],
                             axis=1)
     assert halves.shape == whole.shape == (2, n)
     assert rms(whole[:, middle:]) > 0.01  # the room rings across the seam
