@@ -354,9 +354,13 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
     n = next(iter(stems.values())).shape[1]
     # Layers are made and finished side by side (numpy, pedalboard and libsndfile release the GIL).
     with ThreadPoolExecutor(2, thread_name_prefix="mix") as pool:
-        bed_jobs = [(pool.submit(ambience_track, effect, n, sample_rate), level) for effect, level in ambience]
+        def beds_made() -> list:
+            return [(spill(ambience_track(effect, n, sample_rate), owned=True), level) for effect, level in ambience]
+
+        # The ambience beds are made while the drum bus runs (a long track's one after the other).
+        beds_job = pool.submit(beds_made) if 2 * 4 * n <= SIDE_BY_SIDE_MAX_BYTES else None
         given = stems
-        stems, drums = split_drums(stems, sample_rate)  # while the ambience beds are made
+        stems, drums = split_drums(stems, sample_rate)
         if release and drums is not None:
             _close(given["drums"])  # split_drums made the drum layer from a copy
         if not stems:
@@ -364,7 +368,7 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
         kit, kit_name = (drums, "drums") if drums is not None else (None, None)
         if beat is not None:
             kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
-        beds = [(spill(job.result(), owned=True), level) for job, level in bed_jobs]
+        beds = beds_job.result() if beds_job is not None else beds_made()
         envelope = None
         if kit is not None and parameters["pump_db"]:
             envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
@@ -485,12 +489,15 @@ ROOM_SIZE = 0.3
 ROOM_DAMPING = 0.6
 ROOM_RETURN_HIGHPASS_HZ = 250.0
 KEY_PARTS = ("chords", "melody")
+# Layers of at most this many bytes (6 minutes of stereo float32) are made side by side (the beds
+# with the drum bus, the room's two halves); longer ones one after another, as the copies that wait
+# for each other would not fit the memory a long track is allowed (app/audio/spill.py).
+SIDE_BY_SIDE_MAX_BYTES = 64 << 20
 # The room is made in two halves side by side; the second half's reverb first runs over this much
 # of the send before it (output dropped), so it starts with the room already ringing as the first
 # half left it. Freeverb's combs at this room size lose 2 dB per ~35 ms loop: after 3 s what the
 # halves' states differ by is ~170 dB down, under float32's resolution.
 ROOM_PREROLL_S = 3.0
-ROOM_HALF_MAX_BYTES = 64 << 20  # the longest second half made side by side (6 minutes of stereo float32)
 
 
 def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, sample_rate: int):
@@ -510,7 +517,7 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     # pedalboard releases the GIL, so two halves take one core each; the second half's blocks wait in
     # memory for the first, so a long track's room is made in one pass, straight into its layer.
     middle = (n // 2) // SPILL_BLOCK_FRAMES * SPILL_BLOCK_FRAMES
-    if middle and 2 * 4 * (n - middle) <= ROOM_HALF_MAX_BYTES:
+    if middle and 2 * 4 * n <= SIDE_BY_SIDE_MAX_BYTES:
         with ThreadPoolExecutor(1, thread_name_prefix="room") as pool:
             second = pool.submit(lambda: list(room_wet(layers, kit_name, sample_rate, middle, n)))
             for block in room_wet(layers, kit_name, sample_rate, 0, middle):
