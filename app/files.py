@@ -75,33 +75,6 @@ _NO_ROOM = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(err
 NEARLY_FULL_BYTES = 1 << 20
 
 
-# Files at least this long leave the page cache once written (uncache_written).
-UNCACHE_MIN_BYTES = 8 << 20
-
-
-def uncache_written(path: str | Path) -> None:
-    """Flush a long file just written (fdatasync) and let the kernel drop its cached pages.
-
-    Why: on the project's virtual machines the first touch of memory the guest has not used lately
-    costs about 3 ms per MB, page cache included (BENCHMARKS.md). A track writes six 64 MB stems;
-    the pages each one frees are taken, still warm, by the next one instead of fresh ones. Files
-    under UNCACHE_MIN_BYTES are left alone; where the system cannot do it, nothing happens."""
-    if not hasattr(os, "posix_fadvise"):
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        if os.fstat(fd).st_size >= UNCACHE_MIN_BYTES:
-            os.fdatasync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    except OSError:
-        pass  # only a hint: the file is written either way
-    finally:
-        os.close(fd)
-
-
 def is_disk_full(exc: BaseException, folder: str | Path) -> bool:
     """True when `exc`, or an exception it was raised from (mutagen and the exporters wrap the
     OSError), is ENOSPC/EDQUOT or says "[Errno 28]"; or when one of them is a writer's error (an

@@ -233,16 +233,3 @@ def test_a_soundfile_write_on_a_full_disk_is_named_as_one():
     with pytest.raises(ValueError):  # other errors pass through untouched
         with sndfile_errors_named():
             raise ValueError("not a write")
-
-
-def test_uncache_written_keeps_the_file_whole_and_ignores_what_it_cannot_open(tmp_path):
-    from app.files import UNCACHE_MIN_BYTES, uncache_written
-
-    long_file, short_file = tmp_path / "long.bin", tmp_path / "short.bin"
-    data = os.urandom(UNCACHE_MIN_BYTES + 4096)
-    long_file.write_bytes(data)
-    short_file.write_bytes(b"abc")
-    uncache_written(long_file)
-    uncache_written(short_file)
-    uncache_written(tmp_path / "missing.bin")  # nothing to do, no error
-    assert long_file.read_bytes() == data and short_file.read_bytes() == b"abc"

@@ -20,7 +20,7 @@ from app.audio.master import check_audio
 from app.config import DEFAULT_BIT_DEPTH, FORMATS, SAMPLE_RATE
 from app.deliver.tags import normalise_tags, tag_file
 from app.errors import BadValueError, OutputError
-from app.files import atomic_path, sndfile_errors_named, uncache_written
+from app.files import atomic_path, sndfile_errors_named
 from app.spec import check_format
 
 MP3_BITRATE = "320k"
@@ -243,5 +243,4 @@ def write_stem(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) ->
         _no_peak_chunk(out)
         for start in range(0, audio.shape[1], SPILL_BLOCK_FRAMES):
             out.write(read_block(audio, start, start + SPILL_BLOCK_FRAMES).T)
-    uncache_written(path)
     return path
