@@ -220,13 +220,13 @@ def stage_levels(song: Song, stems: dict, drums=None, beds: list = (), sample_ra
     with ThreadPoolExecutor(1, thread_name_prefix="kit") as pool:
         # The kit's shelf and loudness do not depend on the music: worked out meanwhile.
         n = max(audio.shape[1] for audio in stems.values())
-        kit_shelf = None if drums is None else pool.submit(_kit_shelf, song, drums, n, sample_rate)
-        return _stage_music(song, stems, drums, beds, n, sample_rate, kit_shelf, duck, duck_db)
+        kit_job = None if drums is None else pool.submit(_kit_shelf, song, drums, n, sample_rate)
+        return _stage_music(song, stems, drums, beds, n, sample_rate, kit_job, duck, duck_db)
 
 
-def _stage_music(song: Song, stems: dict, drums, beds: list, n: int, sample_rate: int, kit_shelf,
+def _stage_music(song: Song, stems: dict, drums, beds: list, n: int, sample_rate: int, kit_job,
                  duck, duck_db: float) -> Staging:
-    """stage_levels, given the drum layer's _kit_shelf (a Future, or None without drums)."""
+    """stage_levels, given the Future of the drum layer's _kit_shelf (None without drums)."""
     staging = Staging()
     gains, aimed = staging.gains_db, staging.aimed
 
@@ -268,7 +268,7 @@ def _stage_music(song: Song, stems: dict, drums, beds: list, n: int, sample_rate
     for part in stems:
         gains.setdefault(part, 0.0)
     if drums is not None:
-        _stage_drums(song, stems, n, sample_rate, staging, kit_shelf, duck, duck_db)
+        _stage_drums(song, stems, n, sample_rate, staging, kit_job, duck, duck_db)
     if beds:
         _stage_beds(song, stems, drums, beds, n, sample_rate, staging)
     return staging
@@ -296,10 +296,10 @@ def _drum_frames(song: Song, n: int, sample_rate: int) -> list[tuple[int, int]]:
             or section_frames(song, {"drums"}, n, sample_rate) or _whole_frames(n, sample_rate))
 
 
-def _stage_drums(song: Song, stems: dict, n: int, sample_rate: int, staging: Staging, kit_shelf,
+def _stage_drums(song: Song, stems: dict, n: int, sample_rate: int, staging: Staging, kit_job,
                  duck=None, duck_db: float = 0.0) -> None:
     """The drum layer's gain and kick shelf against the music bus (pumping by duck_db under the kick
-    envelope duck(start, stop), when given) where the full kit plays. kit_shelf: a Future of the drum
+    envelope duck(start, stop), when given) where the full kit plays. kit_job: a Future of the drum
     layer's _kit_shelf (its shelf in dB, the loudness of the shaped kit)."""
     frames = _drum_frames(song, n, sample_rate)
     bus = _bus(stems, frames, staging.gains_db)
@@ -307,9 +307,9 @@ def _stage_drums(song: Song, stems: dict, n: int, sample_rate: int, staging: Sta
         bus *= np.exp(np.concatenate([duck(start, stop) for start, stop in frames])
                       * np.float32(-duck_db * math.log(10) / 20))
     bus_lufs = _lufs(bus, sample_rate)
-    shelf, middle = kit_shelf.result()
+    shelf, kit_lufs = kit_job.result()
     staging.kick_shelf_db = shelf
-    staging.gains_db["drums"] = _gain(bus_lufs + 0.5 * (DRUMS_LU + BACKBEAT_LU), middle)
+    staging.gains_db["drums"] = _gain(bus_lufs + 0.5 * (DRUMS_LU + BACKBEAT_LU), kit_lufs)
     staging.aimed["music_bus_lufs"] = bus_lufs
 
 

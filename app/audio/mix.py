@@ -313,6 +313,18 @@ def _layer_gain(audio: np.ndarray, reference_rms: float, level_db: float) -> flo
 # --- a song's mix: the layers its sections play, the intro filter, the fades ----------------------
 
 
+# Layers of at most this many bytes (a 6-minute track's, stereo float32; a 3-minute one is 64 MB) are
+# made side by side: the beds beside the drum bus, the room's two halves, the report beside the
+# master. A longer track's are made one after the other, as what waits for the other half would
+# not fit the memory a long track is allowed (app/audio/spill.py).
+SIDE_BY_SIDE_MAX_BYTES = 128 << 20
+
+
+def _side_by_side(frames: int) -> bool:
+    """Whether a track of `frames` stereo float32 frames is short enough for side-by-side layers."""
+    return 2 * 4 * frames <= SIDE_BY_SIDE_MAX_BYTES
+
+
 @dataclass
 class MixedSong:
     """A song's pre-master mix and the layers it is the sum of, each at the mix's own gain staging
@@ -352,27 +364,37 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
 
     parameters = preset_parameters(preset)
     n = next(iter(stems.values())).shape[1]
+    if all(name == "drums" for name in stems):
+        raise BadValueError("no music stems to mix")
+    made: list = []  # the layers made here, freed if the mix fails
     # Layers are made and finished side by side (numpy, pedalboard and libsndfile release the GIL).
     with ThreadPoolExecutor(2, thread_name_prefix="mix") as pool:
         def beds_made() -> list:
-            return [(spill(ambience_track(effect, n, sample_rate), owned=True), level) for effect, level in ambience]
+            beds = [(spill(ambience_track(effect, n, sample_rate), owned=True), level) for effect, level in ambience]
+            made.extend(bed for bed, _ in beds)
+            return beds
 
-        # The ambience beds are made while the drum bus runs (a long track's one after the other).
-        beds_job = pool.submit(beds_made) if 2 * 4 * n <= SIDE_BY_SIDE_MAX_BYTES else None
-        given = stems
-        stems, drums = split_drums(stems, sample_rate)
-        if release and drums is not None:
-            _close(given["drums"])  # split_drums made the drum layer from a copy
-        if not stems:
-            raise BadValueError("no music stems to mix")
-        kit, kit_name = (drums, "drums") if drums is not None else (None, None)
-        if beat is not None:
-            kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
-        beds = beds_job.result() if beds_job is not None else beds_made()
-        envelope = None
-        if kit is not None and parameters["pump_db"]:
-            envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
-        staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
+        try:
+            # The ambience beds are made while the drum bus runs (a long track's one after the other).
+            beds_job = pool.submit(beds_made) if _side_by_side(n) else None
+            given = stems
+            stems, drums = split_drums(stems, sample_rate)
+            made.append(drums)
+            if release and drums is not None:
+                _close(given["drums"])  # split_drums made the drum layer from a copy
+            kit, kit_name = (drums, "drums") if drums is not None else (None, None)
+            if beat is not None:
+                kit, kit_name = _beat_layer(song, beat, n, sample_rate), "beat"
+                made.append(kit)
+            beds = beds_job.result() if beds_job is not None else beds_made()
+            envelope = None
+            if kit is not None and parameters["pump_db"]:
+                envelope = _kick_envelope_blocks(kit, n, sample_rate, song.tempo_bpm)
+            staging = stage_levels(song, stems, kit, beds, sample_rate, duck=envelope, duck_db=parameters["pump_db"])
+        except BaseException:
+            for audio in made:
+                _close(audio)
+            raise
         finish = _LayerFinisher(song, n, sample_rate)
 
         def finished(audio, gain_db: float, frees=(), **options) -> SpilledAudio:
@@ -406,14 +428,18 @@ def mix_song(song: Song, stems: dict[str, np.ndarray], beat: EffectFile | None =
             wet, gain_db = room
             layers["room"] = finished(wet, gain_db, (wet,), intro=False)
     mixed = sum_layers(layers, n)
-    return MixedSong(mixed, layers, _levels_measured_later(song, layers, mixed, sample_rate), staging)
+    return MixedSong(mixed, layers, _section_levels(song, layers, mixed, sample_rate), staging)
 
 
-def _levels_measured_later(song: Song, layers: dict, mixed: np.ndarray, sample_rate: int) -> Future:
-    """section_loudness of the mix, on a worker thread of its own: its excerpt of the mix is copied
-    now (the master works on the mix in place), the layers are read there (nothing changes them)."""
+def _section_levels(song: Song, layers: dict, mixed: np.ndarray, sample_rate: int) -> dict | Future:
+    """section_loudness of the mix: measured on a worker thread of its own while the master is made
+    (a Future), or now for a track too long for side by side (its excerpts would add to the master's
+    peak memory). The mix's excerpt is copied first, as the master works on the mix in place; the
+    layers are read on the worker (nothing changes them)."""
     frames = report_frames(song, mixed.shape[1], sample_rate)
     mix_part = excerpt(mixed, frames)
+    if not _side_by_side(mixed.shape[1]):
+        return section_figures(layers, mix_part, frames, sample_rate)
     worker = ThreadPoolExecutor(1, thread_name_prefix="levels")
     try:
         return worker.submit(section_figures, layers, mix_part, frames, sample_rate)
@@ -489,14 +515,12 @@ ROOM_SIZE = 0.3
 ROOM_DAMPING = 0.6
 ROOM_RETURN_HIGHPASS_HZ = 250.0
 KEY_PARTS = ("chords", "melody")
-# Layers of at most this many bytes (6 minutes of stereo float32) are made side by side (the beds
-# with the drum bus, the room's two halves); longer ones one after another, as the copies that wait
-# for each other would not fit the memory a long track is allowed (app/audio/spill.py).
-SIDE_BY_SIDE_MAX_BYTES = 64 << 20
-# The room is made in two halves side by side; the second half's reverb first runs over this much
-# of the send before it (output dropped), so it starts with the room already ringing as the first
-# half left it. Freeverb's combs at this room size lose 2 dB per ~35 ms loop: after 3 s what the
-# halves' states differ by is ~170 dB down, under float32's resolution.
+# The room is made in two halves side by side (tracks up to SIDE_BY_SIDE_MAX_BYTES; the seam is the
+# spill block nearest the middle, so both constants place it). The second half's reverb, kick
+# splitter and high-pass first run over this much of the send before it (output dropped), so it starts
+# with the room already ringing as the first half left it. Freeverb's combs at this room size lose
+# 2 dB per ~35 ms loop: after 3 s the halves' states differ by ~170 dB, under float32's resolution
+# (the two filters forget far sooner).
 ROOM_PREROLL_S = 3.0
 
 
@@ -515,9 +539,9 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     n = sends[0].shape[1]
     raw = SpilledAudio()
     # pedalboard releases the GIL, so two halves take one core each; the second half's blocks wait in
-    # memory for the first, so a long track's room is made in one pass, straight into its layer.
+    # memory for the first, so a long track's room is made in one pass, block by block.
     middle = (n // 2) // SPILL_BLOCK_FRAMES * SPILL_BLOCK_FRAMES
-    if middle and 2 * 4 * n <= SIDE_BY_SIDE_MAX_BYTES:
+    if middle and _side_by_side(n):
         with ThreadPoolExecutor(1, thread_name_prefix="room") as pool:
             second = pool.submit(lambda: list(room_wet(layers, kit_name, sample_rate, middle, n)))
             for block in room_wet(layers, kit_name, sample_rate, 0, middle):
@@ -531,9 +555,11 @@ def room_return(song: Song, layers: dict, kit_name: str | None, room_db: float, 
     dry = sum(excerpt(layers[k], frames) for k in (*KEY_PARTS, kit_name) if k in layers)  # only where measured
     wet = excerpt(raw, frames)
     if dry.shape[1] < 0.4 * sample_rate:
+        raw.close()
         return None
     dry_lufs, wet_lufs = integrated_lufs(dry, sample_rate), integrated_lufs(wet, sample_rate)
     if not (math.isfinite(dry_lufs) and math.isfinite(wet_lufs)):
+        raw.close()
         return None
     return raw, dry_lufs + room_db - wet_lufs
 

@@ -231,7 +231,7 @@ class SpilledAudio:
 
 
 def spill(audio: np.ndarray, frames: int = SPILL_BLOCK_FRAMES, *, owned: bool = False) -> SpilledAudio:
-    """An in-memory (channels, n) array copied to a SpilledAudio, block by block.
+    """An in-memory (channels, n) array as a SpilledAudio: copied block by block, or, owned, handed over.
 
     owned: the caller hands the array over and will not touch it again, so it is appended whole,
     as one block: kept as it is when it fits in the memory budget (no copy of a track-length

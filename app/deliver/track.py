@@ -189,7 +189,8 @@ def _write_midis(song: Song, choices: Choices, dirs: OutputDirs, name: str, stag
 
 
 def _lanes(layers: dict, sample_rate: int) -> dict:
-    """The picture's per-layer loudness lanes: layer name -> (times_s, LUFS) short-term curves."""
+    """The picture's per-layer loudness lanes: layer name -> (times_s, LUFS) short-term curves.
+    Also imports the picture's module (matplotlib), so the drawing after the master need not."""
     from app.audio.master import short_term_curve
 
     lanes = {name: short_term_curve(layer, sample_rate) for name, layer in layers.items()}

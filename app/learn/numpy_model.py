@@ -32,7 +32,7 @@ class NumpyLSTMStack:
         new_state = []
         for (w_ih, w_hh, bias), (h, c) in zip(self.layers, state):
             gates = w_ih @ x + w_hh @ h + bias
-            size = gates.size // 4
+            size = self.hidden
             i, f, g, o = gates[:size], gates[size:2 * size], gates[2 * size:3 * size], gates[3 * size:]
             c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
             h = _sigmoid(o) * np.tanh(c)

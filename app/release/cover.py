@@ -83,7 +83,7 @@ def _glowing_sky(size: int, column: np.ndarray, glow: np.ndarray, colour) -> np.
         r1 = min(size, r0 + _BAND_ROWS)
         img = np.repeat(column[r0:r1, None, :], size, axis=1)
         g = np.repeat(np.repeat(glow[r0 // _GLOW_STEP:-(-r1 // _GLOW_STEP)], _GLOW_STEP, axis=0), _GLOW_STEP, axis=1)
-        g = g[r0 - r0 // _GLOW_STEP * _GLOW_STEP:][: r1 - r0, :size]
+        g = g[r0 % _GLOW_STEP:][: r1 - r0, :size]
         pull = np.subtract(colour, img)
         pull *= g[..., None]
         pull *= 0.9
@@ -160,9 +160,9 @@ def draw_cover(title: str, artist: str, seed: int, size: int = COVER_SIZE):
         off = moon_r * rng.uniform(0.35, 0.6)
         # The shadow takes the sky's colour just beside the moon, so it reads as a crescent.
         sky_x = int(min(size - 1, moon_x + moon_r * 1.8))
-        sky = tuple(int(c) for c in sky[int(moon_y), sky_x])
+        beside = tuple(int(c) for c in sky[int(moon_y), sky_x])
         draw.ellipse((moon_x - moon_r * 0.92 + off, moon_y - moon_r * 0.92 - off * 0.4,
-                      moon_x + moon_r * 0.92 + off, moon_y + moon_r * 0.92 - off * 0.4), fill=(*sky, 255))
+                      moon_x + moon_r * 0.92 + off, moon_y + moon_r * 0.92 - off * 0.4), fill=(*beside, 255))
 
     shade = tuple(int(c * 0.25) for c in top)
     _silhouette(draw, scene, size, rng, shade, accent)

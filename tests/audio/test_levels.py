@@ -68,6 +68,24 @@ def test_the_figures_measured_while_the_master_runs_are_those_of_the_mix_before_
     assert mixed.levels == section_loudness(song, mixed.layers, before, spec.sample_rate)
 
 
+def test_a_long_tracks_one_after_another_mix_is_the_side_by_side_mix(made, monkeypatch):
+    """Over SIDE_BY_SIDE_MAX_BYTES the beds, the room and the report are made one after the other:
+    the same layers and figures, the room made in one pass (float32 rounding at the halves' seam)."""
+    from app.audio import mix as mix_module
+
+    song, stems, mixed, spec, choices = made
+    monkeypatch.setattr(mix_module, "SIDE_BY_SIDE_MAX_BYTES", 0)
+    serial = _mix(song, stems, spec, choices)
+    assert isinstance(serial.measured_levels, dict)  # measured at once, not on a worker
+    assert list(serial.layers) == list(mixed.layers)
+    for name, layer in mixed.layers.items():
+        if name != "room":
+            assert np.array_equal(np.asarray(serial.layers[name]), np.asarray(layer)), name
+    room, serial_room = np.asarray(mixed.layers["room"]), np.asarray(serial.layers["room"])
+    assert np.abs(serial_room - room).max() < 1e-5 * float(np.sqrt(np.mean(room.astype(np.float64) ** 2)))
+    assert serial.levels == mixed.levels
+
+
 def test_the_figures_are_measured_where_the_parts_play(made):
     """The report's figures are gated BS.1770 on section A: pyloudnorm agrees on the finished layers."""
     song, _, mixed, _, _ = made

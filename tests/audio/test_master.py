@@ -115,6 +115,13 @@ def test_interpolated_peaks_are_upfirdns_values_folded(n):
     assert np.array_equal(M._interpolated_peaks(taps, x), expected)
 
 
+def test_filters_run_channel_by_channel_give_one_stereo_calls_samples():
+    audio = _music(3.0).copy()
+    expected = M._tilt_board(4.0)(audio, SR)
+    M.apply_filters_in_place(lambda: M._tilt_board(4.0), audio, SR, block_frames=10_000)
+    assert np.array_equal(audio, expected)
+
+
 def test_true_peak_of_silence():
     assert M.true_peak_dbtp(np.zeros((2, SR), np.float32), SR) == -np.inf
 

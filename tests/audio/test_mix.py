@@ -193,7 +193,7 @@ def test_the_room_made_in_two_halves_is_the_room_made_in_one_pass():
     return equals one reverb over the whole send within float32 rounding (under -100 dB)."""
     from app.audio.spill import SPILL_BLOCK_FRAMES
 
-    seconds = 2.5 * SPILL_BLOCK_FRAMES / SR  # two whole spill blocks in the first half
+    seconds = 2.5 * SPILL_BLOCK_FRAMES / SR  # the seam one spill block in, 1.5 blocks after it
     hits = noise(seconds, 0.2) * (np.arange(int(seconds * SR)) % SR < SR // 10)  # a hit every second
     layers = {"chords": noise(seconds, 0.05, seed=1), "melody": tone(660, seconds), "drums": hits.astype(np.float32)}
     n = layers["chords"].shape[1]
