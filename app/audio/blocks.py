@@ -2,6 +2,7 @@
 variants the lo-fi chain uses so that a long track is never copied whole.
 
     run_chunked(work, n)                      # work(start, stop) for consecutive ranges, in parallel
+    each_channel(work, channels)              # work(ch) for every channel, in parallel
     sosfilt_in_place(sos, audio)              # an IIR filter over (channels, n), state carried
     run_chunked_in_place(compute, audio, h)   # effects that read up to h samples back
 """
@@ -41,6 +42,12 @@ def run_chunked(work, n_frames: int, chunk_frames: int = _CHUNK_FRAMES) -> None:
         future.result()
 
 
+def each_channel(work, channels: int) -> None:
+    """Call `work(ch)` for ch in 0..channels-1, channels in parallel threads (for in-place work on one
+    row each, in compiled code that releases the GIL); errors are raised here."""
+    list(_pool().map(work, range(channels)))
+
+
 def map_channels(func, audio: np.ndarray) -> np.ndarray:
     """Apply `func(channel) -> channel` (1-D arrays) to each row of `audio`, channels in parallel.
 
@@ -64,7 +71,7 @@ def sosfilt_in_place(sos: np.ndarray, audio: np.ndarray) -> None:
     def one_channel(ch: int) -> None:
         sosfilt_rows_in_place(sos, audio[ch:ch + 1], np.zeros((1, sos.shape[0], 2), dtype=audio.dtype))
 
-    list(_pool().map(one_channel, range(audio.shape[0])))
+    each_channel(one_channel, audio.shape[0])
 
 
 def run_chunked_in_place(compute, audio: np.ndarray, history: int) -> None:

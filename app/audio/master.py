@@ -147,7 +147,7 @@ _CHUNK_FRAMES = 1 << 18
 def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
     """_block_sums(k_weighted(audio), block) computed chunk by chunk with the filter state carried
     (same values, without a K-weighted copy of the whole track). audio: an array or a _Gained."""
-    from app.audio.blocks import _pool
+    from app.audio.blocks import each_channel
     from app.audio.filters import sosfilt_measuring
 
     sos = _k_weighting_sos(int(sample_rate))
@@ -161,7 +161,7 @@ def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
         def one_channel(ch: int) -> None:
             sosfilt_measuring(sos, part[ch:ch + 1], states[ch])
 
-        list(_pool().map(one_channel, range(channels)))
+        each_channel(one_channel, channels)
         sums.append(_block_sums(part, block))
     return np.concatenate(sums) if sums else np.zeros(0)
 
@@ -744,7 +744,7 @@ def apply_filters_in_place(make_board, audio: np.ndarray, sample_rate: int, bloc
     over audio (float32 (channels, n)) in place: each channel through its own board on its own
     thread (pedalboard releases the GIL), block by block with the state carried (reset=False), so no
     full-length copy is made; the same samples as one call on the whole audio."""
-    from app.audio.blocks import _pool
+    from app.audio.blocks import each_channel
 
     n = audio.shape[1]
 
@@ -754,7 +754,7 @@ def apply_filters_in_place(make_board, audio: np.ndarray, sample_rate: int, bloc
             stop = min(n, start + block_frames)
             row[:, start:stop] = board(row[:, start:stop], sample_rate, reset=False)
 
-    list(_pool().map(one_channel, range(audio.shape[0])))
+    each_channel(one_channel, audio.shape[0])
 
 
 def tilt_eq(audio: np.ndarray, sample_rate: int, target_share: float | None,
