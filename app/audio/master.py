@@ -145,7 +145,7 @@ _CHUNK_FRAMES = 1 << 18
 
 
 def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
-    """_block_sums(k_weighted(audio), block) computed chunk by chunk with the filter state carried
+    """block_sums(k_weighted(audio), block) computed chunk by chunk with the filter state carried
     (same values, without a K-weighted copy of the whole track). audio: an array or a _Gained."""
     from app.audio.blocks import each_channel
     from app.audio.filters import sosfilt_measuring
@@ -162,7 +162,7 @@ def _k_weighted_block_sums(audio, sample_rate: int, block: int) -> np.ndarray:
             sosfilt_measuring(sos, part[ch:ch + 1], states[ch])
 
         each_channel(one_channel, channels)
-        sums.append(_block_sums(part, block))
+        sums.append(block_sums(part, block))
     return np.concatenate(sums) if sums else np.zeros(0)
 
 
@@ -210,7 +210,7 @@ def _control_block(sample_rate: int) -> int:
     return 1
 
 
-def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
+def block_sums(values: np.ndarray, block: int) -> np.ndarray:
     """Sum over channels and over consecutive blocks of `block` samples of values**2 (float64 (K,)).
     Each block's few dozen squares are summed in the audio's own float32 (within 1e-7 of float64 and
     four times faster); everything summed over blocks afterwards is float64."""
