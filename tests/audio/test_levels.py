@@ -157,3 +157,37 @@ def test_the_same_seed_gives_the_same_mix_and_master(made):
             audio.read(0, 10)
     first, second = master_song(mixed.audio.copy(), SR, "dusty"), master_song(again.audio.copy(), SR, "dusty")
     assert np.array_equal(first[0].audio, second[0].audio)
+
+
+def test_spectral_loudness_is_the_k_weighted_filters(tmp_path):
+    """Spectra's K-weighting per bin is the filters' |H|^2, and its ungated loudness of an excerpt
+    (and of a sum a + c b, and above a band edge) is the time-domain K-weighted mean square's."""
+    from app.audio.filters import sosfilt
+    from app.audio.levels import Spectra, _k_weighting_power
+
+    from app.audio.master import _k_weighting_sos
+
+    freqs = np.linspace(0, SR / 2, 1001)
+    z = np.exp(-2j * np.pi * freqs / SR)
+    expected = np.ones(freqs.size)
+    for row in _k_weighting_sos(SR).astype(np.float64):  # the float32 sections the master filters with
+        b, a = row[:3], row[3:]
+        expected *= np.abs((b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)) ** 2
+    assert np.allclose(_k_weighting_power(freqs, SR), expected, rtol=1e-9, atol=1e-15)
+
+    rng = np.random.default_rng(3)
+    a = (0.1 * rng.standard_normal((2, 3 * SR))).astype(np.float32)
+    b = (0.1 * rng.standard_normal((2, 3 * SR))).astype(np.float32)
+    spectra = Spectra(a.shape[1], SR)
+    sa, sb = spectra.of(a), spectra.of(b)
+
+    def time_domain_lufs(x):  # the K filter over the excerpt followed by its zero padding (circular FFT)
+        padded = np.zeros((2, spectra.n_fft)); padded[:, : x.shape[1]] = x
+        y = sosfilt(_k_weighting_sos(SR).astype(np.float64), np.concatenate([padded, padded], axis=1), axis=-1)[:, spectra.n_fft:]
+        return -0.691 + 10 * math.log10(float((y ** 2).sum()) / x.shape[1])
+
+    assert spectra.lufs(sa) == pytest.approx(time_domain_lufs(a), abs=1e-6)
+    c = 0.7
+    assert spectra.lufs_of_sum(spectra.sum_energies(sa, sb), c) == pytest.approx(time_domain_lufs(a + c * b), abs=1e-5)
+    whole, above = spectra.lufs(sa), spectra.lufs(sa, DRUM_SPLIT_HZ)
+    assert above < whole and above == pytest.approx(time_domain_lufs(highpass_fft(a, DRUM_SPLIT_HZ, SR)), abs=0.01)
