@@ -479,6 +479,17 @@ class _LayerFinisher:
         intro = next((s for s in song.sections if s.name == "intro"), None)
         # filter_intro's reach: the intro plus the half second its filter takes to open
         self.head = 0 if intro is None else min(n, int(intro.end * beat_s * sample_rate) + int(0.5 * sample_rate))
+        # The fades' gain of each block a fade reaches, made once for all the layers (a few blocks).
+        self._fades: dict[tuple[int, int], np.ndarray] = {}
+
+    def fade(self, start: int, stop: int) -> np.ndarray | None:
+        """The fades' gain over samples start..stop (float32), None where it is 1 throughout."""
+        if not (start < self.fade_in or stop > self.n - self.fade_out):
+            return None
+        key = (start, stop)
+        if key not in self._fades:  # two layers may make it at once: the same values either way
+            self._fades[key] = fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
+        return self._fades[key]
 
     def __call__(self, layer, gain_db: float, *, duck=None, duck_db: float = 0.0, kick_shelf_db: float = 0.0,
                  intro: bool = True) -> SpilledAudio:
@@ -493,18 +504,22 @@ class _LayerFinisher:
         edges = [0, head] if head else [0]
         edges = sorted(set(edges + list(range(edges[-1] + SPILL_BLOCK_FRAMES, self.n, SPILL_BLOCK_FRAMES)) + [self.n]))
         for start, stop in zip(edges, edges[1:]):
-            block = np.zeros((2, stop - start), np.float32)
             source = read_block(layer, start, stop)
-            block[:, : source.shape[1]] = source
-            if splitter is not None:  # the kick shelf: the drums plus (shelf - 1) x their low band
-                block += kick_shelf_part(block, self.sample_rate, splitter) * shelf
-            block *= gain
+            if splitter is None and source.shape[1] == stop - start:
+                block = np.multiply(source, gain)  # the copy and the gain in one pass
+            else:
+                block = np.zeros((2, stop - start), np.float32)
+                block[:, : source.shape[1]] = source
+                if splitter is not None:  # the kick shelf: the drums plus (shelf - 1) x their low band
+                    block += kick_shelf_part(block, self.sample_rate, splitter) * shelf
+                block *= gain
             if duck is not None and duck_db:
                 block *= np.exp(duck(start, stop) * per_unit)
             if start == 0 and head:
                 filter_intro(block, self.song, sample_rate=self.sample_rate)
-            if start < self.fade_in or stop > self.n - self.fade_out:  # elsewhere the fades' gain is 1
-                block *= fade_gain(start, stop, self.n, self.fade_in, self.fade_out)
+            fade = self.fade(start, stop)
+            if fade is not None:
+                block *= fade
             out.append(block, owned=True)
         return out
 
