@@ -428,12 +428,15 @@ def _limiter_reduction_db(peak: np.ndarray, threshold: float, lookahead: int, re
     each cover block p is >= block p's need, at p and p+1 alike, so the linearly interpolated
     per-sample gain never lets a peak through.
     """
-    from numpy.lib.stride_tricks import sliding_window_view
-
     with np.errstate(divide="ignore"):
         need = np.maximum(20 * np.log10(np.maximum(peak, 1e-12) / threshold), 0.0)
     padded = np.concatenate([[0.0], need, np.zeros(lookahead)])
-    held = sliding_window_view(padded, lookahead + 2).max(axis=1)
+    # The look-ahead max: one np.maximum per offset of the window (a reduction over a sliding-window
+    # view of a few samples costs fifteen times as much); max is exact, so the values are the same.
+    window = lookahead + 2
+    held = padded[: padded.size - window + 1].copy()
+    for offset in range(1, window):
+        np.maximum(held, padded[offset: padded.size - window + 1 + offset], out=held)
     # Exponential release without a loop: r[k] = max_j held[j] * exp(-(k-j)/release), in log space.
     ramp = np.arange(held.size) / max(release, 1e-6)
     with np.errstate(divide="ignore"):
