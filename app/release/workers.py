@@ -29,9 +29,41 @@ class WorkerEvent(NamedTuple):
     where: str = ""  # the machine that ran it, where the pool knows (a cluster worker's address)
 
 
+# A worker makes track after track, each allocating and freeing about a gigabyte in 2 MB blocks.
+# glibc hands freed memory back to the system (whatever passes 4 MB at the top of its heap), so every
+# track faults it in again, which costs system time (here ~3 ms per MB when the host has reclaimed
+# it). Before a track of at most KEEP_FREED_MAX_MINUTES a worker keeps up to KEEP_FREED_BYTES freed
+# for the next one (`batch --count 10 --minutes 2 --jobs 2`: 29.3 s -> 27.7 s, system time 5.8 s ->
+# 2.7 s, about 75 MB more per worker); before a longer track it hands freed memory straight back, as
+# a long track's peak memory has a limit (1.5 GB for 20 minutes).
+KEEP_FREED_BYTES = 256 << 20
+KEEP_FREED_MAX_MINUTES = 6.0
+_GLIBC_TRIM_THRESHOLD, _GLIBC_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+_GLIBC_DEFAULT_THRESHOLD = 128 << 10
+
+
+def keep_freed_memory(minutes: float) -> bool:
+    """Set this process's allocator for a track of `minutes` (glibc only; elsewhere nothing
+    happens): keep up to KEEP_FREED_BYTES of freed memory for the next track when it is at most
+    KEEP_FREED_MAX_MINUTES long, else glibc's own thresholds. Returns whether glibc took it."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    keep = minutes <= KEEP_FREED_MAX_MINUTES
+    # Blocks under the mmap threshold come from the heap, whose top is given back past the trim threshold.
+    mmap = 32 << 20 if keep else _GLIBC_DEFAULT_THRESHOLD
+    trim = KEEP_FREED_BYTES if keep else _GLIBC_DEFAULT_THRESHOLD
+    return bool(mallopt(_GLIBC_MMAP_THRESHOLD, mmap)) and bool(mallopt(_GLIBC_TRIM_THRESHOLD, trim))
+
+
 def attempt_track(task: TrackTask, models, windows: set, progress) -> tuple[str, Any]:
     """make_track, with any failure turned into ('failed', message) (('full', message) when the disk
-    is full); else ('done', MadeTrack)."""
+    is full); else ('done', MadeTrack). The allocator is set for the track's length first
+    (keep_freed_memory)."""
+    keep_freed_memory(task.plan.minutes)
     try:
         return "done", make_track(task, models, windows, progress=progress)
     except DiskFullError as exc:
