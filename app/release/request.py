@@ -89,10 +89,11 @@ class BatchRequest:
         return json.loads(json_text(data, "request"))
 
 
-# Peak memory of one worker making one track, in MB: measured (generate_music, peak RSS) at 0.27 GB
-# for a 3-minute track, 0.52 GB for 10 minutes and 0.81 GB for 20; rounded up (a worker also holds
-# the originality guard's melodies).
-WORKER_BASE_MB = 300
+# Peak memory of one worker making one track, in MB: measured (peak RSS) at about 0.9 GB for a
+# 3-minute track (`batch --jobs 1`: the worker's models, the originality guard's melodies, the
+# layers made side by side and the freed memory a worker keeps for its next short track) and 1.25 GB
+# for 20 minutes (`generate_music`); rounded up.
+WORKER_BASE_MB = 800
 WORKER_MB_PER_MINUTE = 32
 
 
