@@ -18,6 +18,8 @@ from app.release.records import FAILED, Compliance, Manifest
 LUFS_TOLERANCE = 0.5
 MAX_SILENCE_S = 2.0
 SILENCE_DBFS = -60.0
+SILENCE_HOP_S = 0.05  # silence is judged on the RMS of 50 ms stretches (channels together)
+CLIPPED = 32767 / 32768  # a 16-bit full-scale sample, read as float
 
 
 def intro_outro_s(song) -> tuple[float, float]:
@@ -94,10 +96,6 @@ def measure_compliance(path: Path, expected_s: float, bar_s: float, intro_end_s:
     return Compliance(lufs=round(float(lufs), 2), true_peak_dbtp=round(float(peak), 2), clipped_samples=clipped,
                       longest_silence_s=round(longest, 2), duration_s=round(duration, 2),
                       expected_duration_s=round(expected_s, 2), checks=checks, passed=all(checks.values()))
-
-
-SILENCE_HOP_S = 0.05  # silence is judged on the RMS of 50 ms stretches (channels together)
-CLIPPED = 32767 / 32768  # a 16-bit full-scale sample, read as float
 
 
 def clipped_samples(audio) -> int:

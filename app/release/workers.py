@@ -38,6 +38,9 @@ class WorkerEvent(NamedTuple):
 # a long track's peak memory has a limit (1.5 GB for 20 minutes).
 KEEP_FREED_BYTES = 256 << 20
 KEEP_FREED_MAX_MINUTES = 6.0
+# glibc's largest dynamic mmap threshold: 2 MB blocks come from the heap, whole layers are still
+# mapped and unmapped on their own.
+_KEEP_MMAP_THRESHOLD = 32 << 20
 _GLIBC_TRIM_THRESHOLD, _GLIBC_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
 _GLIBC_DEFAULT_THRESHOLD = 128 << 10
 
@@ -54,7 +57,7 @@ def keep_freed_memory(minutes: float) -> bool:
         return False
     keep = minutes <= KEEP_FREED_MAX_MINUTES
     # Blocks under the mmap threshold come from the heap, whose top is given back past the trim threshold.
-    mmap = 32 << 20 if keep else _GLIBC_DEFAULT_THRESHOLD
+    mmap = _KEEP_MMAP_THRESHOLD if keep else _GLIBC_DEFAULT_THRESHOLD
     trim = KEEP_FREED_BYTES if keep else _GLIBC_DEFAULT_THRESHOLD
     return bool(mallopt(_GLIBC_MMAP_THRESHOLD, mmap)) and bool(mallopt(_GLIBC_TRIM_THRESHOLD, trim))
 
