@@ -316,22 +316,13 @@ class _BlockTruePeaks:
         stretches = np.unique(todo // per)
         ctx, block = self._CONTEXT, self.block
         length = per * block
-        channels, n = self.audio.shape
+        channels = self.audio.shape[0]
         taps = _interpolation_filter().astype(np.float32)
-        window = np.arange(length + 2 * ctx)
         for first in range(0, stretches.size, self._STRETCHES_PER_BATCH):
             batch = stretches[first : first + self._STRETCHES_PER_BATCH]
-            # Sample indices with ctx samples of context each side; zeros beyond the audio's ends.
-            index = (batch * length)[:, None] + window[None, :] - ctx
-            outside = (index < 0) | (index >= n)
-            np.clip(index, 0, max(n - 1, 0), out=index)
-            if isinstance(self.audio, _Gained):
-                joined = self.audio.take(index)
-            else:
-                joined = self.audio[:, index]
-            joined[:, outside] = 0
-            # Stretches laid end to end: the filter's reach (10 samples) stays inside each one's context.
-            joined = joined.reshape(channels, -1)
+            # Each stretch with ctx samples of context each side, laid end to end: the filter's reach
+            # (10 samples) stays inside each one's context.
+            joined = self._stretches(batch * length - ctx, length + 2 * ctx).reshape(channels, -1)
             top = _interpolated_peaks(taps, joined)
             top = top.reshape(channels, batch.size, -1)[:, :, ctx : ctx + length]
             per_block = top.reshape(channels, batch.size * per, block).max(axis=2).max(axis=0).reshape(batch.size, per)
@@ -340,6 +331,32 @@ class _BlockTruePeaks:
             ids, values = ids[keep], per_block.ravel()[keep]
             self.peak[ids] = np.maximum(values, self.sample_peak[ids])
             self.refined[ids] = True
+
+    def _stretches(self, starts: np.ndarray, width: int) -> np.ndarray:
+        """Samples starts[i] .. starts[i] + width of the audio for each i, as float32 (channels,
+        len(starts), width), zeros beyond its ends. Stretches inside the audio are picked from a view
+        of every window (four times faster than gathering an index array); the few at the ends are
+        gathered."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        channels, n = self.audio.shape
+        out = np.empty((channels, starts.size, width), np.float32)
+        inside = (starts >= 0) & (starts + width <= n)
+        if inside.any():
+            gained = isinstance(self.audio, _Gained)
+            windows = sliding_window_view(self.audio.audio if gained else self.audio, width, axis=1)
+            picked = windows[:, starts[inside]]
+            if gained:
+                picked *= self.audio.gain(starts[inside, None] + np.arange(width)[None, :])
+            out[:, inside] = picked
+        if not inside.all():
+            index = starts[~inside, None] + np.arange(width)[None, :]
+            outside = (index < 0) | (index >= n)
+            np.clip(index, 0, max(n - 1, 0), out=index)
+            edge = self.audio.take(index) if isinstance(self.audio, _Gained) else self.audio[:, index]
+            edge[:, outside] = 0
+            out[:, ~inside] = edge
+        return out
 
 
 # Input samples per pass of _interpolated_peaks: its three working rows (256 KB each in stereo) stay
