@@ -115,6 +115,23 @@ def test_interpolated_peaks_are_upfirdns_values_folded(n):
     assert np.array_equal(M._interpolated_peaks(taps, x), expected)
 
 
+@pytest.mark.parametrize("n", [300, 12_345, 200_003])  # all stretches at an end; some inside; many batches
+def test_refined_block_peaks_are_the_whole_signals_oversampled_peaks(n):
+    """The block search's stretches (views inside the audio, gathered at its ends, and a gain curve's
+    samples made on the fly) give each block the peak that oversampling the whole signal gives it."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((2, n)) * 0.4).astype(np.float32)
+    block = M._control_block(SR)
+    curve = np.linspace(-6.0, 2.0, -(-n // block))
+    taps = M._interpolation_filter().astype(np.float32)
+    for audio, samples in ((x, x), (M._Gained(x, curve, block), M._apply_gain_curve(x, curve, block))):
+        peaks = M._BlockTruePeaks(audio, block)
+        peaks.refine(np.ones(peaks.count, bool))
+        whole = np.maximum(M._interpolated_peaks(taps, samples), np.abs(samples)).max(axis=0)
+        expected = np.maximum.reduceat(whole, np.arange(0, n, block))
+        assert np.array_equal(peaks.peak, expected.astype(np.float64))
+
+
 def test_filters_run_channel_by_channel_give_one_stereo_calls_samples():
     audio = _music(3.0).copy()
     expected = M._tilt_board(4.0)(audio, SR)
