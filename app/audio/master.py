@@ -340,10 +340,10 @@ class _BlockTruePeaks:
         from numpy.lib.stride_tricks import sliding_window_view
 
         channels, n = self.audio.shape
+        gained = isinstance(self.audio, _Gained)
         out = np.empty((channels, starts.size, width), np.float32)
         inside = (starts >= 0) & (starts + width <= n)
         if inside.any():
-            gained = isinstance(self.audio, _Gained)
             windows = sliding_window_view(self.audio.audio if gained else self.audio, width, axis=1)
             picked = windows[:, starts[inside]]
             if gained:
@@ -353,7 +353,7 @@ class _BlockTruePeaks:
             index = starts[~inside, None] + np.arange(width)[None, :]
             outside = (index < 0) | (index >= n)
             np.clip(index, 0, max(n - 1, 0), out=index)
-            edge = self.audio.take(index) if isinstance(self.audio, _Gained) else self.audio[:, index]
+            edge = self.audio.take(index) if gained else self.audio[:, index]
             edge[:, outside] = 0
             out[:, ~inside] = edge
         return out
