@@ -74,23 +74,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Linux counts in a child's ru_maxrss the high-water mark of the memory it was spawned from (exec
+# records the old map's peak, and subprocess spawns with vfork, sharing the parent's map), so a
+# child of this process, which holds about a gigabyte after its in-process tracks, would report that
+# gigabyte as its own peak. Each timed process is therefore started by this small launcher, which
+# times it and reads its rusage; the launcher's own few megabytes are all the child inherits.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"wall_s": time.perf_counter() - start, "exit": os.waitstatus_to_exitcode(status),
+                  "maxrss_kib": usage.ru_maxrss}))
+"""
+
+
 def _process(args: list[str], env: dict) -> tuple[float, float]:
-    """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that child, from wait4)."""
+    """Run `python -m app.main ARGS` -> (wall seconds, peak RSS MiB of that process alone), through
+    _LAUNCHER (whose start-up is not in the wall time). RuntimeError with its stderr if it fails."""
+    import json
     import subprocess
 
     from app import paths
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "app.main", *args], cwd=paths.ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    err = proc.stderr.read()
-    proc.stderr.close()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"`{' '.join(args)}` failed: {err.decode(errors='replace')[-400:]}")
-    return wall, usage.ru_maxrss / 1024
+    launched = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "app.main", *args],
+                              cwd=paths.ROOT, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    try:
+        result = json.loads(launched.stdout.decode().strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        result = {"exit": launched.returncode}
+    if launched.returncode != 0 or result["exit"] != 0:
+        raise RuntimeError(f"`{' '.join(args)}` failed: {launched.stderr.decode(errors='replace')[-400:]}")
+    return result["wall_s"], result["maxrss_kib"] / 1024
 
 
 def run_bench(minutes: float = 3.0, runs: int = 3, train_steps: int = 20, long: bool = False) -> dict:

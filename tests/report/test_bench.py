@@ -25,3 +25,24 @@ def test_the_comparison_times_both_paths_interleaved():
     # the medians are printed to the millisecond, the speed-up is their unrounded ratio
     assert result["speedup"] == pytest.approx(result["seeds_s"] / result["ours_s"], rel=0.02)
     assert "x (render to file" in bench.format_seeds(result)
+
+
+def test_a_timed_process_reports_its_own_peak_memory_not_the_benchs():
+    """bench holds about a gigabyte when it times its processes; a child spawned from it would count
+    that peak as its own (Linux's ru_maxrss), so each is started by a small launcher."""
+    import os
+
+    import numpy as np
+
+    hog = np.ones(400 << 20, np.uint8)  # this process now peaks at 400 MiB or more
+    wall, peak = bench._process(["--help"], dict(os.environ))
+    assert hog[-1] == 1
+    assert wall > 0
+    assert 5 < peak < 100, peak  # `--help` on its own peaks near 15 MiB
+
+
+def test_a_failing_process_is_an_error_with_its_message():
+    import os
+
+    with pytest.raises(RuntimeError, match="no-such-command"):
+        bench._process(["no-such-command"], dict(os.environ))
