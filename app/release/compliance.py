@@ -44,15 +44,16 @@ def read_audio(path: Path):
     import soundfile as sf
 
     try:
-        if sf.info(str(path)).subtype == "PCM_16":
-            # As integers, scaled straight into the (channels, n) layout: the same floats libsndfile
-            # gives, without its interleaved float copy (a fifth of the time).
-            ints, rate = sf.read(str(path), dtype="int16", always_2d=True)
-            data = np.empty((ints.shape[1], ints.shape[0]), np.float32)
-            np.multiply(ints.T, np.float32(1 / 32768), out=data)
-        else:
-            frames, rate = sf.read(str(path), dtype="float32", always_2d=True)
-            data = np.ascontiguousarray(frames.T)
+        with sf.SoundFile(str(path)) as file:  # opened once: its subtype says how to read it
+            rate = file.samplerate
+            if file.subtype == "PCM_16":
+                # As integers, scaled straight into the (channels, n) layout: the same floats
+                # libsndfile gives, without its interleaved float copy (a fifth of the time).
+                ints = file.read(dtype="int16", always_2d=True)
+                data = np.empty((ints.shape[1], ints.shape[0]), np.float32)
+                np.multiply(ints.T, np.float32(1 / 32768), out=data)
+            else:
+                data = np.ascontiguousarray(file.read(dtype="float32", always_2d=True).T)
     except RuntimeError:  # an MP3 this libsndfile cannot decode: go through ffmpeg
         from pydub import AudioSegment
 
