@@ -28,26 +28,20 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=2.0)
     args = parser.parse_args()
 
-    from app import pipeline
     from app.audio.fx import PRESETS
     from app.audio.master import finish_mix, master, spectral_balance
-    from app.choices import resolve_choices
-    from app.spec import TrackSpec
+    from app.config import SAMPLE_RATE
+    from app.report.mix_figures import premaster_mix
 
     ratios: dict[str, list[float]] = {}
     for preset, parameters in PRESETS.items():
         if parameters["tilt_share"] is None:
             continue
         for seed in args.seeds:
-            spec = TrackSpec(name=f"tilt{seed}", minutes=args.minutes, seed=seed, lofi_preset=preset,
-                             picture=False).validate()
-            choices = resolve_choices(spec)
-            song = pipeline.compose(spec, choices, None)
-            audio = pipeline.mix(song, pipeline.render(song, spec, choices), spec, choices).audio
-            tilt = finish_mix(audio, spec.sample_rate, preset)
-            before = spectral_balance(audio, spec.sample_rate)["share_above_1k"]
-            after = spectral_balance(master(audio, spec.sample_rate, in_place=True).audio,
-                                     spec.sample_rate)["share_above_1k"]
+            audio = premaster_mix(seed, args.minutes, preset).audio
+            tilt = finish_mix(audio, SAMPLE_RATE, preset)
+            before = spectral_balance(audio, SAMPLE_RATE)["share_above_1k"]
+            after = spectral_balance(master(audio, SAMPLE_RATE, in_place=True).audio, SAMPLE_RATE)["share_above_1k"]
             ratio = after / before if before > 0 else float("nan")
             ratios.setdefault(preset, []).append(ratio)
             print(json.dumps({"preset": preset, "seed": seed, "aim": parameters["tilt_share"], "tilt_db": tilt,

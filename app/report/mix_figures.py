@@ -32,17 +32,24 @@ MIX_TARGETS: dict[str, tuple[float, float] | None] = {
 }
 
 
-def track_mix_figures(seed: int, minutes: float, preset: str = "default", models=None) -> dict:
-    """The mix figures of one track made from seed (defaults for everything else)."""
+def premaster_mix(seed: int, minutes: float, preset: str = "default", models=None):
+    """The pre-master mix (a MixedSong) of one track made from seed with defaults for everything
+    else, as generate_music makes it (compose, render, mix), in memory."""
     from app import pipeline
-    from app.audio.master import master_song, spectral_balance
     from app.choices import resolve_choices
     from app.spec import TrackSpec
 
     spec = TrackSpec(name=f"mix{seed}", minutes=minutes, seed=seed, lofi_preset=preset, picture=False).validate()
     choices = resolve_choices(spec)
     song = pipeline.compose(spec, choices, models)
-    mixed = pipeline.mix(song, pipeline.render(song, spec, choices), spec, choices)
+    return pipeline.mix(song, pipeline.render(song, spec, choices), spec, choices)
+
+
+def track_mix_figures(seed: int, minutes: float, preset: str = "default", models=None) -> dict:
+    """The mix figures of one track made from seed (defaults for everything else)."""
+    from app.audio.master import master_song, spectral_balance
+
+    mixed = premaster_mix(seed, minutes, preset, models)
     levels = dict(mixed.levels)
     done, tilt = master_song(mixed.audio, SAMPLE_RATE, preset)
     figures = {key: levels.get(key) for key in ("melody_vs_chords", "bass_vs_chords", "bass_sub_vs_chords",
